@@ -1,0 +1,50 @@
+/**
+ * Every failure Cairn reports is a `KvError`. The `code` is the API: it is stable, travels over
+ * every wire, and decides the HTTP status in one table (`statusOf`). A failed check is not an
+ * error: `commit()` resolves to `{ ok: false }`.
+ */
+export const errorStatus = {
+  /** A key is not an array of string | number | bigint | boolean | Uint8Array, or is empty for a write. */
+  INVALID_KEY: 400,
+  /** An encoded key exceeds the read or write size limit. */
+  KEY_TOO_LARGE: 400,
+  /** A value cannot be stored (not structured-cloneable, or a bad KvU64). */
+  INVALID_VALUE: 400,
+  /** An encoded value exceeds the value size limit. */
+  VALUE_TOO_LARGE: 413,
+  /** A list selector, range or cursor is malformed or out of bounds. */
+  INVALID_SELECTOR: 400,
+  /** A cursor is not one this list produced. */
+  INVALID_CURSOR: 400,
+  /** An option or argument has the wrong type or range (limits, durations, mutation shapes). */
+  INVALID_ARGUMENT: 400,
+  /** An atomic operation exceeds a limit (checks, mutations, total size). */
+  ATOMIC_TOO_LARGE: 400,
+  /** A sum/min/max/append/prepend met a stored value of a type it cannot combine with. */
+  TYPE_MISMATCH: 400,
+  /** The Kv was closed; open a new one. */
+  CLOSED: 409,
+  /** The storage is busy or unreachable; the operation may be retried. */
+  UNAVAILABLE: 503,
+  /** An unexpected fault inside Cairn or its storage. */
+  INTERNAL: 500,
+} as const;
+
+export type KvErrorCode = keyof typeof errorStatus;
+
+export class KvError extends Error {
+  override readonly name = "KvError";
+
+  constructor(
+    readonly code: KvErrorCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+
+  /** The HTTP status that this error's code maps to. */
+  get status(): number {
+    return errorStatus[this.code];
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Every limit Cairn enforces, in one place. The defaults are Deno KV's (see
+ * reference/kv-connect.md §5) so that data and programs move between the two unchanged.
+ */
+export const limits = {
+  /** Encoded size of a key that is written. */
+  maxWriteKeyBytes: 2048,
+  /** Encoded size of a key that is read; one more than writes because range bounds append a byte. */
+  maxReadKeyBytes: 2049,
+  /** Encoded size of one value. */
+  maxValueBytes: 65_536,
+  /** Keys in one `getMany` (and ranges in one snapshot read). */
+  maxReadRanges: 10,
+  /** Entries one list batch may request. */
+  maxReadEntries: 1000,
+  /** Checks in one atomic operation. */
+  maxChecks: 100,
+  /** Mutations in one atomic operation. */
+  maxMutations: 1000,
+  /** Check keys + mutation keys + values of one atomic operation. */
+  maxTotalMutationBytes: 819_200,
+  /** Keys of value-carrying mutations in one atomic operation. */
+  maxTotalKeyBytes: 81_920,
+  /** Default list batch size, and the cap when the batch size is derived from `limit`. */
+  defaultListBatch: 100,
+  maxDerivedListBatch: 500,
+  /** Commits grouped into one storage transaction at most. */
+  maxGroupCommit: 512,
+  /** The TTL sweeper runs at least this often (ms), and removes at most `sweepBatch` keys per run. */
+  sweepIntervalMs: 60_000,
+  sweepBatch: 1000,
+} as const;

@@ -1,0 +1,219 @@
+import { parseDuration } from "../codec/duration.js";
+import { encodeReadKey, encodeWriteKey, type KvKey } from "../codec/key-codec.js";
+import { KvU64 } from "../codec/kv-u64.js";
+import { type EncodedValue, encodedSize, encodeValueChecked } from "../codec/value-codec.js";
+import { isVersionstamp } from "../codec/versionstamp.js";
+import type { Check, Database, Mutation } from "../engine/database.js";
+import { KvError } from "../kv-error.js";
+import { limits } from "../limits.js";
+import type { AtomicCheck, KvCommitError, KvCommitResult, KvSetOptions } from "./types.js";
+
+/** The placeholder `kv.commitVersionstamp()` returns: as a key's last part, it becomes the commit's versionstamp. */
+export const commitVersionstamp: unique symbol = Symbol("kv.commitVersionstamp");
+
+/** A key that may end with `commitVersionstamp` (in `set` only). */
+export type KvWriteKey = KvKey | readonly [...KvKey, typeof commitVersionstamp];
+
+/** Deno's `mutate` shapes, plus Cairn's `append` / `prepend`. */
+export type KvMutation =
+  | {
+      type: "set";
+      key: KvWriteKey;
+      value: unknown;
+      expireIn?: number | string;
+      expiresIn?: number | string;
+    }
+  | { type: "delete"; key: KvKey }
+  | { type: "sum" | "min" | "max"; key: KvKey; value: KvU64 | bigint | number }
+  | { type: "append" | "prepend"; key: KvKey; value: readonly unknown[] };
+
+/** The TTL from `expireIn` (Deno) or `expiresIn` (seed), in ms. */
+export function expiryOf(options: KvSetOptions | undefined): number | undefined {
+  const duration = options?.expireIn ?? options?.expiresIn;
+  return duration === undefined ? undefined : parseDuration(duration, "expireIn");
+}
+
+/** Encodes a set's key, resolving a trailing `commitVersionstamp`. */
+export function encodeSetKey(key: KvWriteKey): { key: Uint8Array; suffixVersionstamp: boolean } {
+  const suffixVersionstamp =
+    Array.isArray(key) && key.length > 0 && key[key.length - 1] === commitVersionstamp;
+  if (!suffixVersionstamp) return { key: encodeWriteKey(key as KvKey), suffixVersionstamp };
+  const encoded = encodeWriteKey(key.slice(0, -1) as KvKey);
+  if (encoded.length + 22 > limits.maxWriteKeyBytes) {
+    throw new KvError(
+      "KEY_TOO_LARGE",
+      `Key too large for write (max ${limits.maxWriteKeyBytes} bytes)`,
+    );
+  }
+  return { key: encoded, suffixVersionstamp };
+}
+
+function operand(type: "sum" | "min" | "max", value: unknown): EncodedValue {
+  if (typeof value === "bigint") return encodeValueChecked(new KvU64(value));
+  if (value instanceof KvU64 || (typeof value === "number" && Number.isFinite(value)))
+    return encodeValueChecked(value);
+  throw new KvError(
+    "INVALID_ARGUMENT",
+    `The operand of '${type}' must be a bigint, KvU64 or finite number`,
+  );
+}
+
+/**
+ * Checks and mutations applied together or not at all. `commit()` resolves `{ ok: true,
+ * versionstamp }`, or `{ ok: false }` when a check failed; it rejects with a `KvError` for bad
+ * input, exceeded limits, or a mutation that cannot apply (`TYPE_MISMATCH`), with nothing applied.
+ */
+export class AtomicOperation {
+  readonly #database: () => Database;
+  readonly #checks: Check[] = [];
+  readonly #mutations: Mutation[] = [];
+  #totalBytes = 0;
+  #keyBytes = 0;
+
+  /** @internal Use `kv.atomic()`. */
+  constructor(database: () => Database) {
+    this.#database = database;
+  }
+
+  check(...checks: AtomicCheck[]): this {
+    for (const check of checks) {
+      const key = encodeReadKey(check.key);
+      const { versionstamp } = check;
+      if (versionstamp !== null && !isVersionstamp(versionstamp)) {
+        throw new KvError(
+          "INVALID_ARGUMENT",
+          "Invalid versionstamp: expected null or 20 lowercase hex characters",
+        );
+      }
+      this.#checks.push({ key, versionstamp });
+      this.#totalBytes += key.length;
+    }
+    return this;
+  }
+
+  mutate(...mutations: KvMutation[]): this {
+    for (const m of mutations) {
+      switch (m?.type) {
+        case "set":
+          this.set(m.key, m.value, m);
+          break;
+        case "delete":
+          if ("value" in m && m.value !== undefined) {
+            throw new KvError("INVALID_ARGUMENT", "Invalid mutation 'delete' with value");
+          }
+          this.delete(m.key);
+          break;
+        case "sum":
+        case "min":
+        case "max":
+        case "append":
+        case "prepend":
+          if (!Object.hasOwn(m, "value")) {
+            throw new KvError("INVALID_ARGUMENT", `Invalid mutation '${m.type}' without value`);
+          }
+          this[m.type](m.key, m.value as never);
+          break;
+        default:
+          throw new KvError(
+            "INVALID_ARGUMENT",
+            `Invalid mutation type ${JSON.stringify((m as unknown as { type?: unknown })?.type)}: expected set, delete, sum, min, max, append or prepend`,
+          );
+      }
+    }
+    return this;
+  }
+
+  set(key: KvWriteKey, value: unknown, options?: KvSetOptions): this {
+    const target = encodeSetKey(key);
+    const encoded = encodeValueChecked(value);
+    const expireIn = expiryOf(options);
+    this.#add(
+      {
+        type: "set",
+        key: target.key,
+        value: encoded,
+        suffixVersionstamp: target.suffixVersionstamp,
+        expireIn,
+      },
+      encodedSize(encoded),
+    );
+    return this;
+  }
+
+  /** Deletes exactly `key` (not its children). */
+  delete(key: KvKey): this {
+    const encoded = encodeWriteKey(key);
+    this.#mutations.push({ type: "delete", key: encoded });
+    this.#totalBytes += encoded.length;
+    return this;
+  }
+
+  /** Adds `n`: a bigint is taken as a `KvU64` (wrapping modulo 2^64), a number sums as a number. */
+  sum(key: KvKey, n: KvU64 | bigint | number): this {
+    return this.#readModifyWrite("sum", key, operand("sum", n));
+  }
+
+  min(key: KvKey, n: KvU64 | bigint | number): this {
+    return this.#readModifyWrite("min", key, operand("min", n));
+  }
+
+  max(key: KvKey, n: KvU64 | bigint | number): this {
+    return this.#readModifyWrite("max", key, operand("max", n));
+  }
+
+  /** Appends `items` to the array stored at `key` (a missing key takes `items`). */
+  append(key: KvKey, items: readonly unknown[]): this {
+    return this.#readModifyWrite("append", key, this.#array("append", items));
+  }
+
+  prepend(key: KvKey, items: readonly unknown[]): this {
+    return this.#readModifyWrite("prepend", key, this.#array("prepend", items));
+  }
+
+  #array(type: string, items: readonly unknown[]): EncodedValue {
+    if (!Array.isArray(items))
+      throw new KvError("INVALID_ARGUMENT", `${type} value must be an array`);
+    return encodeValueChecked(items);
+  }
+
+  #readModifyWrite(
+    type: "sum" | "min" | "max" | "append" | "prepend",
+    key: KvKey,
+    value: EncodedValue,
+  ): this {
+    this.#add({ type, key: encodeWriteKey(key), value }, encodedSize(value));
+    return this;
+  }
+
+  #add(mutation: Mutation & { key: Uint8Array }, valueBytes: number): void {
+    this.#mutations.push(mutation);
+    this.#totalBytes += mutation.key.length * 2 + valueBytes;
+    this.#keyBytes += mutation.key.length;
+  }
+
+  async commit(): Promise<KvCommitResult | KvCommitError> {
+    if (this.#checks.length > limits.maxChecks) {
+      throw new KvError("ATOMIC_TOO_LARGE", `Too many checks (max ${limits.maxChecks})`);
+    }
+    if (this.#mutations.length > limits.maxMutations) {
+      throw new KvError("ATOMIC_TOO_LARGE", `Too many mutations (max ${limits.maxMutations})`);
+    }
+    if (this.#totalBytes > limits.maxTotalMutationBytes) {
+      throw new KvError(
+        "ATOMIC_TOO_LARGE",
+        `Total mutation size too large (max ${limits.maxTotalMutationBytes} bytes)`,
+      );
+    }
+    if (this.#keyBytes > limits.maxTotalKeyBytes) {
+      throw new KvError(
+        "ATOMIC_TOO_LARGE",
+        `Total key size too large (max ${limits.maxTotalKeyBytes} bytes)`,
+      );
+    }
+    const result = await this.#database().commit({
+      checks: this.#checks,
+      mutations: this.#mutations,
+    });
+    return result.ok ? { ok: true, versionstamp: result.versionstamp } : { ok: false };
+  }
+}

@@ -1,0 +1,249 @@
+import {
+  concatBytes,
+  decodeKey,
+  encodeReadKey,
+  hasPrefix,
+  type KvKey,
+} from "../codec/key-codec.js";
+import { decodeValue } from "../codec/value-codec.js";
+import type { Database, RawEntry } from "../engine/database.js";
+import { KvError } from "../kv-error.js";
+import { limits } from "../limits.js";
+import type { KvEntry } from "./types.js";
+
+/**
+ * Deno's list selectors: `{ prefix }` lists the keys under `prefix` (not `prefix` itself);
+ * `{ prefix, start }` / `{ prefix, end }` narrow that from `start` (inclusive) or to `end`
+ * (exclusive); `{ start, end }` lists `[start, end)`.
+ */
+export type KvListSelector =
+  | { readonly prefix: KvKey }
+  | { readonly prefix: KvKey; readonly start: KvKey }
+  | { readonly prefix: KvKey; readonly end: KvKey }
+  | { readonly start: KvKey; readonly end: KvKey };
+
+export interface KvListOptions {
+  /** Stop after this many entries (default: all). */
+  readonly limit?: number;
+  /** Resume after the entry a previous iterator's `cursor` pointed at. */
+  readonly cursor?: string;
+  /** Descending key order. */
+  readonly reverse?: boolean;
+  /** Entries fetched per round trip: default `limit` capped at 500, else 100; at most 1000. */
+  readonly batchSize?: number;
+  /** Accepted for Deno compatibility; every read is strongly consistent. */
+  readonly consistency?: "strong" | "eventual";
+}
+
+/** The seed's form: `list(prefix, { start, end, ... })`, start inclusive and end exclusive, both within `prefix`. */
+export interface KvPrefixListOptions extends KvListOptions {
+  readonly start?: KvKey;
+  readonly end?: KvKey;
+}
+
+const FF = [0xff];
+const ZERO = [0x00];
+
+function max(a: Uint8Array, b: Uint8Array): Uint8Array {
+  return Buffer.compare(a, b) >= 0 ? a : b;
+}
+function min(a: Uint8Array, b: Uint8Array): Uint8Array {
+  return Buffer.compare(a, b) <= 0 ? a : b;
+}
+
+function commonPrefixLength(a: Uint8Array, b: Uint8Array): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+function invalid(message: string): KvError {
+  return new KvError("INVALID_SELECTOR", message);
+}
+
+/** A byte range and the prefix its cursors are relative to. */
+interface Span {
+  readonly start: Uint8Array;
+  readonly end: Uint8Array;
+  readonly cursorBase: Uint8Array;
+}
+
+function spanOfSelector(selector: KvListSelector): Span {
+  if (selector === null || typeof selector !== "object") {
+    throw invalid("Selector must specify either 'prefix' or both 'start' and 'end' key");
+  }
+  const s = selector as { prefix?: KvKey; start?: KvKey; end?: KvKey };
+  if (s.prefix !== undefined) {
+    const prefix = encodeReadKey(s.prefix);
+    const inPrefix = (key: KvKey, which: "Start" | "End") => {
+      const bytes = encodeReadKey(key);
+      if (!hasPrefix(bytes, prefix) || bytes.length === prefix.length) {
+        throw invalid(`${which} key is not in the keyspace defined by prefix`);
+      }
+      return bytes;
+    };
+    if (s.start !== undefined && s.end !== undefined) {
+      throw invalid("Selector can not specify both 'start' and 'end' key when specifying 'prefix'");
+    }
+    return {
+      start: s.start !== undefined ? inPrefix(s.start, "Start") : concatBytes(prefix, ZERO),
+      end: s.end !== undefined ? inPrefix(s.end, "End") : concatBytes(prefix, FF),
+      cursorBase: prefix,
+    };
+  }
+  if (s.start === undefined || s.end === undefined) {
+    throw invalid("Selector must specify either 'prefix' or both 'start' and 'end' key");
+  }
+  const start = encodeReadKey(s.start);
+  const end = encodeReadKey(s.end);
+  if (Buffer.compare(start, end) > 0) throw invalid("Start key is greater than end key");
+  return { start, end, cursorBase: start.subarray(0, commonPrefixLength(start, end)) };
+}
+
+/** The seed's `list(prefix, { start, end })`: the prefix range narrowed to `[start, end)`. */
+function spanOfPrefix(prefixKey: KvKey, options: KvPrefixListOptions): Span {
+  const prefix = encodeReadKey(prefixKey);
+  let start = concatBytes(prefix, ZERO);
+  let end = concatBytes(prefix, FF);
+  if (options.start !== undefined) start = max(start, encodeReadKey(options.start));
+  if (options.end !== undefined) end = min(end, encodeReadKey(options.end));
+  return { start, end, cursorBase: prefix };
+}
+
+function toBase64Url(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("base64").replaceAll("+", "-").replaceAll("/", "_");
+}
+
+function fromBase64Url(cursor: string): Uint8Array {
+  if (typeof cursor !== "string" || !/^[A-Za-z0-9_-]*={0,2}$/.test(cursor)) {
+    throw new KvError(
+      "INVALID_CURSOR",
+      "invalid cursor: a cursor is the base64url string an iterator's `cursor` returned",
+    );
+  }
+  return new Uint8Array(Buffer.from(cursor, "base64url"));
+}
+
+function positiveInteger(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      `${name} must be a positive integer: received ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Builds the iterator for either form of `list`. */
+export function listIterator<T>(
+  database: () => Database,
+  selector: KvListSelector | KvKey,
+  options: KvPrefixListOptions = {},
+): KvListIterator<T> {
+  const span = Array.isArray(selector)
+    ? spanOfPrefix(selector as KvKey, options)
+    : spanOfSelector(selector as KvListSelector);
+  const limit = positiveInteger(options.limit, "limit");
+  let batchSize = positiveInteger(options.batchSize, "batchSize");
+  if (batchSize === undefined)
+    batchSize = Math.min(limit ?? limits.defaultListBatch, limits.maxDerivedListBatch);
+  if (batchSize > limits.maxReadEntries) {
+    throw new KvError("INVALID_ARGUMENT", `Too many entries (max ${limits.maxReadEntries})`);
+  }
+  return new KvListIterator<T>(
+    database,
+    span,
+    options.reverse === true,
+    limit,
+    batchSize,
+    options.cursor,
+  );
+}
+
+/**
+ * An async iterator over list results, fetched in batches; each batch is a consistent snapshot.
+ * `cursor` resumes the listing after the last yielded entry (Deno's format).
+ */
+export class KvListIterator<T = unknown> implements AsyncIterableIterator<KvEntry<T>> {
+  readonly #database: () => Database;
+  readonly #span: Span;
+  readonly #reverse: boolean;
+  readonly #batchSize: number;
+  #start: Uint8Array;
+  #end: Uint8Array;
+  #remaining: number;
+  #batch: RawEntry[] = [];
+  #lastBatch = false;
+  #cursor: (() => string) | undefined;
+
+  /** @internal Use `kv.list()`. */
+  constructor(
+    database: () => Database,
+    span: Span,
+    reverse: boolean,
+    limit: number | undefined,
+    batchSize: number,
+    cursor: string | undefined,
+  ) {
+    this.#database = database;
+    this.#span = span;
+    this.#reverse = reverse;
+    this.#batchSize = batchSize;
+    this.#remaining = limit ?? Number.POSITIVE_INFINITY;
+    this.#start = span.start;
+    this.#end = span.end;
+    if (cursor !== undefined) {
+      const resumeAt = concatBytes(span.cursorBase, fromBase64Url(cursor));
+      if (reverse) this.#end = resumeAt;
+      else this.#start = concatBytes(resumeAt, ZERO);
+      if (Buffer.compare(this.#start, span.start) < 0 || Buffer.compare(this.#end, span.end) > 0) {
+        throw new KvError("INVALID_CURSOR", "cursor out of bounds");
+      }
+      this.#cursor = () => cursor;
+    }
+  }
+
+  /** Resumes after the last yielded entry; `""` once exhausted. Throws before the first `next()`. */
+  get cursor(): string {
+    if (this.#cursor === undefined)
+      throw new KvError("INVALID_CURSOR", "Cannot get cursor before first iteration");
+    return this.#cursor();
+  }
+
+  async next(): Promise<IteratorResult<KvEntry<T>, undefined>> {
+    if (this.#remaining <= 0) return { done: true, value: undefined };
+    if (
+      this.#batch.length === 0 &&
+      !this.#lastBatch &&
+      Buffer.compare(this.#start, this.#end) < 0
+    ) {
+      const limit = Math.min(this.#batchSize, this.#remaining);
+      const [batch] = await this.#database().scan([
+        { start: this.#start, end: this.#end, limit, reverse: this.#reverse },
+      ]);
+      this.#batch = batch!.reverse(); // popped from the end
+      if (this.#batch.length < limit) this.#lastBatch = true;
+    }
+    const raw = this.#batch.pop();
+    if (raw === undefined) {
+      this.#remaining = 0;
+      this.#cursor = () => "";
+      return { done: true, value: undefined };
+    }
+    if (this.#reverse) this.#end = raw.key;
+    else this.#start = concatBytes(raw.key, ZERO);
+    this.#remaining--;
+    const base = this.#span.cursorBase.length;
+    this.#cursor = () => toBase64Url(raw.key.subarray(base));
+    return { done: false, value: toEntry<T>(raw) };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+export function toEntry<T>(raw: RawEntry): KvEntry<T> {
+  return { key: decodeKey(raw.key), value: decodeValue(raw) as T, versionstamp: raw.versionstamp };
+}

@@ -1,0 +1,202 @@
+import { SqliteBackend, type SqliteOptions } from "../backends/sqlite/sqlite-backend.js";
+import { concatBytes, encodeReadKey, encodeWriteKey, type KvKey } from "../codec/key-codec.js";
+import { encodeValueChecked } from "../codec/value-codec.js";
+import type { Database, Mutation } from "../engine/database.js";
+import { Engine } from "../engine/engine.js";
+import { KvError } from "../kv-error.js";
+import { limits } from "../limits.js";
+import {
+  AtomicOperation,
+  commitVersionstamp,
+  encodeSetKey,
+  expiryOf,
+  type KvWriteKey,
+} from "./atomic-operation.js";
+import {
+  type KvListIterator,
+  type KvListOptions,
+  type KvListSelector,
+  type KvPrefixListOptions,
+  listIterator,
+  toEntry,
+} from "./kv-list-iterator.js";
+import type { KvCommitResult, KvDeleteResult, KvEntryMaybe, KvSetOptions } from "./types.js";
+
+export interface KvOptions extends SqliteOptions {}
+
+/** Where `openKv()` and `new Kv()` keep data when given no path. */
+export const DEFAULT_PATH = "./cairn-data/cairn.db";
+
+function openDatabase(location: string, options: KvOptions): Database {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    if (!location.startsWith("file://")) {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `Unsupported database URL ${location}: this version of Cairn opens SQLite files (a path, file:// URL or ":memory:")`,
+      );
+    }
+    location = new URL(location).pathname;
+  }
+  return new Engine(new SqliteBackend(location, options));
+}
+
+function isKeyList(arg: unknown): arg is readonly KvKey[] {
+  return Array.isArray(arg) && arg.length > 0 && Array.isArray(arg[0]);
+}
+
+/** The end of the range holding `key` and every key under it. */
+function subtreeEnd(key: Uint8Array): Uint8Array {
+  return concatBytes(key, [0xff]);
+}
+
+/**
+ * A Cairn database, with Deno KV's API and the Buntime KeyVal seed's. Embedded and remote
+ * databases are the same class; only where the `Database` behind it lives differs.
+ */
+export class Kv {
+  #database: Database | undefined;
+
+  /**
+   * Opens the database at `location`: a SQLite file path (created with its directory if needed),
+   * a `file://` URL, or `":memory:"`; default `./cairn-data/cairn.db`. A `Database` is used as is.
+   */
+  constructor(location: string | Database = DEFAULT_PATH, options: KvOptions = {}) {
+    this.#database = typeof location === "string" ? openDatabase(location, options) : location;
+  }
+
+  /** The open database; throws `CLOSED` after `close()`. */
+  #db = (): Database => {
+    if (this.#database === undefined)
+      throw new KvError("CLOSED", "The database is closed; open it again with openKv()");
+    return this.#database;
+  };
+
+  /**
+   * Reads one key, or with an array of keys (the seed's batch form) up to 1000 keys, returning
+   * entries in request order. Absent keys come back as `{ key, value: null, versionstamp: null }`.
+   */
+  get<T = unknown>(
+    key: KvKey,
+    options?: { consistency?: "strong" | "eventual" },
+  ): Promise<KvEntryMaybe<T>>;
+  get<T = unknown>(
+    keys: readonly KvKey[],
+    options?: { consistency?: "strong" | "eventual" },
+  ): Promise<KvEntryMaybe<T>[]>;
+  async get<T>(arg: KvKey | readonly KvKey[]): Promise<KvEntryMaybe<T> | KvEntryMaybe<T>[]> {
+    if (isKeyList(arg))
+      return this.#getMany<T>(arg, 1000, "Too many keys in one batch get (max 1000)");
+    const database = this.#db();
+    const [raw] = await database.get([encodeReadKey(arg as KvKey)]);
+    return raw ? toEntry<T>(raw) : { key: arg as KvKey, value: null, versionstamp: null };
+  }
+
+  /** Deno's batch read: up to 10 keys, entries in request order, from one snapshot. */
+  getMany<T extends readonly unknown[]>(
+    keys: readonly KvKey[],
+    _options?: { consistency?: "strong" | "eventual" },
+  ): Promise<{ [K in keyof T]: KvEntryMaybe<T[K]> }> {
+    return this.#getMany(
+      keys,
+      limits.maxReadRanges,
+      `Too many ranges (max ${limits.maxReadRanges})`,
+    ) as never;
+  }
+
+  async #getMany<T>(
+    keys: readonly KvKey[],
+    max: number,
+    tooMany: string,
+  ): Promise<KvEntryMaybe<T>[]> {
+    if (!Array.isArray(keys)) throw new KvError("INVALID_ARGUMENT", "Expected an array of keys");
+    if (keys.length > max) throw new KvError("INVALID_ARGUMENT", tooMany);
+    const database = this.#db();
+    if (keys.length === 0) return [];
+    const raws = await database.get(keys.map(encodeReadKey));
+    return raws.map((raw, i) =>
+      raw ? toEntry<T>(raw) : { key: keys[i]!, value: null, versionstamp: null },
+    );
+  }
+
+  /** Writes `value` at `key`, replacing any value and TTL. `expireIn`/`expiresIn` sets a TTL. */
+  async set(key: KvWriteKey, value: unknown, options?: KvSetOptions): Promise<KvCommitResult> {
+    const target = encodeSetKey(key);
+    const mutation: Mutation = {
+      type: "set",
+      key: target.key,
+      value: encodeValueChecked(value),
+      expireIn: expiryOf(options),
+      suffixVersionstamp: target.suffixVersionstamp,
+    };
+    const result = await this.#db().commit({ checks: [], mutations: [mutation] });
+    if (!result.ok) throw new KvError("INTERNAL", "A commit without checks failed");
+    return { ok: true, versionstamp: result.versionstamp };
+  }
+
+  /**
+   * Deletes `key` and every key under it (the seed's semantics), or with `{ exact: true }` only
+   * `key`; an array of keys deletes each the same way, all in one atomic commit. Runs inside the
+   * database as range deletes and reports how many live keys were removed.
+   */
+  async delete(
+    keyOrKeys: KvKey | readonly KvKey[],
+    options?: { exact?: boolean },
+  ): Promise<KvDeleteResult> {
+    const keys = isKeyList(keyOrKeys) ? keyOrKeys : [keyOrKeys as KvKey];
+    const mutations: Mutation[] = keys.map((k) => {
+      const key = encodeWriteKey(k);
+      return options?.exact
+        ? { type: "delete", key }
+        : { type: "deleteRange", start: key, end: subtreeEnd(key) };
+    });
+    const result = await this.#db().commit({ checks: [], mutations });
+    if (!result.ok) throw new KvError("INTERNAL", "A commit without checks failed");
+    return { success: true, deletedCount: result.deletedCount };
+  }
+
+  /**
+   * Lists entries in key order. Deno's form takes a selector (`{ prefix }`, `{ prefix, start }`,
+   * `{ prefix, end }` or `{ start, end }`); the seed's form takes a prefix key and optional
+   * `start`/`end` keys within it. Returns an async iterator with a resumable `cursor`.
+   */
+  list<T = unknown>(selector: KvListSelector, options?: KvListOptions): KvListIterator<T>;
+  list<T = unknown>(prefix: KvKey, options?: KvPrefixListOptions): KvListIterator<T>;
+  list<T = unknown>(
+    selector: KvListSelector | KvKey,
+    options?: KvPrefixListOptions,
+  ): KvListIterator<T> {
+    this.#db();
+    return listIterator<T>(this.#db, selector, options);
+  }
+
+  /** Starts an atomic operation: checks and mutations committed together or not at all. */
+  atomic(): AtomicOperation {
+    this.#db();
+    return new AtomicOperation(this.#db);
+  }
+
+  /** A key part placeholder: `set([...prefix, kv.commitVersionstamp()], v)` writes under the commit's versionstamp. */
+  commitVersionstamp(): typeof commitVersionstamp {
+    return commitVersionstamp;
+  }
+
+  /** Finishes pending commits and closes the database. Later calls fail with `CLOSED`. */
+  async close(): Promise<void> {
+    const database = this.#database;
+    this.#database = undefined;
+    await database?.close();
+  }
+
+  [Symbol.dispose](): void {
+    void this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Opens a database; see `new Kv()` for `location`. */
+export async function openKv(location?: string, options?: KvOptions): Promise<Kv> {
+  return new Kv(location, options);
+}

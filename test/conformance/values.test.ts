@@ -1,0 +1,108 @@
+import { expect, it } from "vitest";
+import { KvError, KvU64 } from "../../src/index.js";
+import { conformance } from "../targets.js";
+
+const structuredValues: [string, unknown][] = [
+  ["object", { name: "Alice", tags: ["a", "b"], nested: { ok: true, n: null } }],
+  ["array", [1, "two", [3], { four: 4 }]],
+  ["string", "héllo \u0000 wörld"],
+  ["empty string", ""],
+  ["integer", 42],
+  ["float", 1.5],
+  ["negative zero", -0],
+  ["NaN", Number.NaN],
+  ["Infinity", Number.POSITIVE_INFINITY],
+  ["-Infinity", Number.NEGATIVE_INFINITY],
+  ["bigint", 12345678901234567890n],
+  ["negative bigint", -(2n ** 100n)],
+  ["true", true],
+  ["false", false],
+  ["null", null],
+  ["undefined", undefined],
+  ["Date", new Date("2026-11-22T10:00:00.123Z")],
+  [
+    "Map",
+    new Map<unknown, unknown>([
+      ["a", 1],
+      [2, { b: 3n }],
+    ]),
+  ],
+  ["Set", new Set([1, "two", 3n])],
+  ["RegExp", /ab+c/gi],
+  ["Int16Array", new Int16Array([1, -2, 300])],
+  ["Float64Array", new Float64Array([1.5, Number.NaN])],
+  ["BigUint64Array", new BigUint64Array([1n, 2n ** 63n])],
+  ["nested Uint8Array", { bytes: new Uint8Array([0, 1, 2]) }],
+  ["ArrayBuffer", new Uint8Array([9, 8, 7]).buffer],
+  ["object with undefined", { a: undefined, b: 1 }],
+  // biome-ignore lint/suspicious/noSparseArray: the hole is what is tested
+  ["array with holes", [1, , 3]],
+  ["nested NaN and -0", { x: Number.NaN, y: -0, z: [Number.NEGATIVE_INFINITY] }],
+  ["nested bigint", { count: 10n }],
+  ["Date inside object", { at: new Date(0) }],
+  ["nested KvU64 (stored as a plain object)", { u: { value: 1n } }],
+];
+
+conformance("values", (kv) => {
+  it.each(structuredValues)("round-trips %s", async (_name, value) => {
+    await kv().set(["v"], value);
+    const entry = await kv().get(["v"]);
+    expect(entry.value).toStrictEqual(value);
+    if (typeof value === "number") expect(Object.is(entry.value, value)).toBe(true);
+  });
+
+  it("keeps -0 and NaN exact, also in getMany and list", async () => {
+    await kv().set(["a"], -0);
+    await kv().set(["b"], Number.NaN);
+    const [a, b] = await kv().getMany([["a"], ["b"]]);
+    expect(Object.is(a!.value, -0)).toBe(true);
+    expect(Number.isNaN(b!.value)).toBe(true);
+  });
+
+  it("returns a top-level Uint8Array as raw bytes", async () => {
+    const bytes = new Uint8Array([0, 1, 2, 255]);
+    await kv().set(["bytes"], bytes);
+    const { value } = await kv().get<Uint8Array>(["bytes"]);
+    expect(value).toBeInstanceOf(Uint8Array);
+    expect(Buffer.isBuffer(value)).toBe(false);
+    expect([...value!]).toEqual([0, 1, 2, 255]);
+  });
+
+  it("returns a KvU64 as a KvU64", async () => {
+    await kv().set(["u"], new KvU64(2n ** 64n - 1n));
+    const { value } = await kv().get<KvU64>(["u"]);
+    expect(value).toBeInstanceOf(KvU64);
+    expect(value!.value).toBe(2n ** 64n - 1n);
+  });
+
+  it("rejects KvU64s outside 0..2^64-1 with Deno's messages", () => {
+    expect(() => new KvU64(-1n)).toThrow("Value must be a positive bigint");
+    expect(() => new KvU64(2n ** 64n)).toThrow("Value must fit in a 64-bit unsigned integer");
+    expect(() => new KvU64(1 as never)).toThrow("Value must be a bigint");
+  });
+
+  it("accepts values up to 65536 encoded bytes and rejects larger ones, leaving data untouched", async () => {
+    await kv().set(["big"], new Uint8Array(65_536));
+    expect(((await kv().get<Uint8Array>(["big"])).value as Uint8Array).length).toBe(65_536);
+    const error = await kv()
+      .set(["big"], new Uint8Array(65_537))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KvError);
+    expect(error).toMatchObject({
+      code: "VALUE_TOO_LARGE",
+      message: "Value too large (max 65536 bytes)",
+    });
+    await expect(kv().set(["s"], "é".repeat(40_000))).rejects.toThrow(
+      "Value too large (max 65536 bytes)",
+    );
+    expect(((await kv().get<Uint8Array>(["big"])).value as Uint8Array).length).toBe(65_536);
+    expect((await kv().get(["s"])).value).toBeNull();
+  });
+
+  it("rejects values that cannot be structured-cloned", async () => {
+    for (const value of [() => 1, Symbol("s"), { f() {} }, new WeakMap()]) {
+      await expect(kv().set(["bad"], value)).rejects.toMatchObject({ code: "INVALID_VALUE" });
+    }
+    expect((await kv().get(["bad"])).versionstamp).toBeNull();
+  });
+});

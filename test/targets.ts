@@ -1,0 +1,62 @@
+/**
+ * Every target the conformance suite runs against. A target opens a fresh, empty database and
+ * disposes of it afterwards. Later targets (PostgreSQL, remote) are added here, and every
+ * conformance test runs against them unchanged.
+ */
+import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe } from "vitest";
+import { type Kv, openKv } from "../src/index.js";
+
+export interface Target {
+  readonly name: string;
+  open(): Promise<{ kv: Kv; dispose(): Promise<void> }>;
+}
+
+export const targets: Target[] = [
+  {
+    name: "sqlite-file",
+    async open() {
+      const dir = join(tmpdir(), `cairn-test-${randomUUID()}`);
+      const kv = await openKv(join(dir, "test.db"));
+      return { kv, dispose: () => rm(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: "sqlite-memory",
+    async open() {
+      return { kv: await openKv(":memory:"), dispose: async () => {} };
+    },
+  },
+];
+
+/**
+ * Declares `body`'s tests once per target. `kv()` is a fresh database for each test, closed and
+ * disposed of after it.
+ */
+export function conformance(title: string, body: (kv: () => Kv) => void): void {
+  describe.each(targets)(`${title} [$name]`, (target) => {
+    let current: { kv: Kv; dispose(): Promise<void> };
+    beforeEach(async () => {
+      current = await target.open();
+    });
+    afterEach(async () => {
+      await current.kv.close();
+      await current.dispose();
+    });
+    body(() => current.kv);
+  });
+}
+
+/** Collects an async iterable. */
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
