@@ -24,6 +24,7 @@ export type KvMutation =
       expiresIn?: number | string;
     }
   | { type: "delete"; key: KvKey }
+  /** `value`: a KvU64, or a number or plain bigint (a V8 sum; see the README's mutation table). */
   | { type: "sum" | "min" | "max"; key: KvKey; value: KvU64 | bigint | number }
   | { type: "append" | "prepend"; key: KvKey; value: readonly unknown[] };
 
@@ -111,7 +112,9 @@ export class AtomicOperation {
           if (!Object.hasOwn(m, "value")) {
             throw new KvError("INVALID_ARGUMENT", `Invalid mutation '${m.type}' without value`);
           }
-          this[m.type](m.key, m.value as never);
+          // Unlike the builder methods, a plain bigint stays a bigint here (Deno's V8 sum).
+          if (m.type === "append" || m.type === "prepend") this[m.type](m.key, m.value);
+          else this.#readModifyWrite(m.type, m.key, encodeValueChecked(m.value));
           break;
         default:
           throw new KvError(

@@ -1,0 +1,213 @@
+/**
+ * Cairn's benchmark: Deno KV embedded, raw better-sqlite3 (the ceiling) and Cairn on the same
+ * workloads, at the same durability. `npm run bench` builds Cairn first; then `node bench/run.js`.
+ *
+ *   BENCH_RUNS=3            full repetitions; the median of each cell is reported
+ *   BENCH_SCALE=1           multiplies the work per cell
+ *   BENCH_ONLY=E1,E4,MEM    workloads to run (E1–E5, MEM for the memory check); default all
+ *   BENCH_SYSTEMS=cairn,raw,deno   systems to run; default all
+ *
+ * Every cell (one workload on one system) runs in a fresh child process on a fresh database in
+ * a temporary directory, removed afterwards. Prints a Markdown report, also written to
+ * bench/results/latest.md, and a progress line per cell on stderr.
+ */
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import Database from "better-sqlite3";
+import { human, RELAXED_WORKLOADS, ROWS, renderReport } from "./report.js";
+import { BATCH, VALUE } from "./workloads.js";
+
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+const DENO = here("../node_modules/.bin/deno");
+const RESULTS = here("results/latest.md");
+
+const WORKLOADS = ROWS.map((row) => row.workload);
+const SYSTEMS = ["deno", "raw", "cairn"];
+
+/** Units of work per cell at BENCH_SCALE=1, sized for 1–3 s each on a 2-core VM. */
+const COUNTS = {
+  E1: { deno: 5_000, raw: 5_000, cairn: 5_000, "cairn-relaxed": 25_000 },
+  E2: { deno: 40_000, raw: 400_000, cairn: 200_000 },
+  E3: { deno: 4_000, raw: 8_000, cairn: 5_000, "cairn-relaxed": 25_000 },
+  E4: { deno: 4_000, raw: 6_000, cairn: 4_000 },
+  E5: { deno: 300_000, raw: 600_000, cairn: 300_000 },
+};
+/** Untimed units run first in every cell. */
+const WARMUPS = { E1: 200, E2: 10_000, E3: 200, E4: 500, E5: 5 * BATCH };
+const MEMORY_KEYS = 1_000_000;
+
+const execFileAsync = promisify(execFile);
+
+function listFromEnv(name, allowed) {
+  const value = process.env[name];
+  if (!value) return allowed;
+  const items = value.split(",").map((item) => item.trim());
+  const unknown = items.filter((item) => !allowed.includes(item));
+  if (unknown.length > 0) {
+    throw new Error(`${name}: unknown ${unknown.join(", ")} (expected ${allowed.join(", ")})`);
+  }
+  return allowed.filter((item) => items.includes(item));
+}
+
+function numberFromEnv(name, fallback, valid) {
+  const value = Number(process.env[name] ?? fallback);
+  if (!valid(value)) throw new Error(`${name}: invalid value ${process.env[name]}`);
+  return value;
+}
+
+function readConfig() {
+  const only = listFromEnv("BENCH_ONLY", [...WORKLOADS, "MEM"]);
+  return {
+    runs: numberFromEnv("BENCH_RUNS", 3, (n) => Number.isInteger(n) && n >= 1),
+    scale: numberFromEnv("BENCH_SCALE", 1, (n) => n > 0),
+    workloads: only.filter((item) => item !== "MEM"),
+    memory: only.includes("MEM"),
+    systems: listFromEnv("BENCH_SYSTEMS", SYSTEMS),
+  };
+}
+
+/** The units a cell times: E5 in whole commits of BATCH rows. */
+function countOf(workload, system, scale) {
+  const count = COUNTS[workload][system] * scale;
+  return workload === "E5"
+    ? Math.max(BATCH, Math.round(count / BATCH) * BATCH)
+    : Math.max(1, Math.round(count));
+}
+
+/** The systems a workload runs on: the selected ones, plus Cairn relaxed where it applies. */
+function systemsOf(config, workload) {
+  const withRelaxed = config.systems.includes("cairn") && RELAXED_WORKLOADS.includes(workload);
+  return withRelaxed ? [...config.systems, "cairn-relaxed"] : config.systems;
+}
+
+/** The cells of one run: per workload every system, rotated by run so no system always goes first. */
+function cellsOfRun(config, run) {
+  const cells = [];
+  for (const workload of config.workloads) {
+    const systems = systemsOf(config, workload);
+    const shift = run % systems.length;
+    for (const system of [...systems.slice(shift), ...systems.slice(0, shift)]) {
+      cells.push({ workload, system });
+    }
+  }
+  return cells;
+}
+
+/** Runs `command(dir)` (`[file, args]`) on a fresh temporary directory and parses its JSON output. */
+async function inTempDir(prefix, command) {
+  const dir = await mkdtemp(join(tmpdir(), `cairn-bench-${prefix}-`));
+  try {
+    const [file, args] = command(dir);
+    const { stdout } = await execFileAsync(file, args, {
+      env: { ...process.env, DENO_NO_UPDATE_CHECK: "1" },
+      maxBuffer: 1 << 20,
+    });
+    return JSON.parse(stdout);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Measures one cell in its own process: `{ count, seconds }`. */
+function measureCell({ workload, system }, scale) {
+  const warmup = WARMUPS[workload];
+  const count = countOf(workload, system, scale);
+  return inTempDir(system, (dir) => {
+    const spec = JSON.stringify({ system, workload, dir, warmup, count });
+    return system === "deno"
+      ? [DENO, ["run", "--unstable-kv", "-A", here("deno-kv.ts"), spec]]
+      : [process.execPath, [here("cell.js"), spec]];
+  });
+}
+
+/** Runs the memory check in its own process: RSS samples as Cairn's database grows. */
+async function measureMemory(scale) {
+  const keys = Math.max(4 * BATCH, Math.round(MEMORY_KEYS * scale));
+  const samples = await inTempDir("memory", (dir) => [
+    process.execPath,
+    ["--expose-gc", here("memory.js"), dir, String(keys)],
+  ]);
+  console.error(`[memory] ${human(keys)} keys ${Math.round(samples.at(-1).rssMb)} MB`);
+  return samples;
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Every run's cells; returns the median rate per workload and system. */
+async function measureAll(config) {
+  const rates = {};
+  for (let run = 0; run < config.runs; run++) {
+    for (const cell of cellsOfRun(config, run)) {
+      const { count, seconds } = await measureCell(cell, config.scale);
+      rates[cell.workload] ??= {};
+      rates[cell.workload][cell.system] ??= [];
+      rates[cell.workload][cell.system].push(count / seconds);
+      console.error(
+        `[run ${run + 1}/${config.runs}] ${cell.workload} ${cell.system} ` +
+          `${human(count / seconds)}/s (${seconds.toFixed(1)} s)`,
+      );
+    }
+  }
+  const medians = {};
+  for (const [workload, bySystem] of Object.entries(rates)) {
+    medians[workload] = Object.fromEntries(
+      Object.entries(bySystem).map(([system, values]) => [system, median(values)]),
+    );
+  }
+  return medians;
+}
+
+async function denoVersion() {
+  const { stdout } = await execFileAsync(DENO, ["--version"]);
+  return stdout.split(" ")[1];
+}
+
+function sqliteVersion() {
+  const db = new Database(":memory:");
+  try {
+    return db.prepare("SELECT sqlite_version()").pluck().get();
+  } finally {
+    db.close();
+  }
+}
+
+async function describeConditions(config) {
+  const work = config.workloads.map((workload) => {
+    const counts = systemsOf(config, workload)
+      .map((system) => `${system} ${human(countOf(workload, system, config.scale))}`)
+      .join(", ");
+    return `${workload} ${counts}`;
+  });
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    deno: await denoVersion(),
+    sqlite: sqliteVersion(),
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    runs: config.runs,
+    scale: config.scale,
+    valueBytes: JSON.stringify(VALUE).length,
+    work: work.join("; "),
+  };
+}
+
+async function main() {
+  const config = readConfig();
+  const medians = await measureAll(config);
+  const memory = config.memory ? await measureMemory(config.scale) : undefined;
+  const report = renderReport({ medians, memory, conditions: await describeConditions(config) });
+  await mkdir(here("results"), { recursive: true });
+  await writeFile(RESULTS, report);
+  process.stdout.write(report);
+}
+
+await main();

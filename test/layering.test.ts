@@ -1,0 +1,62 @@
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const root = join(__dirname, "..");
+const src = join(root, "src");
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory()
+      ? sourceFiles(join(dir, e.name))
+      : e.name.endsWith(".ts")
+        ? [join(dir, e.name)]
+        : [],
+  );
+}
+
+/** Layers a file may import from, by its top folder under src/ (files directly in src/ are shared leaves). */
+const allowed: Record<string, string[]> = {
+  codec: ["codec"],
+  backends: ["codec", "backends"],
+  engine: ["codec", "backends/backend.ts", "engine"],
+  sdk: ["codec", "backends", "engine", "sdk"],
+  cli: ["codec", "backends", "engine", "sdk", "cli"],
+};
+
+describe("layering", () => {
+  it("imports only downwards: cli → sdk → engine → backends → codec", () => {
+    const violations: string[] = [];
+    for (const file of sourceFiles(src)) {
+      const layer = relative(src, file).split("/")[0]!;
+      const rules = allowed[layer];
+      if (!rules) continue; // src/*.ts: errors and limits, imported by all
+      for (const [, spec] of readFileSync(file, "utf8").matchAll(/from "(\.[^"]+)"/g)) {
+        const target = relative(src, join(file, "..", spec!)).replace(/\.js$/, ".ts");
+        if (!target.includes("/")) continue;
+        if (!rules.some((rule) => target === rule || target.startsWith(`${rule}/`))) {
+          violations.push(`${relative(root, file)} imports ${target}`);
+        }
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it("does not load the SQLite driver until a SQLite database is opened", () => {
+    const script = `
+      const { createRequire } = await import("node:module");
+      const require = createRequire(import.meta.url);
+      const loaded = () => Object.keys(require.cache).some((p) => p.includes("better-sqlite3"));
+      const cairn = await import("./dist/index.js");
+      const before = loaded();
+      const kv = await cairn.openKv(":memory:");
+      await kv.close();
+      console.log(JSON.stringify([before, loaded()]));`;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    expect(JSON.parse(out)).toEqual([false, true]);
+  });
+});

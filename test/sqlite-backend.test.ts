@@ -1,0 +1,93 @@
+import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { openKv } from "../src/index.js";
+import { sleep } from "./targets.js";
+
+const dirs: string[] = [];
+function tempPath(): string {
+  const dir = join(tmpdir(), `cairn-sqlite-${randomUUID()}`);
+  dirs.push(dir);
+  return join(dir, "nested", "db.sqlite");
+}
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+function rows(path: string): number {
+  const db = new Database(path, { readonly: true });
+  try {
+    return (db.prepare("SELECT count(*) AS n FROM kv").get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+describe("SQLite backend", () => {
+  it("creates the file and its directory, and keeps data and versionstamps across reopening", async () => {
+    const path = tempPath();
+    const kv = await openKv(path);
+    await kv.set(["a"], { n: 1 });
+    const { versionstamp } = await kv.set(["b"], 2n);
+    await kv.close();
+
+    const again = await openKv(`file://${path}`);
+    expect((await again.getMany([["a"], ["b"]])).map((e) => e.value)).toEqual([{ n: 1 }, 2n]);
+    const next = await again.set(["c"], 3);
+    expect(next.versionstamp > versionstamp).toBe(true);
+    await again.close();
+  });
+
+  it("uses WAL, a WITHOUT ROWID table, and JSON text that SQLite's JSON functions read", async () => {
+    const path = tempPath();
+    const kv = await openKv(path);
+    await kv.set(["user", 1], { name: "Alice", tags: ["x"] });
+    await kv.close();
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+      expect(db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'kv'").pluck().get()).toMatch(
+        /WITHOUT ROWID/,
+      );
+      expect(db.prepare("SELECT json_extract(data, '$.tags[0]') FROM kv").pluck().get()).toBe("x");
+    } finally {
+      db.close();
+    }
+  });
+
+  it("sweeps expired entries out of the file in the background", async () => {
+    const path = tempPath();
+    const kv = await openKv(path);
+    await kv.set(["keep"], 1);
+    for (let i = 0; i < 5; i++) await kv.set(["temp", i], i, { expireIn: 30 });
+    expect(rows(path)).toBe(6);
+    await sleep(250);
+    expect(rows(path)).toBe(1);
+    await kv.close();
+  });
+
+  it("sweeps entries that expired while the database was closed once reopened", async () => {
+    const path = tempPath();
+    const kv = await openKv(path);
+    await kv.set(["temp"], 1, { expireIn: 20 });
+    await kv.close();
+    await sleep(50);
+    const again = await openKv(path);
+    await sleep(150);
+    expect(rows(path)).toBe(0);
+    await again.close();
+  });
+
+  it("reports a path it cannot open as INVALID_ARGUMENT", async () => {
+    const path = tempPath();
+    const kv = await openKv(path);
+    await kv.close();
+    await expect(openKv(join(path, "inside-a-file.sqlite"))).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+    await expect(openKv("http://localhost:1/")).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+  });
+});
