@@ -41,6 +41,24 @@ describe("SQLite backend", () => {
     await again.close();
   });
 
+  it("keeps versionstamps increasing across two connections writing to one file", async () => {
+    const path = tempPath();
+    const a = await openKv(path);
+    const b = await openKv(path);
+    const stamps: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const writer = i % 3 === 0 ? b : a; // runs of several commits on each side
+      stamps.push((await writer.set(["k", i], i)).versionstamp);
+    }
+    expect([...stamps].sort()).toEqual(stamps);
+    expect(new Set(stamps).size).toBe(30);
+    await a.close();
+    await b.close();
+    const again = await openKv(path);
+    expect((await again.set(["after"], 1)).versionstamp > stamps.at(-1)!).toBe(true);
+    await again.close();
+  });
+
   it("uses WAL, a WITHOUT ROWID table, and JSON text that SQLite's JSON functions read", async () => {
     const path = tempPath();
     const kv = await openKv(path);

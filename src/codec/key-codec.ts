@@ -198,40 +198,50 @@ function unescapeBytes(bytes: Uint8Array, from: number, to: number): Uint8Array 
   return out.subarray(0, n);
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+const float = new DataView(new ArrayBuffer(8));
 
 /** Decodes an encoded key. Throws `INVALID_KEY` on bytes that no key encodes to. */
 export function decodeKey(bytes: Uint8Array): KvKeyPart[] {
+  const buf = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const key: KvKeyPart[] = [];
   let i = 0;
-  while (i < bytes.length) {
-    const tag = bytes[i++]!;
+  while (i < buf.length) {
+    const tag = buf[i++]!;
     if (tag === STRING || tag === BYTES) {
-      const end = terminator(bytes, i);
-      const raw =
-        bytes.indexOf(0, i) === end ? bytes.subarray(i, end) : unescapeBytes(bytes, i, end);
-      key.push(tag === STRING ? utf8.decode(raw) : new Uint8Array(raw));
+      const end = terminator(buf, i);
+      const escaped = buf.indexOf(0, i) !== end;
+      if (tag === STRING) {
+        key.push(
+          escaped
+            ? Buffer.from(unescapeBytes(buf, i, end)).toString("utf8")
+            : buf.toString("utf8", i, end),
+        );
+      } else {
+        key.push(escaped ? unescapeBytes(buf, i, end) : new Uint8Array(buf.subarray(i, end)));
+      }
       i = end + 1;
     } else if (tag === NUMBER) {
-      if (i + 8 > bytes.length)
+      if (i + 8 > buf.length)
         throw new KvError("INVALID_KEY", "Invalid key encoding: short number");
-      const b = new Uint8Array(bytes.subarray(i, i + 8));
-      if (b[0]! & 0x80) b[0] = b[0]! & 0x7f;
-      else for (let j = 0; j < 8; j++) b[j] = ~b[j]! & 0xff;
-      key.push(new DataView(b.buffer).getFloat64(0));
+      const negative = (buf[i]! & 0x80) === 0;
+      for (let j = 0; j < 8; j++) float.setUint8(j, negative ? ~buf[i + j]! & 0xff : buf[i + j]!);
+      if (!negative) float.setUint8(0, buf[i]! & 0x7f);
+      key.push(float.getFloat64(0));
       i += 8;
     } else if (tag >= BIGINT_NEG_LONG && tag <= BIGINT_POS_LONG) {
-      let length = Math.abs(tag - BIGINT_ZERO);
       const negative = tag < BIGINT_ZERO;
+      let length = Math.abs(tag - BIGINT_ZERO);
       if (tag === BIGINT_POS_LONG || tag === BIGINT_NEG_LONG) {
-        length = negative ? bytes[i]! ^ 0xff : bytes[i]!;
+        length = negative ? buf[i]! ^ 0xff : buf[i]!;
         i++;
       }
-      if (i + length > bytes.length)
+      if (i + length > buf.length)
         throw new KvError("INVALID_KEY", "Invalid key encoding: short bigint");
       let n = 0n;
       for (let j = 0; j < length; j++)
-        n = (n << 8n) | BigInt(negative ? ~bytes[i + j]! & 0xff : bytes[i + j]!);
+        n = (n << 8n) | BigInt(negative ? ~buf[i + j]! & 0xff : buf[i + j]!);
       key.push(negative ? -n : n);
       i += length;
     } else if (tag === FALSE || tag === TRUE) {

@@ -66,6 +66,8 @@ interface Span {
   readonly start: Uint8Array;
   readonly end: Uint8Array;
   readonly cursorBase: Uint8Array;
+  /** The key parts `cursorBase` encodes, when it is a whole key (a prefix): entries decode only their rest. */
+  readonly prefix?: KvKey;
 }
 
 function spanOfSelector(selector: KvListSelector): Span {
@@ -89,6 +91,7 @@ function spanOfSelector(selector: KvListSelector): Span {
       start: s.start !== undefined ? inPrefix(s.start, "Start") : concatBytes(prefix, ZERO),
       end: s.end !== undefined ? inPrefix(s.end, "End") : concatBytes(prefix, FF),
       cursorBase: prefix,
+      prefix: s.prefix,
     };
   }
   if (s.start === undefined || s.end === undefined) {
@@ -107,7 +110,7 @@ function spanOfPrefix(prefixKey: KvKey, options: KvPrefixListOptions): Span {
   let end = concatBytes(prefix, FF);
   if (options.start !== undefined) start = max(start, encodeReadKey(options.start));
   if (options.end !== undefined) end = min(end, encodeReadKey(options.end));
-  return { start, end, cursorBase: prefix };
+  return { start, end, cursorBase: prefix, prefix: prefixKey };
 }
 
 function toBase64Url(bytes: Uint8Array): string {
@@ -175,7 +178,10 @@ export class KvListIterator<T = unknown> implements AsyncIterableIterator<KvEntr
   #remaining: number;
   #batch: RawEntry[] = [];
   #lastBatch = false;
-  #cursor: (() => string) | undefined;
+  /** The key of the last yielded entry. */
+  #last: Uint8Array | undefined;
+  #exhausted = false;
+  readonly #initialCursor: string | undefined;
 
   /** @internal Use `kv.list()`. */
   constructor(
@@ -193,6 +199,7 @@ export class KvListIterator<T = unknown> implements AsyncIterableIterator<KvEntr
     this.#remaining = limit ?? Number.POSITIVE_INFINITY;
     this.#start = span.start;
     this.#end = span.end;
+    this.#initialCursor = cursor;
     if (cursor !== undefined) {
       const resumeAt = concatBytes(span.cursorBase, fromBase64Url(cursor));
       if (reverse) this.#end = resumeAt;
@@ -200,43 +207,53 @@ export class KvListIterator<T = unknown> implements AsyncIterableIterator<KvEntr
       if (Buffer.compare(this.#start, span.start) < 0 || Buffer.compare(this.#end, span.end) > 0) {
         throw new KvError("INVALID_CURSOR", "cursor out of bounds");
       }
-      this.#cursor = () => cursor;
     }
   }
 
   /** Resumes after the last yielded entry; `""` once exhausted. Throws before the first `next()`. */
   get cursor(): string {
-    if (this.#cursor === undefined)
-      throw new KvError("INVALID_CURSOR", "Cannot get cursor before first iteration");
-    return this.#cursor();
+    if (this.#exhausted) return "";
+    if (this.#last) return toBase64Url(this.#last.subarray(this.#span.cursorBase.length));
+    if (this.#initialCursor !== undefined) return this.#initialCursor;
+    throw new KvError("INVALID_CURSOR", "Cannot get cursor before first iteration");
   }
 
   async next(): Promise<IteratorResult<KvEntry<T>, undefined>> {
     if (this.#remaining <= 0) return { done: true, value: undefined };
-    if (
-      this.#batch.length === 0 &&
-      !this.#lastBatch &&
-      Buffer.compare(this.#start, this.#end) < 0
-    ) {
-      const limit = Math.min(this.#batchSize, this.#remaining);
-      const [batch] = await this.#database().scan([
-        { start: this.#start, end: this.#end, limit, reverse: this.#reverse },
-      ]);
-      this.#batch = batch!.reverse(); // popped from the end
-      if (this.#batch.length < limit) this.#lastBatch = true;
-    }
+    if (this.#batch.length === 0 && !this.#lastBatch) await this.#fetch();
     const raw = this.#batch.pop();
     if (raw === undefined) {
       this.#remaining = 0;
-      this.#cursor = () => "";
+      this.#exhausted = true;
       return { done: true, value: undefined };
     }
-    if (this.#reverse) this.#end = raw.key;
-    else this.#start = concatBytes(raw.key, ZERO);
+    this.#last = raw.key;
     this.#remaining--;
-    const base = this.#span.cursorBase.length;
-    this.#cursor = () => toBase64Url(raw.key.subarray(base));
-    return { done: false, value: toEntry<T>(raw) };
+    return { done: false, value: this.#toEntry(raw) };
+  }
+
+  async #fetch(): Promise<void> {
+    if (this.#last) {
+      if (this.#reverse) this.#end = this.#last;
+      else this.#start = concatBytes(this.#last, ZERO);
+    }
+    if (Buffer.compare(this.#start, this.#end) >= 0) {
+      this.#lastBatch = true;
+      return;
+    }
+    const limit = Math.min(this.#batchSize, this.#remaining);
+    const [batch] = await this.#database().scan([
+      { start: this.#start, end: this.#end, limit, reverse: this.#reverse },
+    ]);
+    this.#batch = batch!.reverse(); // popped from the end
+    if (this.#batch.length < limit) this.#lastBatch = true;
+  }
+
+  #toEntry(raw: RawEntry): KvEntry<T> {
+    const { prefix, cursorBase } = this.#span;
+    if (prefix === undefined) return toEntry<T>(raw);
+    const key = [...prefix, ...decodeKey(raw.key.subarray(cursorBase.length))];
+    return { key, value: decodeValue(raw) as T, versionstamp: raw.versionstamp };
   }
 
   [Symbol.asyncIterator](): this {

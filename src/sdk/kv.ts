@@ -1,6 +1,6 @@
 import { SqliteBackend, type SqliteOptions } from "../backends/sqlite/sqlite-backend.js";
 import { concatBytes, encodeReadKey, encodeWriteKey, type KvKey } from "../codec/key-codec.js";
-import { encodeValueChecked } from "../codec/value-codec.js";
+import { decodeValue, encodeValueChecked } from "../codec/value-codec.js";
 import type { Database, Mutation } from "../engine/database.js";
 import { Engine } from "../engine/engine.js";
 import { KvError } from "../kv-error.js";
@@ -87,8 +87,11 @@ export class Kv {
     if (isKeyList(arg))
       return this.#getMany<T>(arg, 1000, "Too many keys in one batch get (max 1000)");
     const database = this.#db();
-    const [raw] = await database.get([encodeReadKey(arg as KvKey)]);
-    return raw ? toEntry<T>(raw) : { key: arg as KvKey, value: null, versionstamp: null };
+    const key = arg as KvKey;
+    const [raw] = await database.get([encodeReadKey(key)]);
+    // The stored key is the one asked for: copy it rather than decode it.
+    if (!raw) return { key: [...key], value: null, versionstamp: null };
+    return { key: [...key], value: decodeValue(raw) as T, versionstamp: raw.versionstamp };
   }
 
   /** Deno's batch read: up to 10 keys, entries in request order, from one snapshot. */

@@ -30,28 +30,33 @@ const MIGRATIONS = [
      expires_at INTEGER
    ) WITHOUT ROWID;
    CREATE INDEX kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
+   -- meta.versionstamp: every versionstamp issued so far is below it (see #nextCounter).
    CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0), versionstamp INTEGER NOT NULL);
    INSERT INTO meta (id, versionstamp) VALUES (0, 0);`,
 ];
 
-const LIVE = "(expires_at IS NULL OR expires_at > :now)";
-const ENTRY = "key, data, encoding, printf('%016x0000', versionstamp) AS versionstamp";
+// Statements take positional parameters (faster to bind than named ones); `now` always comes last.
+/** Versionstamp counters reserved per write of the meta row. */
+const COUNTER_BLOCK = 4096;
+
+const LIVE = "(expires_at IS NULL OR expires_at > ?)";
+const ENTRY = "key, data, encoding, versionstamp";
 
 const SQL = {
-  get: `SELECT ${ENTRY} FROM kv WHERE key = :key AND ${LIVE}`,
-  scan: `SELECT ${ENTRY} FROM kv WHERE key >= :start AND key < :end AND ${LIVE} ORDER BY key LIMIT :limit`,
-  scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= :start AND key < :end AND ${LIVE} ORDER BY key DESC LIMIT :limit`,
-  set: `INSERT INTO kv (key, data, encoding, versionstamp, expires_at)
-        VALUES (:key, :data, :encoding, :versionstamp, :expiresAt)
+  get: `SELECT ${ENTRY} FROM kv WHERE key = ? AND ${LIVE}`,
+  scan: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND ${LIVE} ORDER BY key LIMIT ?`,
+  scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND ${LIVE} ORDER BY key DESC LIMIT ?`,
+  set: `INSERT INTO kv (key, data, encoding, versionstamp, expires_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (key) DO UPDATE SET data = excluded.data, encoding = excluded.encoding,
           versionstamp = excluded.versionstamp, expires_at = excluded.expires_at`,
-  delete: `DELETE FROM kv WHERE key = :key AND ${LIVE}`,
-  deleteRange: `DELETE FROM kv WHERE key >= :start AND key < :end AND ${LIVE}`,
+  delete: `DELETE FROM kv WHERE key = ? AND ${LIVE}`,
+  deleteRange: `DELETE FROM kv WHERE key >= ? AND key < ? AND ${LIVE}`,
   purgeExpired: `DELETE FROM kv WHERE key IN
-                   (SELECT key FROM kv WHERE expires_at <= :now ORDER BY expires_at LIMIT :limit)`,
+                   (SELECT key FROM kv WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`,
   nextExpiry: "SELECT min(expires_at) AS at FROM kv WHERE expires_at IS NOT NULL",
-  readCounter: "SELECT versionstamp FROM meta WHERE id = 0",
-  writeCounter: "UPDATE meta SET versionstamp = :counter WHERE id = 0",
+  readReserved: "SELECT versionstamp FROM meta WHERE id = 0",
+  writeReserved: "UPDATE meta SET versionstamp = ? WHERE id = 0",
+  dataVersion: "PRAGMA data_version",
 } as const;
 
 export interface SqliteOptions {
@@ -65,6 +70,17 @@ export interface SqliteOptions {
 }
 
 type Statement = BetterSqlite3.Statement;
+/** A row of `ENTRY` columns. */
+type Row = [key: Buffer, data: Buffer | string, encoding: number, versionstamp: number];
+
+function entry(row: Row): RawEntry {
+  return {
+    key: row[0],
+    data: row[1],
+    encoding: row[2],
+    versionstamp: versionstampFromCounter(row[3]),
+  } as RawEntry;
+}
 
 /** Maps driver errors to `KvError` where they enter. */
 function storageError(e: unknown): KvError {
@@ -87,8 +103,14 @@ export class SqliteBackend implements Backend {
   readonly #deleteRange: Statement;
   readonly #purgeExpired: Statement;
   readonly #nextExpiry: Statement;
-  readonly #readCounter: Statement;
-  readonly #writeCounter: Statement;
+  readonly #readReserved: Statement;
+  readonly #writeReserved: Statement;
+  readonly #dataVersion: Statement;
+  /** The last versionstamp counter this connection issued, and the reserved bound above it. */
+  #counter = 0;
+  #reserved = 0;
+  /** `PRAGMA data_version` at this connection's last write; it changes when another connection commits. */
+  #seenDataVersion = -1;
   readonly #commitGroup: BetterSqlite3.Transaction<
     (group: readonly StorageCommit[], now: number) => CommitOutcome[]
   >;
@@ -118,16 +140,18 @@ export class SqliteBackend implements Backend {
       );
     }
     const db = this.#db;
-    this.#get = db.prepare(SQL.get);
-    this.#scan = db.prepare(SQL.scan);
-    this.#scanReverse = db.prepare(SQL.scanReverse);
+    // Rows as arrays: cheaper than the driver's objects, and entries get one shape (see `entry`).
+    this.#get = db.prepare(SQL.get).raw();
+    this.#scan = db.prepare(SQL.scan).raw();
+    this.#scanReverse = db.prepare(SQL.scanReverse).raw();
     this.#set = db.prepare(SQL.set);
     this.#delete = db.prepare(SQL.delete);
     this.#deleteRange = db.prepare(SQL.deleteRange);
     this.#purgeExpired = db.prepare(SQL.purgeExpired);
     this.#nextExpiry = db.prepare(SQL.nextExpiry).pluck();
-    this.#readCounter = db.prepare(SQL.readCounter).pluck();
-    this.#writeCounter = db.prepare(SQL.writeCounter);
+    this.#readReserved = db.prepare(SQL.readReserved).pluck();
+    this.#writeReserved = db.prepare(SQL.writeReserved);
+    this.#dataVersion = db.prepare(SQL.dataVersion).pluck();
     this.#commitGroup = db.transaction((group, now) => this.#applyGroup(group, now));
     this.#commitOne = db.transaction((commit, now, counter) =>
       this.#applyCommit(commit, now, counter),
@@ -149,10 +173,8 @@ export class SqliteBackend implements Backend {
 
   async get(keys: readonly Uint8Array[], now: number): Promise<(RawEntry | null)[]> {
     try {
-      if (keys.length === 1) return [(this.#get.get({ key: keys[0], now }) as RawEntry) ?? null];
-      return this.#snapshot(() =>
-        keys.map((key) => (this.#get.get({ key, now }) as RawEntry) ?? null),
-      ) as (RawEntry | null)[];
+      if (keys.length === 1) return [this.#read(keys[0]!, now)];
+      return this.#snapshot(() => keys.map((key) => this.#read(key, now))) as (RawEntry | null)[];
     } catch (e) {
       throw storageError(e);
     }
@@ -160,12 +182,9 @@ export class SqliteBackend implements Backend {
 
   async scan(ranges: readonly KeyRange[], now: number): Promise<RawEntry[][]> {
     const scanOne = (r: KeyRange) =>
-      (r.reverse ? this.#scanReverse : this.#scan).all({
-        start: r.start,
-        end: r.end,
-        limit: r.limit,
-        now,
-      }) as RawEntry[];
+      ((r.reverse ? this.#scanReverse : this.#scan).all(r.start, r.end, now, r.limit) as Row[]).map(
+        entry,
+      );
     try {
       return ranges.length === 1
         ? [scanOne(ranges[0]!)]
@@ -179,12 +198,15 @@ export class SqliteBackend implements Backend {
     try {
       return this.#commitGroup.immediate(group, now);
     } catch (e) {
+      this.#seenDataVersion = -1; // rolled back, maybe with a reservation: re-read the meta row
+      // A commit alone in its group fails the whole transaction; that is its outcome, not a storage failure.
+      if (group.length === 1) return [{ ok: "error", error: storageError(e) }];
       throw storageError(e);
     }
   }
 
   #applyGroup(group: readonly StorageCommit[], now: number): CommitOutcome[] {
-    let counter = this.#readCounter.get() as number;
+    this.#syncCounter();
     const outcomes: CommitOutcome[] = [];
     for (const commit of group) {
       if (!this.#checksPass(commit, now)) {
@@ -192,26 +214,48 @@ export class SqliteBackend implements Backend {
         continue;
       }
       try {
-        // Alone in its group, a failing commit rolls back the whole transaction; otherwise its savepoint.
+        // Alone in its group, a failing commit rolls back the whole transaction (see `commit`);
+        // otherwise only its savepoint.
+        const counter = this.#nextCounter();
         const deleted =
           group.length === 1
-            ? this.#applyCommit(commit, now, counter + 1)
-            : this.#commitOne(commit, now, counter + 1);
-        counter++;
+            ? this.#applyCommit(commit, now, counter)
+            : this.#commitOne(commit, now, counter);
         outcomes.push({ ok: true, versionstamp: versionstampFromCounter(counter), deleted });
       } catch (error) {
         if (group.length === 1) throw error;
         outcomes.push({ ok: "error", error: storageError(error) });
       }
     }
-    this.#writeCounter.run({ counter });
     return outcomes;
+  }
+
+  /**
+   * Versionstamp counters are handed out from a reserved block, so that most commits do not write
+   * the meta row. Called inside the write transaction: if another connection (another process on
+   * the same file) committed since our last write, continue above everything it may have issued.
+   * Gaps are allowed; after a crash, counting resumes above the reserved block.
+   */
+  #syncCounter(): void {
+    const dataVersion = this.#dataVersion.get() as number;
+    if (dataVersion !== this.#seenDataVersion) {
+      this.#counter = this.#reserved = this.#readReserved.get() as number;
+      this.#seenDataVersion = dataVersion;
+    }
+  }
+
+  #nextCounter(): number {
+    this.#counter++;
+    if (this.#counter >= this.#reserved) {
+      this.#reserved = this.#counter + COUNTER_BLOCK;
+      this.#writeReserved.run(this.#reserved);
+    }
+    return this.#counter;
   }
 
   #checksPass(commit: StorageCommit, now: number): boolean {
     for (const check of commit.checks) {
-      const current = this.#get.get({ key: check.key, now }) as RawEntry | undefined;
-      if ((current?.versionstamp ?? null) !== check.versionstamp) return false;
+      if ((this.#read(check.key, now)?.versionstamp ?? null) !== check.versionstamp) return false;
     }
     return true;
   }
@@ -233,27 +277,25 @@ export class SqliteBackend implements Backend {
         return 0;
       }
       case "delete":
-        return this.#delete.run({ key: m.key, now }).changes;
+        return this.#delete.run(m.key, now).changes;
       case "deleteRange":
-        return this.#deleteRange.run({ start: m.start, end: m.end, now }).changes;
+        return this.#deleteRange.run(m.start, m.end, now).changes;
       case "modify": {
-        const current = (this.#get.get({ key: m.key, now }) as RawEntry | undefined) ?? null;
-        this.#write(m.key, m.apply(current), counter, null);
+        this.#write(m.key, m.apply(this.#read(m.key, now)), counter, null);
         return 0;
       }
       case "purgeExpired":
-        return this.#purgeExpired.run({ now, limit: m.limit }).changes;
+        return this.#purgeExpired.run(now, m.limit).changes;
     }
   }
 
+  #read(key: Uint8Array, now: number): RawEntry | null {
+    const row = this.#get.get(key, now) as Row | undefined;
+    return row ? entry(row) : null;
+  }
+
   #write(key: Uint8Array, value: EncodedValue, counter: number, expiresAt: number | null): void {
-    this.#set.run({
-      key,
-      data: value.data,
-      encoding: value.encoding,
-      versionstamp: counter,
-      expiresAt,
-    });
+    this.#set.run(key, value.data, value.encoding, counter, expiresAt);
   }
 
   async nextExpiry(): Promise<number | null> {
