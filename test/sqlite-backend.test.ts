@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,6 +58,22 @@ describe("SQLite backend", () => {
     const again = await openKv(path);
     expect((await again.set(["after"], 1)).versionstamp > stamps.at(-1)!).toBe(true);
     await again.close();
+  });
+
+  it("groups concurrent commits into one transaction (one WAL commit, one fsync)", async () => {
+    const path = tempPath();
+    const kv = await openKv(path);
+    await kv.set(["warm"], 0);
+    // Under the auto-checkpoint threshold the WAL only grows, by one page-sized frame per page written.
+    const walFrames = () => statSync(`${path}-wal`).size / (4096 + 24);
+    const before = walFrames();
+    await Promise.all(Array.from({ length: 200 }, (_, i) => kv.set(["k", i], i)));
+    const grouped = walFrames() - before;
+    for (let i = 0; i < 20; i++) await kv.set(["s", i], i);
+    const sequential = walFrames() - before - grouped;
+    expect(sequential).toBeGreaterThanOrEqual(20); // at least one frame per transaction
+    expect(grouped).toBeLessThan(20); // 200 commits in a handful of pages
+    await kv.close();
   });
 
   it("uses WAL, a WITHOUT ROWID table, and JSON text that SQLite's JSON functions read", async () => {
