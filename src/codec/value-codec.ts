@@ -87,7 +87,9 @@ function deserializeV8(bytes: Uint8Array): unknown {
 
 /** Encodes a value without checking its size; see `encodeValueChecked`. */
 export function encodeValue(value: unknown): EncodedValue {
-  if (value instanceof Uint8Array) return { encoding: ValueEncoding.BYTES, data: value };
+  // Copied: the caller may change its array before the commit is flushed.
+  if (value instanceof Uint8Array)
+    return { encoding: ValueEncoding.BYTES, data: new Uint8Array(value) };
   if (value instanceof KvU64)
     return { encoding: ValueEncoding.LE64, data: kvU64ToBytes(value.value) };
   if (isJsonShaped(value, 0)) return { encoding: ValueEncoding.JSON, data: JSON.stringify(value) };

@@ -68,6 +68,17 @@ conformance("values", (kv) => {
     expect([...value!]).toEqual([0, 1, 2, 255]);
   });
 
+  it("stores the bytes and objects as they were when set was called", async () => {
+    const bytes = new Uint8Array([1, 2, 3]);
+    const object = { n: 1 };
+    const writes = [kv().set(["bytes"], bytes), kv().set(["object"], object)];
+    bytes[0] = 99;
+    object.n = 99;
+    await Promise.all(writes);
+    expect([...((await kv().get<Uint8Array>(["bytes"])).value as Uint8Array)]).toEqual([1, 2, 3]);
+    expect((await kv().get(["object"])).value).toEqual({ n: 1 });
+  });
+
   it("returns a KvU64 as a KvU64", async () => {
     await kv().set(["u"], new KvU64(2n ** 64n - 1n));
     const { value } = await kv().get<KvU64>(["u"]);
