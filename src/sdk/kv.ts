@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { SqliteBackend, type SqliteOptions } from "../backends/sqlite/sqlite-backend.js";
 import { concatBytes, encodeReadKey, encodeWriteKey, type KvKey } from "../codec/key-codec.js";
 import { decodeValue, encodeValueChecked } from "../codec/value-codec.js";
@@ -35,7 +36,7 @@ function openDatabase(location: string, options: KvOptions): Database {
         `Unsupported database URL ${location}: this version of Cairn opens SQLite files (a path, file:// URL or ":memory:")`,
       );
     }
-    location = new URL(location).pathname;
+    location = fileURLToPath(location);
   }
   return new Engine(new SqliteBackend(location, options));
 }
