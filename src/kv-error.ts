@@ -22,6 +22,18 @@ export const errorStatus = {
   ATOMIC_TOO_LARGE: 400,
   /** A sum/min/max/append/prepend met a stored value of a type it cannot combine with. */
   TYPE_MISMATCH: 400,
+  /** A request body is not valid JSON. */
+  INVALID_JSON: 400,
+  /** A request body exceeds the server's limit. */
+  PAYLOAD_TOO_LARGE: 413,
+  /** No valid access token was presented. */
+  UNAUTHORIZED: 401,
+  /** The token is valid but not allowed to do this. */
+  FORBIDDEN: 403,
+  /** No route at this path. */
+  NOT_FOUND: 404,
+  /** The route exists but not for this method. */
+  METHOD_NOT_ALLOWED: 405,
   /** The Kv was closed; open a new one. */
   CLOSED: 409,
   /** The storage is busy or unreachable; the operation may be retried. */

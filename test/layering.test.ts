@@ -21,12 +21,15 @@ const allowed: Record<string, string[]> = {
   codec: ["codec"],
   backends: ["codec", "backends"],
   engine: ["codec", "backends/backend.ts", "engine"],
-  sdk: ["codec", "backends", "engine", "sdk"],
-  cli: ["codec", "backends", "engine", "sdk", "cli"],
+  protocol: ["codec", "engine", "protocol"],
+  sdk: ["codec", "backends", "engine", "protocol", "sdk"],
+  faces: ["codec", "engine", "protocol", "sdk", "faces"],
+  server: ["engine", "faces", "sdk", "server"],
+  cli: ["sdk", "server", "cli"],
 };
 
 describe("layering", () => {
-  it("imports only downwards: cli → sdk → engine → backends → codec", () => {
+  it("imports only downwards: cli → server → faces → sdk → engine → backends → codec", () => {
     const violations: string[] = [];
     for (const file of sourceFiles(src)) {
       const layer = relative(src, file).split("/")[0]!;

@@ -123,6 +123,8 @@ describe("SQLite backend", () => {
     await expect(openKv(join(path, "inside-a-file.sqlite"))).rejects.toMatchObject({
       code: "INVALID_ARGUMENT",
     });
-    await expect(openKv("http://localhost:1/")).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await expect(openKv("redis://localhost:6379/")).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
   });
 });

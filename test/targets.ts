@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe } from "vitest";
 import { type Kv, openKv } from "../src/index.js";
+import { startServer } from "../src/server/server.js";
 
 export interface Target {
   readonly name: string;
@@ -28,6 +29,28 @@ export const targets: Target[] = [
     name: "sqlite-memory",
     async open() {
       return { kv: await openKv(":memory:"), dispose: async () => {} };
+    },
+  },
+  {
+    name: "remote-sqlite",
+    async open() {
+      const dir = join(tmpdir(), `cairn-test-${randomUUID()}`);
+      const token = randomUUID();
+      const server = await startServer({
+        host: "127.0.0.1",
+        port: 0,
+        data: join(dir, "test.db"),
+        auth: true,
+        token,
+      });
+      const kv = await openKv(server.url, { accessToken: token });
+      return {
+        kv,
+        async dispose() {
+          await server.close();
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
     },
   },
 ];

@@ -1,8 +1,9 @@
 import { parseDuration } from "../codec/duration.js";
 import { encodeReadKey, encodeWriteKey, type KvKey } from "../codec/key-codec.js";
 import { KvU64 } from "../codec/kv-u64.js";
-import { type EncodedValue, encodedSize, encodeValueChecked } from "../codec/value-codec.js";
+import { type EncodedValue, encodeValueChecked } from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
+import { assertCommitLimits } from "../engine/commit-limits.js";
 import type { Check, Database, Mutation } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
@@ -68,8 +69,6 @@ export class AtomicOperation {
   readonly #database: () => Database;
   readonly #checks: Check[] = [];
   readonly #mutations: Mutation[] = [];
-  #totalBytes = 0;
-  #keyBytes = 0;
 
   /** @internal Use `kv.atomic()`. */
   constructor(database: () => Database) {
@@ -87,7 +86,6 @@ export class AtomicOperation {
         );
       }
       this.#checks.push({ key, versionstamp });
-      this.#totalBytes += key.length;
     }
     return this;
   }
@@ -130,24 +128,19 @@ export class AtomicOperation {
     const target = encodeSetKey(key);
     const encoded = encodeValueChecked(value);
     const expireIn = expiryOf(options);
-    this.#add(
-      {
-        type: "set",
-        key: target.key,
-        value: encoded,
-        suffixVersionstamp: target.suffixVersionstamp,
-        expireIn,
-      },
-      encodedSize(encoded),
-    );
+    this.#mutations.push({
+      type: "set",
+      key: target.key,
+      value: encoded,
+      suffixVersionstamp: target.suffixVersionstamp,
+      expireIn,
+    });
     return this;
   }
 
   /** Deletes exactly `key` (not its children). */
   delete(key: KvKey): this {
-    const encoded = encodeWriteKey(key);
-    this.#mutations.push({ type: "delete", key: encoded });
-    this.#totalBytes += encoded.length;
+    this.#mutations.push({ type: "delete", key: encodeWriteKey(key) });
     return this;
   }
 
@@ -184,39 +177,14 @@ export class AtomicOperation {
     key: KvKey,
     value: EncodedValue,
   ): this {
-    this.#add({ type, key: encodeWriteKey(key), value }, encodedSize(value));
+    this.#mutations.push({ type, key: encodeWriteKey(key), value });
     return this;
   }
 
-  #add(mutation: Mutation & { key: Uint8Array }, valueBytes: number): void {
-    this.#mutations.push(mutation);
-    this.#totalBytes += mutation.key.length * 2 + valueBytes;
-    this.#keyBytes += mutation.key.length;
-  }
-
   async commit(): Promise<KvCommitResult | KvCommitError> {
-    if (this.#checks.length > limits.maxChecks) {
-      throw new KvError("ATOMIC_TOO_LARGE", `Too many checks (max ${limits.maxChecks})`);
-    }
-    if (this.#mutations.length > limits.maxMutations) {
-      throw new KvError("ATOMIC_TOO_LARGE", `Too many mutations (max ${limits.maxMutations})`);
-    }
-    if (this.#totalBytes > limits.maxTotalMutationBytes) {
-      throw new KvError(
-        "ATOMIC_TOO_LARGE",
-        `Total mutation size too large (max ${limits.maxTotalMutationBytes} bytes)`,
-      );
-    }
-    if (this.#keyBytes > limits.maxTotalKeyBytes) {
-      throw new KvError(
-        "ATOMIC_TOO_LARGE",
-        `Total key size too large (max ${limits.maxTotalKeyBytes} bytes)`,
-      );
-    }
-    const result = await this.#database().commit({
-      checks: this.#checks,
-      mutations: this.#mutations,
-    });
+    const commit = { checks: this.#checks, mutations: this.#mutations };
+    assertCommitLimits(commit);
+    const result = await this.#database().commit(commit);
     return result.ok ? { ok: true, versionstamp: result.versionstamp } : { ok: false };
   }
 }

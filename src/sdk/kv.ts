@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import { SqliteBackend, type SqliteOptions } from "../backends/sqlite/sqlite-backend.js";
 import { concatBytes, encodeReadKey, encodeWriteKey, type KvKey } from "../codec/key-codec.js";
 import { decodeValue, encodeValueChecked } from "../codec/value-codec.js";
+import { assertCommitLimits } from "../engine/commit-limits.js";
 import type { Database, Mutation } from "../engine/database.js";
 import { Engine } from "../engine/engine.js";
 import { KvError } from "../kv-error.js";
@@ -21,19 +22,27 @@ import {
   listIterator,
   toEntry,
 } from "./kv-list-iterator.js";
+import { RemoteDatabase } from "./remote-database.js";
 import type { KvCommitResult, KvDeleteResult, KvEntryMaybe, KvSetOptions } from "./types.js";
 
-export interface KvOptions extends SqliteOptions {}
+export interface KvOptions extends SqliteOptions {
+  /** For `http(s)://` URLs: the server's access token (default: the `CAIRN_ACCESS_TOKEN` environment variable). */
+  accessToken?: string;
+}
 
 /** Where `openKv()` and `new Kv()` keep data when given no path. */
 export const DEFAULT_PATH = "./cairn-data/cairn.db";
 
-function openDatabase(location: string, options: KvOptions): Database {
+/** Opens the engine behind a `Kv` for `location` (see `new Kv()`). */
+export function openDatabase(location: string, options: KvOptions = {}): Database {
+  if (/^https?:\/\//i.test(location)) {
+    return new RemoteDatabase(location, options.accessToken ?? process.env.CAIRN_ACCESS_TOKEN);
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
     if (!location.startsWith("file://")) {
       throw new KvError(
         "INVALID_ARGUMENT",
-        `Unsupported database URL ${location}: this version of Cairn opens SQLite files (a path, file:// URL or ":memory:")`,
+        `Unsupported database URL ${location}: Cairn opens SQLite files (a path, file:// URL or ":memory:") and servers (http:// or https://)`,
       );
     }
     location = fileURLToPath(location);
@@ -59,7 +68,8 @@ export class Kv {
 
   /**
    * Opens the database at `location`: a SQLite file path (created with its directory if needed),
-   * a `file://` URL, or `":memory:"`; default `./cairn-data/cairn.db`. A `Database` is used as is.
+   * a `file://` URL, `":memory:"`, or a Cairn server's `http(s)://` URL (e.g. the seed's
+   * `http://localhost:8000/keyval/api`); default `./cairn-data/cairn.db`. A `Database` is used as is.
    */
   constructor(location: string | Database = DEFAULT_PATH, options: KvOptions = {}) {
     this.#database = typeof location === "string" ? openDatabase(location, options) : location;
@@ -153,7 +163,9 @@ export class Kv {
         ? { type: "delete", key }
         : { type: "deleteRange", start: key, end: subtreeEnd(key) };
     });
-    const result = await this.#db().commit({ checks: [], mutations });
+    const commit = { checks: [], mutations };
+    assertCommitLimits(commit);
+    const result = await this.#db().commit(commit);
     if (!result.ok) throw new KvError("INTERNAL", "A commit without checks failed");
     return { success: true, deletedCount: result.deletedCount };
   }

@@ -1,0 +1,59 @@
+/**
+ * Request and response plumbing shared by every HTTP face. Handlers take the request/response
+ * pair that both `node:http` and the `node:http2` compatibility API provide.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { KvError } from "../kv-error.js";
+
+export type Request = IncomingMessage | Http2ServerRequest;
+export type Response = ServerResponse | Http2ServerResponse;
+
+/** Reads the body as JSON; `PAYLOAD_TOO_LARGE` past `maxBytes`, `INVALID_JSON` when malformed. */
+export async function readJson(req: Request, maxBytes: number): Promise<unknown> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw tooLarge(maxBytes);
+    chunks.push(chunk);
+  }
+  if (size === 0) throw new KvError("INVALID_JSON", "The request needs a JSON body");
+  try {
+    return JSON.parse(Buffer.concat(chunks, size).toString("utf8"));
+  } catch (e) {
+    throw new KvError(
+      "INVALID_JSON",
+      `The request body is not valid JSON: ${(e as Error).message}`,
+    );
+  }
+}
+
+function tooLarge(maxBytes: number): KvError {
+  return new KvError("PAYLOAD_TOO_LARGE", `The request body is larger than ${maxBytes} bytes`);
+}
+
+export function sendJson(res: Response, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  (res as ServerResponse).writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+/** The one place errors become responses: `{ error, code }` with the status of the code. */
+export function sendError(res: Response, error: unknown): void {
+  const e =
+    error instanceof KvError
+      ? error
+      : new KvError("INTERNAL", "An internal server error occurred", { cause: error });
+  if (e.code === "INTERNAL") console.error("cairn: internal error:", e.cause ?? e);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, e.status, { error: e.message, code: e.code });
+}

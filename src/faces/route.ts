@@ -1,0 +1,26 @@
+import type { Request } from "./http-io.js";
+
+/** What a route does with the data, for authorization. */
+export type Access = "read" | "write";
+
+/** What a face's route handler receives. */
+export interface RouteRequest {
+  readonly req: Request;
+  readonly params: Readonly<Record<string, string | undefined>>;
+  readonly query: URLSearchParams;
+  /** The body parsed as JSON (`INVALID_JSON`, `PAYLOAD_TOO_LARGE`). */
+  json(): Promise<unknown>;
+}
+
+/**
+ * A face's route, declared: the server mounts it under each base path, authenticates and
+ * authorizes the caller for `access`, and sends the resolved value as JSON with status 200
+ * (errors through the server's one error path).
+ */
+export interface Route {
+  readonly method: "GET" | "POST" | "PUT" | "DELETE";
+  /** Path below the base, e.g. `/db/get` or `/keys/*`. */
+  readonly path: string;
+  readonly access: Access;
+  handle(request: RouteRequest): Promise<unknown>;
+}

@@ -1,0 +1,55 @@
+/**
+ * Bearer tokens. A token maps to a principal; routes ask the principal whether it may read or
+ * write, so that tokens with identities and per-prefix permissions slot in here without touching
+ * routes. Tokens are compared by SHA-256 digest in constant time.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Access } from "../faces/route.js";
+import { KvError } from "../kv-error.js";
+
+export interface Principal {
+  readonly name: string;
+  /** Whether this principal may `access` keys (today: the whole database). */
+  can(access: Access): boolean;
+}
+
+export interface Authenticator {
+  /** The principal behind an `Authorization` header; throws `UNAUTHORIZED` otherwise. */
+  authenticate(authorization: string | undefined): Principal;
+}
+
+const admin: Principal = { name: "admin", can: () => true };
+
+/** Everyone is the admin: only when the operator explicitly turns auth off. */
+export const noAuth: Authenticator = { authenticate: () => admin };
+
+const digest = (token: string) => createHash("sha256").update(token).digest();
+
+/** Parses `Bearer <token>` (scheme case-insensitive); `UNAUTHORIZED` with what to fix. */
+export function bearerToken(authorization: string | undefined): string {
+  if (!authorization) {
+    throw new KvError(
+      "UNAUTHORIZED",
+      "Missing access token: send the header Authorization: Bearer <token>",
+    );
+  }
+  const space = authorization.indexOf(" ");
+  if (space === -1) throw new KvError("UNAUTHORIZED", "Malformed authorization header.");
+  if (authorization.slice(0, space).toLowerCase() !== "bearer") {
+    throw new KvError("UNAUTHORIZED", "Invalid access token.");
+  }
+  return authorization.slice(space + 1).trim();
+}
+
+/** Accepts exactly `token`, as the admin principal. */
+export function tokenAuthenticator(token: string): Authenticator {
+  const expected = digest(token);
+  return {
+    authenticate(authorization) {
+      if (!timingSafeEqual(digest(bearerToken(authorization)), expected)) {
+        throw new KvError("UNAUTHORIZED", "Invalid access token.");
+      }
+      return admin;
+    },
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * One listening port for every transport. Without TLS, each connection is sniffed: the HTTP/2
+ * preface ("PRI * HTTP/2.0…", what Deno's KV client sends) goes to a cleartext HTTP/2 server,
+ * anything else to an HTTP/1.1 server. With a certificate, TLS offers ALPN `h2` and `http/1.1`.
+ * Both servers call the same handler through the request/response API they share.
+ */
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import { Duplex } from "node:stream";
+import type { Request, Response } from "../faces/http-io.js";
+
+export interface ListenOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+}
+
+export interface Listener {
+  readonly port: number;
+  /** Stops accepting, lets in-flight requests finish, and closes idle connections and sessions. */
+  close(): Promise<void>;
+}
+
+const PRI = Buffer.from("PRI");
+/** How long `close()` lets in-flight requests run before cutting their connections. */
+const CLOSE_DEADLINE_MS = 10_000;
+
+/**
+ * A duplex that replays `head` and then relays `socket`. The HTTP/2 server reads a real socket's
+ * handle natively, which would skip bytes already read by the sniffer; a plain duplex avoids that.
+ */
+function replay(socket: net.Socket, head: Buffer): Duplex {
+  const duplex = new Duplex({
+    read: () => socket.resume(),
+    write: (chunk, encoding, callback) => socket.write(chunk, encoding, callback),
+    final: (callback) => socket.end(callback),
+    destroy: (error, callback) => {
+      socket.destroy(error ?? undefined);
+      callback(error);
+    },
+  });
+  duplex.push(head);
+  socket.on("data", (data) => duplex.push(data) || socket.pause());
+  socket.on("end", () => duplex.push(null));
+  socket.on("error", (error) => duplex.destroy(error));
+  socket.on("close", () => duplex.destroy());
+  return duplex;
+}
+
+export async function listen(
+  handler: (req: Request, res: Response) => void,
+  options: ListenOptions,
+): Promise<Listener> {
+  // HTTP/1.1 connections, with how many requests each has in flight, so `close()` can end the idle ones.
+  const connections = new Map<Duplex, number>();
+  let closing = false;
+  const serve = (req: Request, res: Response) => {
+    if (req.httpVersionMajor === 1) {
+      const socket = req.socket as Duplex;
+      connections.set(socket, (connections.get(socket) ?? 0) + 1);
+      if (closing) res.setHeader("connection", "close");
+      res.on("close", () => {
+        const active = (connections.get(socket) ?? 1) - 1;
+        connections.set(socket, active);
+        if (closing && active === 0) socket.destroy();
+      });
+    }
+    handler(req, res);
+  };
+  const sessions = new Set<http2.Http2Session>();
+  const track = (session: http2.Http2Session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  };
+
+  let server: net.Server;
+  if (options.tls) {
+    const secure = http2.createSecureServer({ ...options.tls, allowHTTP1: true }, serve);
+    secure.on("session", track);
+    server = secure;
+  } else {
+    const plain = http.createServer({ keepAliveTimeout: 65_000 }, serve);
+    const h2c = http2.createServer(serve);
+    h2c.on("session", track);
+    server = net.createServer((socket) => {
+      let head = Buffer.alloc(0);
+      const sniff = (chunk: Buffer) => {
+        head = Buffer.concat([head, chunk]);
+        if (head.length < PRI.length && PRI.subarray(0, head.length).equals(head)) return; // wait for more
+        socket.off("data", sniff);
+        socket.pause();
+        if (head.subarray(0, PRI.length).equals(PRI)) {
+          h2c.emit("connection", replay(socket, head));
+        } else {
+          socket.unshift(head);
+          plain.emit("connection", socket);
+          socket.resume();
+        }
+      };
+      socket.on("data", sniff);
+      socket.on("error", () => socket.destroy());
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+
+  const sockets = new Set<net.Socket>();
+  server.on(options.tls ? "secureConnection" : "connection", (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => {
+      sockets.delete(socket);
+      connections.delete(socket);
+    });
+  });
+
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        closing = true;
+        const deadline = setTimeout(() => {
+          for (const socket of sockets) socket.destroy();
+        }, CLOSE_DEADLINE_MS);
+        server.close(() => {
+          clearTimeout(deadline);
+          resolve();
+        });
+        for (const session of sessions) session.close(); // finishes open streams, then closes
+        for (const [socket, active] of connections) if (active === 0) socket.destroy();
+      }),
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * `cairn serve`: one engine, every face, one port. The server owns transport, authentication,
+ * CORS and the mapping of errors to responses; faces declare routes and translate to engine calls.
+ */
+import FindMyWay from "find-my-way";
+import type { Database } from "../engine/database.js";
+import { databaseProtocolRoutes } from "../faces/database-protocol.js";
+import { type Request, type Response, readJson, sendError, sendJson } from "../faces/http-io.js";
+import type { Route } from "../faces/route.js";
+import { KvError } from "../kv-error.js";
+import { limits } from "../limits.js";
+import { openDatabase } from "../sdk/kv.js";
+import { type Authenticator, noAuth, tokenAuthenticator } from "./auth.js";
+import { type Listener, listen } from "./listener.js";
+
+export interface ServerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** A SQLite path (or `:memory:`). */
+  readonly data: string;
+  readonly durability?: "full" | "relaxed";
+  /** Required unless `auth` is false. */
+  readonly token?: string;
+  readonly auth: boolean;
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+}
+
+export interface CairnServer {
+  /** The base URL clients connect to, e.g. `http://127.0.0.1:8000`. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting requests, lets in-flight ones and pending commits finish, closes storage. */
+  close(): Promise<void>;
+}
+
+/** Every face is served under both: `/api` (Cairn's) and `/keyval/api` (the Buntime seed's base URL). */
+export const BASE_PATHS = ["/api", "/keyval/api"] as const;
+const METHODS = ["GET", "POST", "PUT", "DELETE"] as const;
+
+const CORS_HEADERS = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": METHODS.join(", "),
+  "access-control-allow-headers": "authorization, content-type",
+  "access-control-max-age": "86400",
+};
+
+type Handler = (req: Request, res: Response, params: Record<string, string | undefined>) => void;
+
+function mount(
+  router: FindMyWay.Instance<FindMyWay.HTTPVersion.V1>,
+  route: Route,
+  auth: Authenticator,
+): void {
+  const handler: Handler = async (req, res, params) => {
+    try {
+      const principal = auth.authenticate(req.headers.authorization);
+      if (!principal.can(route.access)) {
+        throw new KvError("FORBIDDEN", `This token may not ${route.access} here`);
+      }
+      const query = new URL(req.url ?? "/", "http://x").searchParams;
+      const result = await route.handle({
+        req,
+        params,
+        query,
+        json: () => readJson(req, limits.maxRequestBytes),
+      });
+      sendJson(res, 200, result);
+    } catch (error) {
+      if (error instanceof KvError && error.code === "UNAUTHORIZED")
+        res.setHeader("www-authenticate", "Bearer");
+      sendError(res, error);
+    }
+  };
+  for (const base of BASE_PATHS) router.on(route.method, `${base}${route.path}`, handler as never);
+}
+
+async function health(database: Database, res: Response): Promise<void> {
+  try {
+    await database.get([new Uint8Array()]);
+    sendJson(res, 200, { status: "ok", storage: "ok" });
+  } catch (error) {
+    sendJson(res, 503, { status: "unavailable", storage: (error as Error).message });
+  }
+}
+
+export async function startServer(options: ServerOptions): Promise<CairnServer> {
+  if (options.auth && !options.token) {
+    throw new KvError("INVALID_ARGUMENT", "An access token is required unless auth is turned off");
+  }
+  const database = openDatabase(options.data, { durability: options.durability });
+  const auth = options.auth ? tokenAuthenticator(options.token!) : noAuth;
+  const router = FindMyWay({
+    ignoreTrailingSlash: true,
+    defaultRoute: (req, res) => {
+      const path = new URL(req.url ?? "/", "http://x").pathname;
+      const allowed = METHODS.filter((m) => router.find(m, path) !== null);
+      if (allowed.length > 0) res.setHeader("allow", [...allowed, "OPTIONS"].join(", "));
+      sendError(
+        res,
+        allowed.length > 0
+          ? new KvError(
+              "METHOD_NOT_ALLOWED",
+              `${req.method} is not allowed here; use ${allowed.join(" or ")}`,
+            )
+          : new KvError("NOT_FOUND", `No route for ${req.method} ${path}`),
+      );
+    },
+  });
+  router.on("GET", "/health", (_req, res) => void health(database, res));
+  for (const route of databaseProtocolRoutes(database)) mount(router, route, auth);
+
+  const listener: Listener = await listen(
+    (req, res) => {
+      for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
+      if (req.method === "OPTIONS") {
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+      router.lookup(req as never, res as never);
+    },
+    { host: options.host, port: options.port, tls: options.tls },
+  );
+
+  const scheme = options.tls ? "https" : "http";
+  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `${scheme}://${host}:${listener.port}`,
+    port: listener.port,
+    close: () => {
+      closing ??= listener.close().then(() => database.close());
+      return closing;
+    },
+  };
+}

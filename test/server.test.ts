@@ -1,0 +1,279 @@
+/**
+ * Wire details of `cairn serve` that the conformance suite (which also runs over HTTP) does not
+ * see: transports on one port, authentication, error shapes and statuses, CORS, bad input.
+ */
+import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import http2 from "node:http2";
+import https from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Kv, KvError, openKv } from "../src/index.js";
+import { type CairnServer, startServer } from "../src/server/server.js";
+
+const TOKEN = "test-token-0123456789";
+const dir = join(tmpdir(), `cairn-server-${randomUUID()}`);
+let server: CairnServer;
+
+beforeAll(async () => {
+  await mkdir(dir, { recursive: true });
+  server = await startServer({
+    host: "127.0.0.1",
+    port: 0,
+    data: join(dir, "db.sqlite"),
+    auth: true,
+    token: TOKEN,
+  });
+});
+afterAll(async () => {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+function post(path: string, body: string, headers: Record<string, string> = auth) {
+  return fetch(`${server.url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body,
+  });
+}
+
+/** One request over cleartext HTTP/2 with prior knowledge, as Deno's KV client connects. */
+function h2cGet(url: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url);
+    session.on("error", reject);
+    const stream = session.request({ ":path": path });
+    let body = "";
+    let status = 0;
+    stream.on("response", (headers) => {
+      status = Number(headers[":status"]);
+    });
+    stream.on("data", (chunk) => {
+      body += chunk;
+    });
+    stream.on("end", () => {
+      session.close();
+      resolve({ status, body });
+    });
+    stream.end();
+  });
+}
+
+describe("transports", () => {
+  it("serves HTTP/1.1 and cleartext HTTP/2 on the same port", async () => {
+    const h1 = await fetch(`${server.url}/health`);
+    expect(h1.status).toBe(200);
+    expect(await h1.json()).toEqual({ status: "ok", storage: "ok" });
+    const h2 = await h2cGet(server.url, "/health");
+    expect(h2.status).toBe(200);
+    expect(JSON.parse(h2.body)).toEqual({ status: "ok", storage: "ok" });
+  });
+
+  it("serves TLS with ALPN h2 and http/1.1", async () => {
+    const key = join(dir, "key.pem");
+    const cert = join(dir, "cert.pem");
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+      ],
+      { stdio: "ignore" },
+    ); // prettier-ignore
+    const tls = await startServer({
+      host: "127.0.0.1",
+      port: 0,
+      data: ":memory:",
+      auth: false,
+      tls: { cert: readFileSync(cert), key: readFileSync(key) },
+    });
+    try {
+      expect(tls.url).toMatch(/^https:/);
+      const h2 = await new Promise<string>((resolve, reject) => {
+        const session = http2.connect(tls.url, { ca: readFileSync(cert), servername: "localhost" });
+        session.on("error", reject);
+        session.on("connect", () => resolve(session.alpnProtocol ?? ""));
+        setTimeout(() => session.close(), 100);
+      });
+      expect(h2).toBe("h2");
+      const h1 = await new Promise<{ alpn: string; status: number }>((resolve, reject) => {
+        const req = https.request(
+          `${tls.url}/health`,
+          // HTTP/1.1 only, as @deno/kv's fetch would negotiate.
+          {
+            ca: readFileSync(cert),
+            servername: "localhost",
+            ALPNProtocols: ["http/1.1"],
+            agent: false,
+          } as object,
+          (res) => {
+            res.resume();
+            resolve({
+              alpn: (res.socket as import("node:tls").TLSSocket).alpnProtocol || "",
+              status: res.statusCode!,
+            });
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+      expect(h1).toEqual({ alpn: "http/1.1", status: 200 });
+    } finally {
+      await tls.close();
+    }
+  });
+});
+
+describe("authentication", () => {
+  it("requires a bearer token on data routes, not on /health", async () => {
+    const cases: [Record<string, string>, string][] = [
+      [{}, "Missing access token: send the header Authorization: Bearer <token>"],
+      [{ authorization: "Bearer wrong-token" }, "Invalid access token."],
+      [{ authorization: `Basic ${TOKEN}` }, "Invalid access token."],
+      [{ authorization: "garbage" }, "Malformed authorization header."],
+    ];
+    for (const [headers, error] of cases) {
+      const response = await post("/api/db/get", '{"keys":[]}', headers);
+      expect(response.status).toBe(401);
+      expect(response.headers.get("www-authenticate")).toBe("Bearer");
+      expect(await response.json()).toEqual({ error, code: "UNAUTHORIZED" });
+    }
+    expect(
+      (await post("/api/db/get", '{"keys":[]}', { authorization: `bearer ${TOKEN}` })).status,
+    ).toBe(200);
+  });
+
+  it("rebuilds server errors in the remote SDK as the same KvError", async () => {
+    const wrong = await openKv(server.url, { accessToken: "nope" });
+    const error = await wrong.get(["a"]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KvError);
+    expect(error).toMatchObject({
+      code: "UNAUTHORIZED",
+      message: "Invalid access token.",
+      status: 401,
+    });
+    const unreachable = await openKv("http://127.0.0.1:9/", { accessToken: TOKEN });
+    await expect(unreachable.get(["a"])).rejects.toMatchObject({ code: "UNAVAILABLE" });
+  });
+
+  it("accepts the seed's base URL and the CAIRN_ACCESS_TOKEN environment variable", async () => {
+    process.env.CAIRN_ACCESS_TOKEN = TOKEN;
+    try {
+      const kv = new Kv(`${server.url}/keyval/api`);
+      await kv.set(["seed", 1], { name: "Alice" });
+      expect((await kv.get(["seed", 1])).value).toEqual({ name: "Alice" });
+      await kv.close();
+    } finally {
+      delete process.env.CAIRN_ACCESS_TOKEN;
+    }
+  });
+});
+
+describe("errors and bad input", () => {
+  it("answers unknown routes with 404 and wrong methods with 405 and Allow", async () => {
+    const missing = await fetch(`${server.url}/api/nope`, { headers: auth });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({
+      error: "No route for GET /api/nope",
+      code: "NOT_FOUND",
+    });
+    const wrong = await fetch(`${server.url}/api/db/get`, { headers: auth });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get("allow")).toBe("POST, OPTIONS");
+    expect(await wrong.json()).toMatchObject({ code: "METHOD_NOT_ALLOWED" });
+  });
+
+  it("answers CORS preflights", async () => {
+    const response = await fetch(`${server.url}/keyval/api/db/get`, { method: "OPTIONS" });
+    expect(response.status).toBe(204);
+    expect(response.headers.get("access-control-allow-origin")).toBe("*");
+    expect(response.headers.get("access-control-allow-headers")).toContain("authorization");
+  });
+
+  it("rejects malformed and invalid bodies with a 4xx and a code, changing nothing", async () => {
+    const kv = await openKv(server.url, { accessToken: TOKEN });
+    await kv.set(["keep"], "me");
+    const key = Buffer.from([0x02, 0x6b, 0x00]).toString("base64"); // ["k"]
+    const cases: [string, number, string][] = [
+      ["{not json", 400, "INVALID_JSON"],
+      ["", 400, "INVALID_JSON"],
+      ["[]", 400, "INVALID_ARGUMENT"],
+      ['{"mutations":"x"}', 400, "INVALID_ARGUMENT"],
+      [`{"mutations":[{"type":"explode","key":"${key}"}]}`, 400, "INVALID_ARGUMENT"],
+      [`{"mutations":[{"type":"set","key":"${key}"}]}`, 400, "INVALID_ARGUMENT"],
+      [
+        `{"mutations":[{"type":"set","key":"${key}","value":{"encoding":9,"data":""}}]}`,
+        400,
+        "INVALID_VALUE",
+      ],
+      [
+        `{"mutations":[{"type":"set","key":"${key}","value":{"encoding":2,"data":"AA=="}}]}`,
+        400,
+        "INVALID_VALUE",
+      ],
+      [
+        `{"mutations":[{"type":"set","key":"${key}","value":{"encoding":4,"data":"{bad"}}]}`,
+        400,
+        "INVALID_VALUE",
+      ],
+      [
+        `{"mutations":[{"type":"set","key":"mQ==","value":{"encoding":4,"data":"1"}}]}`,
+        400,
+        "INVALID_KEY",
+      ],
+      [
+        `{"mutations":[{"type":"set","key":"","value":{"encoding":4,"data":"1"}}]}`,
+        400,
+        "INVALID_KEY",
+      ],
+      [
+        `{"mutations":[{"type":"set","key":"${Buffer.concat([Buffer.from([1]), Buffer.alloc(2100, 1), Buffer.from([0])]).toString("base64")}","value":{"encoding":4,"data":"1"}}]}`,
+        400,
+        "KEY_TOO_LARGE",
+      ],
+      [
+        `{"mutations":[{"type":"set","key":"${key}","value":{"encoding":3,"data":"${Buffer.alloc(70_000).toString("base64")}"}}]}`,
+        413,
+        "VALUE_TOO_LARGE",
+      ],
+      [`{"checks":[{"key":"${key}","versionstamp":"nope"}]}`, 400, "INVALID_ARGUMENT"],
+      [
+        `{"mutations":[{"type":"set","key":"${key}","value":{"encoding":4,"data":"1"},"expireIn":-1}]}`,
+        400,
+        "INVALID_ARGUMENT",
+      ],
+    ];
+    for (const [body, status, code] of cases) {
+      const response = await post("/api/db/commit", body);
+      expect({ body, status: response.status }).toEqual({ body, status });
+      const json = (await response.json()) as { error: string; code: string };
+      expect(json.code).toBe(code);
+      expect(json.error.length).toBeGreaterThan(10);
+    }
+    const tooBig = await post("/api/db/commit", `{"pad":"${"x".repeat(5 * 1024 * 1024)}"}`);
+    expect(tooBig.status).toBe(413);
+    expect(await tooBig.json()).toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
+    const scan = await post("/api/db/scan", `{"ranges":[{"start":"","end":"/w==","limit":0}]}`);
+    expect(scan.status).toBe(400);
+    expect(await kv.get(["k"])).toMatchObject({ value: null });
+    expect(await kv.get(["keep"])).toMatchObject({ value: "me" });
+    await kv.close();
+  });
+});
