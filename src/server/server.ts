@@ -6,10 +6,11 @@ import FindMyWay from "find-my-way";
 import type { Database } from "../engine/database.js";
 import { databaseProtocolRoutes } from "../faces/database-protocol.js";
 import { type Request, type Response, readJson, sendError, sendJson } from "../faces/http-io.js";
+import { jsonApiRoutes } from "../faces/json-api.js";
 import type { Route } from "../faces/route.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
-import { openDatabase } from "../sdk/kv.js";
+import { Kv, openDatabase } from "../sdk/kv.js";
 import { type Authenticator, noAuth, tokenAuthenticator } from "./auth.js";
 import { type Listener, listen } from "./listener.js";
 
@@ -107,7 +108,8 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     },
   });
   router.on("GET", "/health", (_req, res) => void health(database, res));
-  for (const route of databaseProtocolRoutes(database)) mount(router, route, auth);
+  const routes = [...databaseProtocolRoutes(database), ...jsonApiRoutes(new Kv(database))];
+  for (const route of routes) mount(router, route, auth);
 
   const listener: Listener = await listen(
     (req, res) => {

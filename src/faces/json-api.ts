@@ -1,0 +1,252 @@
+/**
+ * The Buntime KeyVal seed's HTTP/JSON API (reference/seed-systems.md §1.4), translated to `Kv`
+ * calls. Keys travel as paths in URLs (protocol/key-path.ts) and as arrays in bodies; values as
+ * tagged JSON (protocol/tagged-json.ts). Where the seed's client and server disagree, both forms
+ * are accepted.
+ */
+import { parseDuration } from "../codec/duration.js";
+import type { KvKey } from "../codec/key-codec.js";
+import { KvError } from "../kv-error.js";
+import { parseKeyPath } from "../protocol/key-path.js";
+import { fromTagged, keyFromJson, keyToJson, toTagged } from "../protocol/tagged-json.js";
+import type { Kv } from "../sdk/kv.js";
+import type { KvEntryMaybe } from "../sdk/types.js";
+import type { Route, RouteRequest } from "./route.js";
+
+const DEFAULT_LIST_LIMIT = 100;
+const MAX_LIST_LIMIT = 1000;
+const MAX_BATCH_KEYS = 1000;
+
+function entryToJson(entry: KvEntryMaybe): unknown {
+  return {
+    key: keyToJson(entry.key),
+    value: toTagged(entry.value),
+    versionstamp: entry.versionstamp,
+  };
+}
+
+function body(value: unknown): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new KvError("INVALID_ARGUMENT", "The request body must be a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+function keysFromBody(value: unknown): KvKey[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      'keys must be a non-empty array of keys, e.g. [["users", 1]]',
+    );
+  }
+  if (value.length > MAX_BATCH_KEYS)
+    throw new KvError("INVALID_ARGUMENT", `Too many keys (max ${MAX_BATCH_KEYS})`);
+  return value.map((k, i) => keyFromJson(k, `keys[${i}]`));
+}
+
+function rejectWhere(options: Record<string, unknown>): void {
+  if (options.where !== undefined) {
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      "where filters are not supported by this version of Cairn",
+    );
+  }
+}
+
+function limitOf(value: unknown): number {
+  if (value === undefined || value === null || value === "") return DEFAULT_LIST_LIMIT;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      `limit must be a positive integer: received ${String(value)}`,
+    );
+  }
+  return Math.min(n, MAX_LIST_LIMIT);
+}
+
+function booleanOf(value: unknown, name: string): boolean {
+  if (value === undefined || value === null || value === false || value === "false" || value === "")
+    return false;
+  if (value === true || value === "true") return true;
+  throw new KvError("INVALID_ARGUMENT", `${name} must be true or false`);
+}
+
+async function list(
+  kv: Kv,
+  options: { prefix?: KvKey; start?: KvKey; end?: KvKey; limit: number; reverse: boolean },
+) {
+  const entries: unknown[] = [];
+  const { prefix = [], ...rest } = options;
+  for await (const entry of kv.list(prefix, rest)) entries.push(entryToJson(entry));
+  return entries;
+}
+
+/** Optional JSON options on DELETE: read only when the request says it sends JSON. */
+async function deleteOptions(request: RouteRequest): Promise<Record<string, unknown>> {
+  const type = request.req.headers["content-type"] ?? "";
+  const length = Number(request.req.headers["content-length"] ?? 0);
+  if (!type.includes("application/json") || length === 0) return {};
+  return body(await request.json());
+}
+
+type AtomicBuilder = ReturnType<Kv["atomic"]>;
+
+function applyMutation(op: AtomicBuilder, value: unknown, i: number): void {
+  const m = body(value);
+  const key = keyFromJson(m.key, `mutations[${i}].key`);
+  const operand = () => {
+    if (!("value" in m))
+      throw new KvError("INVALID_ARGUMENT", `mutations[${i}] (${String(m.type)}) needs a value`);
+    return fromTagged(m.value);
+  };
+  switch (m.type) {
+    case "set": {
+      const ttl = m.expiresIn ?? m.expireIn;
+      op.set(
+        key,
+        operand(),
+        ttl === undefined || ttl === null
+          ? undefined
+          : { expireIn: parseDuration(ttl, "expiresIn") },
+      );
+      return;
+    }
+    case "delete":
+      op.delete(key);
+      return;
+    case "sum":
+    case "min":
+    case "max":
+      op[m.type](key, operand() as bigint);
+      return;
+    case "append":
+    case "prepend":
+      op[m.type](key, operand() as unknown[]);
+      return;
+    default:
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `mutations[${i}].type must be set, delete, sum, min, max, append or prepend; got ${JSON.stringify(m.type)}`,
+      );
+  }
+}
+
+export function jsonApiRoutes(kv: Kv): Route[] {
+  return [
+    {
+      method: "GET",
+      path: "/keys/*",
+      access: "read",
+      async handle({ params }) {
+        const entry = await kv.get(parseKeyPath(params["*"] ?? ""));
+        if (entry.versionstamp === null) throw new KvError("NOT_FOUND", "Key not found");
+        return entryToJson(entry);
+      },
+    },
+    {
+      method: "PUT",
+      path: "/keys/*",
+      access: "write",
+      async handle(request) {
+        const key = parseKeyPath(request.params["*"] ?? "");
+        const ttl = request.query.get("expiresIn") ?? request.query.get("expireIn");
+        const expireIn =
+          ttl === null
+            ? undefined
+            : parseDuration(/^\d+$/.test(ttl) ? Number(ttl) : ttl, "expiresIn");
+        return kv.set(key, fromTagged(await request.json()), { expireIn });
+      },
+    },
+    {
+      method: "DELETE",
+      path: "/keys/*",
+      access: "write",
+      async handle(request) {
+        const options = await deleteOptions(request);
+        rejectWhere(options);
+        return kv.delete(parseKeyPath(request.params["*"] ?? ""), {
+          exact: booleanOf(options.exact, "exact"),
+        });
+      },
+    },
+    {
+      method: "POST",
+      path: "/keys/batch",
+      access: "read",
+      async handle(request) {
+        const keys = keysFromBody(body(await request.json()).keys);
+        return (await kv.get(keys)).map(entryToJson);
+      },
+    },
+    {
+      method: "POST",
+      path: "/keys/delete-batch",
+      access: "write",
+      async handle(request) {
+        const options = body(await request.json());
+        rejectWhere(options);
+        return kv.delete(keysFromBody(options.keys), { exact: booleanOf(options.exact, "exact") });
+      },
+    },
+    {
+      method: "GET",
+      path: "/keys",
+      access: "read",
+      handle({ query }) {
+        const path = (name: string) =>
+          query.get(name) ? parseKeyPath(query.get(name)!) : undefined;
+        return list(kv, {
+          prefix: path("prefix"),
+          start: path("start"),
+          end: path("end"),
+          limit: limitOf(query.get("limit")),
+          reverse: booleanOf(query.get("reverse"), "reverse"),
+        });
+      },
+    },
+    {
+      method: "POST",
+      path: "/keys/list",
+      access: "read",
+      async handle(request) {
+        const options = body(await request.json());
+        rejectWhere(options);
+        const key = (name: string) =>
+          options[name] === undefined ? undefined : keyFromJson(options[name], name);
+        return list(kv, {
+          prefix: key("prefix"),
+          start: key("start"),
+          end: key("end"),
+          limit: limitOf(options.limit),
+          reverse: booleanOf(options.reverse, "reverse"),
+        });
+      },
+    },
+    {
+      method: "POST",
+      path: "/atomic",
+      access: "write",
+      async handle(request) {
+        const { checks = [], mutations = [] } = body(await request.json());
+        if (!Array.isArray(checks) || !Array.isArray(mutations)) {
+          throw new KvError("INVALID_ARGUMENT", "checks and mutations must be arrays");
+        }
+        const op = kv.atomic();
+        checks.forEach((c, i) => {
+          const check = body(c);
+          const versionstamp = check.versionstamp ?? null;
+          if (versionstamp !== null && typeof versionstamp !== "string") {
+            throw new KvError(
+              "INVALID_ARGUMENT",
+              `checks[${i}].versionstamp must be a string or null`,
+            );
+          }
+          op.check({ key: keyFromJson(check.key, `checks[${i}].key`), versionstamp });
+        });
+        for (const [i, m] of mutations.entries()) applyMutation(op, m, i);
+        return op.commit();
+      },
+    },
+  ];
+}

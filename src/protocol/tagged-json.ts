@@ -1,0 +1,191 @@
+/**
+ * Values and keys over JSON: plain JSON travels as is; what JSON cannot carry travels as an
+ * object tagged with `__type` (the Buntime seed's bigint form, extended):
+ *
+ * | value                    | JSON                                                      |
+ * |--------------------------|-----------------------------------------------------------|
+ * | bigint                   | `{ "__type": "bigint", "value": "123" }`                  |
+ * | KvU64                    | `{ "__type": "kvu64", "value": "123" }`                   |
+ * | Uint8Array               | `{ "__type": "bytes", "value": "<base64>" }`              |
+ * | other typed arrays       | `{ "__type": "Int16Array", "value": "<base64 of bytes>" }`|
+ * | ArrayBuffer              | `{ "__type": "arraybuffer", "value": "<base64>" }`        |
+ * | Date                     | `{ "__type": "date", "value": "2026-01-01T00:00:00.000Z" }`|
+ * | Map                      | `{ "__type": "map", "value": [[key, value], …] }`         |
+ * | Set                      | `{ "__type": "set", "value": [item, …] }`                 |
+ * | RegExp                   | `{ "__type": "regexp", "value": { "source", "flags" } }`  |
+ * | undefined                | `{ "__type": "undefined" }`                               |
+ * | NaN, ±Infinity, -0       | `{ "__type": "number", "value": "NaN" }` etc.             |
+ * | an object with `__type`  | `{ "__type": "object", "value": { … } }`                  |
+ *
+ * Tagged values nest. Key parts accept the `bigint`, `bytes` and `number` tags.
+ */
+import type { KvKey, KvKeyPart } from "../codec/key-codec.js";
+import { KvU64 } from "../codec/kv-u64.js";
+import { KvError } from "../kv-error.js";
+
+const TYPED_ARRAYS = {
+  Int8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+} as const;
+
+const b64 = (bytes: ArrayBufferView | ArrayBuffer) =>
+  (ArrayBuffer.isView(bytes)
+    ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    : Buffer.from(bytes)
+  ).toString("base64");
+
+function unb64(value: unknown): Uint8Array {
+  if (typeof value !== "string") throw invalid("base64 text");
+  return new Uint8Array(Buffer.from(value, "base64"));
+}
+
+function invalid(expected: string): KvError {
+  return new KvError("INVALID_VALUE", `A tagged value must carry ${expected} in "value"`);
+}
+
+function tagNumber(n: number): unknown {
+  if (Number.isFinite(n) && !Object.is(n, -0)) return n;
+  return { __type: "number", value: Object.is(n, -0) ? "-0" : String(n) };
+}
+
+/** A value as JSON-compatible data (see the table above). */
+export function toTagged(value: unknown): unknown {
+  switch (typeof value) {
+    case "bigint":
+      return { __type: "bigint", value: value.toString() };
+    case "number":
+      return tagNumber(value);
+    case "undefined":
+      return { __type: "undefined" };
+    case "object": {
+      if (value === null) return null;
+      if (Array.isArray(value)) return Array.from(value, toTagged);
+      if (value instanceof KvU64) return { __type: "kvu64", value: value.value.toString() };
+      if (value instanceof Uint8Array) return { __type: "bytes", value: b64(value) };
+      if (ArrayBuffer.isView(value)) return { __type: value.constructor.name, value: b64(value) };
+      if (value instanceof ArrayBuffer) return { __type: "arraybuffer", value: b64(value) };
+      if (value instanceof Date) return { __type: "date", value: value.toISOString() };
+      if (value instanceof Map)
+        return { __type: "map", value: [...value].map(([k, v]) => [toTagged(k), toTagged(v)]) };
+      if (value instanceof Set) return { __type: "set", value: [...value].map(toTagged) };
+      if (value instanceof RegExp)
+        return { __type: "regexp", value: { source: value.source, flags: value.flags } };
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = toTagged(v);
+      return "__type" in out ? { __type: "object", value: out } : out;
+    }
+    default:
+      return value;
+  }
+}
+
+function fromTag(tag: Record<string, unknown>): unknown {
+  const { value } = tag;
+  switch (tag.__type) {
+    case "bigint":
+    case "kvu64": {
+      if (typeof value !== "string" || !/^-?\d+$/.test(value))
+        throw invalid("an integer as a decimal string");
+      return tag.__type === "bigint" ? BigInt(value) : new KvU64(BigInt(value));
+    }
+    case "bytes":
+      return unb64(value);
+    case "arraybuffer":
+      return unb64(value).buffer;
+    case "date": {
+      const date = new Date(typeof value === "string" ? value : Number.NaN);
+      if (Number.isNaN(date.getTime())) throw invalid("an ISO date string");
+      return date;
+    }
+    case "map":
+      if (!Array.isArray(value) || !value.every((e) => Array.isArray(e) && e.length === 2)) {
+        throw invalid("an array of [key, value] pairs");
+      }
+      return new Map(value.map(([k, v]) => [fromTagged(k), fromTagged(v)]));
+    case "set":
+      if (!Array.isArray(value)) throw invalid("an array");
+      return new Set(value.map(fromTagged));
+    case "regexp": {
+      const r = value as { source?: unknown; flags?: unknown } | null;
+      if (typeof r?.source !== "string" || typeof r.flags !== "string")
+        throw invalid("{ source, flags }");
+      try {
+        return new RegExp(r.source, r.flags);
+      } catch (e) {
+        throw new KvError("INVALID_VALUE", `Invalid regexp: ${(e as Error).message}`);
+      }
+    }
+    case "undefined":
+      return undefined;
+    case "number":
+      if (value === "NaN" || value === "Infinity" || value === "-Infinity" || value === "-0")
+        return Number(value);
+      throw invalid('"NaN", "Infinity", "-Infinity" or "-0"');
+    case "object":
+      if (value === null || typeof value !== "object" || Array.isArray(value))
+        throw invalid("an object");
+      return fromPlain(value as Record<string, unknown>);
+    default: {
+      const typed = TYPED_ARRAYS[tag.__type as keyof typeof TYPED_ARRAYS];
+      if (!typed) {
+        throw new KvError(
+          "INVALID_VALUE",
+          `Unknown __type ${JSON.stringify(tag.__type)}; to store an object with a __type field, wrap it as { "__type": "object", "value": … }`,
+        );
+      }
+      const bytes = unb64(value);
+      if (bytes.byteLength % typed.BYTES_PER_ELEMENT !== 0)
+        throw invalid(`a whole number of ${tag.__type} elements`);
+      return new typed(bytes.buffer as ArrayBuffer, 0, bytes.byteLength / typed.BYTES_PER_ELEMENT);
+    }
+  }
+}
+
+function fromPlain(object: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(object)) out[k] = fromTagged(v);
+  return out;
+}
+
+/** The value that tagged JSON data stands for. Throws `INVALID_VALUE` on malformed tags. */
+export function fromTagged(json: unknown): unknown {
+  if (json === null || typeof json !== "object") return json;
+  if (Array.isArray(json)) return json.map(fromTagged);
+  const object = json as Record<string, unknown>;
+  return typeof object.__type === "string" ? fromTag(object) : fromPlain(object);
+}
+
+/** A key from JSON: an array of strings, numbers, booleans and `bigint` / `bytes` tags. */
+export function keyFromJson(json: unknown, what = "key"): KvKey {
+  if (!Array.isArray(json)) {
+    throw new KvError("INVALID_KEY", `${what} must be an array of key parts, e.g. ["users", 123]`);
+  }
+  return json.map((part, i): KvKeyPart => {
+    if (typeof part === "string" || typeof part === "number" || typeof part === "boolean")
+      return part;
+    if (
+      part !== null &&
+      typeof part === "object" &&
+      ["bigint", "bytes", "number"].includes(part.__type)
+    ) {
+      return fromTag(part) as KvKeyPart;
+    }
+    throw new KvError(
+      "INVALID_KEY",
+      `${what}[${i}] must be a string, number, boolean, {"__type":"bigint","value":"…"} or {"__type":"bytes","value":"<base64>"}`,
+    );
+  });
+}
+
+/** A key as JSON. */
+export function keyToJson(key: KvKey): unknown[] {
+  return key.map((part) => (typeof part === "number" ? tagNumber(part) : toTagged(part)));
+}

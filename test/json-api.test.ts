@@ -1,0 +1,286 @@
+/** The Buntime seed's HTTP/JSON API, over real HTTP against `cairn serve`'s server. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type KvKey, KvU64 } from "../src/index.js";
+import { formatKeyPath, parseKeyPath } from "../src/protocol/key-path.js";
+import { fromTagged, toTagged } from "../src/protocol/tagged-json.js";
+import { type CairnServer, startServer } from "../src/server/server.js";
+
+const TOKEN = "json-api-token-123";
+let server: CairnServer;
+let base: string;
+
+beforeAll(async () => {
+  server = await startServer({
+    host: "127.0.0.1",
+    port: 0,
+    data: ":memory:",
+    auth: true,
+    token: TOKEN,
+  });
+  base = `${server.url}/keyval/api`;
+});
+afterAll(() => server.close());
+
+/** A body sent as is, not as JSON. */
+class Raw {
+  constructor(readonly text: string) {}
+}
+
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : body instanceof Raw ? body.text : JSON.stringify(body),
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: assertions navigate arbitrary response JSON
+  return { status: response.status, json: (await response.json()) as any };
+}
+
+const values: [string, unknown][] = [
+  ["object", { name: "Alice", tags: ["a"], nested: { ok: true } }],
+  ["bigint", 12345678901234567890n],
+  ["KvU64", new KvU64(7n)],
+  ["bytes", new Uint8Array([0, 1, 255])],
+  ["Int16Array", new Int16Array([1, -2])],
+  ["ArrayBuffer", new Uint8Array([5, 6]).buffer],
+  ["Date", new Date("2026-11-22T00:00:00.000Z")],
+  ["Map", new Map<unknown, unknown>([["a", 1n]])],
+  ["Set", new Set(["x", 2])],
+  ["RegExp", /a+b/gi],
+  ["undefined", undefined],
+  ["NaN", Number.NaN],
+  ["-0", -0],
+  ["-Infinity", Number.NEGATIVE_INFINITY],
+  ["object with __type", { __type: "mine", n: 1 }],
+  ["null", null],
+];
+
+describe("tagged JSON", () => {
+  it.each(values)("round-trips %s", (_name, value) => {
+    const wire = JSON.parse(JSON.stringify(toTagged(value)));
+    expect(fromTagged(wire)).toStrictEqual(value);
+  });
+
+  it("accepts the Buntime client's bigint form", () => {
+    expect(fromTagged({ count: { __type: "bigint", value: "10" } })).toEqual({ count: 10n });
+  });
+});
+
+describe("key paths", () => {
+  it("reads integers as numbers and typed prefixes, as the CLI and URLs write keys", () => {
+    expect(parseKeyPath("users/123/-5/abc")).toEqual(["users", 123, -5, "abc"]);
+    expect(
+      parseKeyPath("string:123/number:1.5/bigint:99999999999999999999/bool:true/bytes:AQI"),
+    ).toEqual(["123", 1.5, 99999999999999999999n, true, new Uint8Array([1, 2])]);
+    expect(parseKeyPath("a%2Fb/c%20d//")).toEqual(["a/b", "c d"]);
+    expect(() => parseKeyPath("")).toThrow("Key path cannot be empty");
+    expect(() => parseKeyPath("bigint:1.5")).toThrow(
+      expect.objectContaining({ code: "INVALID_KEY" }),
+    );
+  });
+
+  it("formats every key so that it parses back", () => {
+    const keys: KvKey[] = [
+      ["users", 1],
+      ["123", "bool:x", "a/b"],
+      [1.5, -0, Number.NaN, 10n, false, new Uint8Array([9])],
+    ];
+    for (const key of keys) expect(parseKeyPath(formatKeyPath(key))).toStrictEqual(key);
+  });
+});
+
+describe("JSON API", () => {
+  it("puts, gets and 404s single keys, under /api and /keyval/api", async () => {
+    const put = await call("PUT", "/keys/users/123", { name: "Alice" });
+    expect(put).toEqual({
+      status: 200,
+      json: { ok: true, versionstamp: expect.stringMatching(/^[0-9a-f]{20}$/) },
+    });
+    const viaApi = await fetch(`${server.url}/api/keys/users/123`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(await viaApi.json()).toEqual({
+      key: ["users", 123],
+      value: { name: "Alice" },
+      versionstamp: put.json.versionstamp,
+    });
+    expect(await call("GET", "/keys/users/404")).toEqual({
+      status: 404,
+      json: { error: "Key not found", code: "NOT_FOUND" },
+    });
+  });
+
+  it("stores every tagged value type through PUT and returns it tagged", async () => {
+    for (const [name, value] of values) {
+      const tagged = toTagged(value);
+      expect((await call("PUT", `/keys/typed/${encodeURIComponent(name)}`, tagged)).status).toBe(
+        200,
+      );
+      const { json } = await call("GET", `/keys/typed/${encodeURIComponent(name)}`);
+      expect(fromTagged(json.value)).toStrictEqual(value);
+    }
+  });
+
+  it("stores null as a value, not as absence", async () => {
+    await call("PUT", "/keys/nullable", null);
+    expect(await call("GET", "/keys/nullable")).toMatchObject({
+      status: 200,
+      json: { value: null },
+    });
+  });
+
+  it("honours expiresIn in milliseconds or as a duration", async () => {
+    await call("PUT", "/keys/ttl/a?expiresIn=60000", 1);
+    await call("PUT", "/keys/ttl/b?expiresIn=1h", 2);
+    await call("PUT", "/keys/ttl/c?expiresIn=0", 3);
+    const { json } = await call("GET", "/keys?prefix=ttl");
+    expect(json.map((e: { value: number }) => e.value)).toEqual([1, 2]);
+    expect((await call("PUT", "/keys/ttl/d?expiresIn=soon", 4)).json.code).toBe("INVALID_ARGUMENT");
+  });
+
+  it("lists with prefix, start, end, limit and reverse, by GET and POST", async () => {
+    for (let i = 1; i <= 5; i++) await call("PUT", `/keys/list/${i}`, i);
+    const values = (r: { json: { value: number }[] }) => r.json.map((e) => e.value);
+    expect(values(await call("GET", "/keys?prefix=list"))).toEqual([1, 2, 3, 4, 5]);
+    expect(values(await call("GET", "/keys?prefix=list&start=list/2&end=list/4"))).toEqual([2, 3]);
+    expect(values(await call("GET", "/keys?prefix=list&limit=2&reverse=true"))).toEqual([5, 4]);
+    expect(
+      values(await call("POST", "/keys/list", { prefix: ["list"], start: ["list", 4] })),
+    ).toEqual([4, 5]);
+    expect((await call("GET", "/keys?prefix=list&limit=0")).status).toBe(400);
+    expect((await call("GET", "/keys?prefix=list&limit=abc")).json.code).toBe("INVALID_ARGUMENT");
+    expect((await call("GET", "/keys?prefix=list&limit=5000")).json).toHaveLength(5); // capped at 1000
+  });
+
+  it("reads batches in request order and deletes batches", async () => {
+    await call("PUT", "/keys/b/1", "one");
+    await call("PUT", "/keys/b/2", "two");
+    const { json } = await call("POST", "/keys/batch", {
+      keys: [
+        ["b", 2],
+        ["b", 9],
+        ["b", 1],
+      ],
+    });
+    expect(json).toEqual([
+      expect.objectContaining({ value: "two" }),
+      { key: ["b", 9], value: null, versionstamp: null },
+      expect.objectContaining({ value: "one" }),
+    ]);
+    expect((await call("POST", "/keys/batch", { keys: [] })).status).toBe(400);
+    expect(
+      await call("POST", "/keys/delete-batch", {
+        keys: [
+          ["b", 1],
+          ["b", 2],
+          ["b", 3],
+        ],
+      }),
+    ).toEqual({
+      status: 200,
+      json: { success: true, deletedCount: 2 },
+    });
+  });
+
+  it("deletes a prefix by default and one key with { exact: true }", async () => {
+    await call("PUT", "/keys/d/1", 1);
+    await call("PUT", "/keys/d/1/child", 2);
+    expect((await call("DELETE", "/keys/d/1", { exact: true })).json).toEqual({
+      success: true,
+      deletedCount: 1,
+    });
+    await call("PUT", "/keys/d/1", 1);
+    expect((await call("DELETE", "/keys/d/1")).json).toEqual({ success: true, deletedCount: 2 });
+  });
+
+  it("commits atomic operations with checks, and reports failed checks as ok: false", async () => {
+    const first = await call("POST", "/atomic", {
+      checks: [{ key: ["acct"], versionstamp: null }],
+      mutations: [
+        { type: "set", key: ["acct"], value: { balance: 10 }, expiresIn: "1h" },
+        { type: "sum", key: ["views"], value: { __type: "bigint", value: "1" } },
+        { type: "max", key: ["best"], value: { __type: "bigint", value: "100" } },
+        { type: "append", key: ["log"], value: ["a"] },
+        { type: "prepend", key: ["log"], value: ["z"] },
+      ],
+    });
+    expect(first.json).toEqual({ ok: true, versionstamp: expect.any(String) });
+    const again = await call("POST", "/atomic", {
+      checks: [{ key: ["acct"], versionstamp: null }],
+      mutations: [{ type: "delete", key: ["acct"] }],
+    });
+    expect(again).toEqual({ status: 200, json: { ok: false } });
+    expect((await call("GET", "/keys/views")).json.value).toEqual({ __type: "kvu64", value: "1" });
+    expect((await call("GET", "/keys/log")).json.value).toEqual(["z", "a"]);
+  });
+
+  it("rejects bad input with a 4xx and a code, changing nothing", async () => {
+    await call("PUT", "/keys/safe", "original");
+    const cases: [string, string, unknown, number, string][] = [
+      ["PUT", "/keys/safe", new Raw("{oops"), 400, "INVALID_JSON"],
+      ["PUT", "/keys/safe", { __type: "wat" }, 400, "INVALID_VALUE"],
+      ["PUT", "/keys/safe", { __type: "bigint", value: "1.5" }, 400, "INVALID_VALUE"],
+      ["PUT", "/keys/safe", { big: "x".repeat(70_000) }, 413, "VALUE_TOO_LARGE"],
+      ["PUT", "/keys/bigint:nope", 1, 400, "INVALID_KEY"],
+      ["POST", "/keys/batch", { keys: [[{ nested: 1 }]] }, 400, "INVALID_KEY"],
+      ["POST", "/keys/batch", { keys: "x" }, 400, "INVALID_ARGUMENT"],
+      ["POST", "/keys/list", { prefix: ["a"], where: { a: 1 } }, 400, "INVALID_ARGUMENT"],
+      [
+        "POST",
+        "/atomic",
+        { mutations: [{ type: "append", key: ["safe"], value: "x" }] },
+        400,
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "POST",
+        "/atomic",
+        { mutations: [{ type: "sum", key: ["safe"], value: { __type: "bigint", value: "1" } }] },
+        400,
+        "TYPE_MISMATCH",
+      ],
+      [
+        "POST",
+        "/atomic",
+        { mutations: [{ type: "explode", key: ["safe"] }] },
+        400,
+        "INVALID_ARGUMENT",
+      ],
+      ["POST", "/atomic", { mutations: [{ type: "set", key: ["safe"] }] }, 400, "INVALID_ARGUMENT"],
+      [
+        "POST",
+        "/atomic",
+        { checks: [{ key: ["safe"], versionstamp: "zzz" }] },
+        400,
+        "INVALID_ARGUMENT",
+      ],
+      ["POST", "/atomic", { mutations: "all of them" }, 400, "INVALID_ARGUMENT"],
+    ];
+    for (const [method, path, body, status, code] of cases) {
+      const response = await call(method, path, body);
+      expect({ path, body, status: response.status, code: response.json.code }).toEqual({
+        path,
+        body,
+        status,
+        code,
+      });
+      expect(typeof response.json.error).toBe("string");
+    }
+    expect(
+      await call("POST", "/atomic", { mutations: [{ type: "append", key: ["safe"], value: "x" }] }),
+    ).toMatchObject({
+      json: { error: "append value must be an array" },
+    });
+    expect((await call("GET", "/keys/safe")).json.value).toBe("original");
+  });
+
+  it("requires the token", async () => {
+    const response = await fetch(`${base}/keys/safe`);
+    expect(response.status).toBe(401);
+  });
+});
