@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
@@ -14,10 +14,11 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
-/** Starts `cairn serve` and waits for its first two lines (address, token note). */
+/** Starts `cairn serve` and waits for its first `count` lines (address, then the token note). */
 async function serve(
   args: string[],
   env: Record<string, string> = {},
+  count = 2,
 ): Promise<{ child: ChildProcess; lines: string[] }> {
   const child = spawn(process.execPath, [BIN, "serve", "--port", "0", ...args], {
     env: { ...process.env, ...env },
@@ -27,7 +28,7 @@ async function serve(
   child.stdout!.on("data", (chunk) => {
     output += chunk;
   });
-  while (output.split("\n").length < 3) {
+  while (output.split("\n").length < count + 1) {
     await Promise.race([
       once(child.stdout!, "data"),
       once(child, "exit").then(() => Promise.reject(new Error(output))),
@@ -72,6 +73,53 @@ describe("cairn serve", () => {
     const kv = await openKv(url);
     expect((await kv.set(["open"], 1)).ok).toBe(true);
     await kv.close();
+    child.kill("SIGTERM");
+    await once(child, "exit");
+  });
+
+  it("gets, sets, lists and deletes through the data commands, with --json for scripts", async () => {
+    const { child, lines } = await serve(
+      ["--data", ":memory:", "--token", "cli-token-123456"],
+      {},
+      1,
+    );
+    const url = /listening on (\S+)/.exec(lines[0]!)![1]!;
+    const env = { ...process.env, CAIRN_URL: url, CAIRN_TOKEN: "cli-token-123456" };
+    const run = (...args: string[]) => {
+      const result = spawnSync(process.execPath, [BIN, ...args], { env, encoding: "utf8" });
+      return { code: result.status, out: result.stdout.trim(), err: result.stderr.trim() };
+    };
+    expect(run("set", "users/1", '{"name":"Alice"}').out).toMatch(/^ok [0-9a-f]{20}$/);
+    expect(run("set", "users/2", "plain text", "--expire-in", "1h").code).toBe(0);
+    expect(run("set", "users/3", '{"__type":"bigint","value":"5"}', "--json").out).toMatch(
+      /"ok":true/,
+    );
+    expect(run("get", "users/1").out).toBe('{"name":"Alice"}');
+    expect(JSON.parse(run("get", "users/3", "--json").out)).toMatchObject({
+      key: ["users", 3],
+      value: { __type: "bigint", value: "5" },
+    });
+    expect(run("get", "users/404")).toMatchObject({ code: 1, err: "users/404: not found" });
+    expect(run("list", "users").out.split("\n")).toEqual([
+      'users/1\t{"name":"Alice"}',
+      'users/2\t"plain text"',
+      'users/3\t{"__type":"bigint","value":"5"}',
+    ]);
+    expect(run("list", "users", "--json", "--reverse", "--limit", "1").out).toContain(
+      '"key":["users",3]',
+    );
+    expect(JSON.parse(run("delete", "users", "--json").out)).toEqual({
+      success: true,
+      deletedCount: 3,
+    });
+    expect(run("get", "users/1", "--token", "wrong")).toMatchObject({
+      code: 1,
+      err: "cairn: Invalid access token. (UNAUTHORIZED)",
+    });
+    expect(run("get", "bigint:x")).toMatchObject({
+      code: 1,
+      err: expect.stringContaining("INVALID_KEY"),
+    });
     child.kill("SIGTERM");
     await once(child, "exit");
   });

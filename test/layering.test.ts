@@ -25,7 +25,7 @@ const allowed: Record<string, string[]> = {
   sdk: ["codec", "backends", "engine", "protocol", "sdk"],
   faces: ["codec", "engine", "protocol", "sdk", "faces"],
   server: ["engine", "faces", "sdk", "server"],
-  cli: ["sdk", "server", "cli"],
+  cli: ["protocol", "sdk", "server", "cli"],
 };
 
 describe("layering", () => {

@@ -173,15 +173,15 @@ describe("authentication", () => {
     await expect(unreachable.get(["a"])).rejects.toMatchObject({ code: "UNAVAILABLE" });
   });
 
-  it("accepts the seed's base URL and the CAIRN_ACCESS_TOKEN environment variable", async () => {
-    process.env.CAIRN_ACCESS_TOKEN = TOKEN;
+  it("accepts the seed's base URL and the CAIRN_TOKEN environment variable", async () => {
+    process.env.CAIRN_TOKEN = TOKEN;
     try {
       const kv = new Kv(`${server.url}/keyval/api`);
       await kv.set(["seed", 1], { name: "Alice" });
       expect((await kv.get(["seed", 1])).value).toEqual({ name: "Alice" });
       await kv.close();
     } finally {
-      delete process.env.CAIRN_ACCESS_TOKEN;
+      delete process.env.CAIRN_TOKEN;
     }
   });
 });

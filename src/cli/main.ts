@@ -7,7 +7,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { KvError } from "../kv-error.js";
-import { DEFAULT_PATH } from "../sdk/kv.js";
+import { formatKeyPath, parseKeyPath } from "../protocol/key-path.js";
+import { fromTagged, keyToJson, toTagged } from "../protocol/tagged-json.js";
+import { DEFAULT_PATH, type Kv, openKv } from "../sdk/kv.js";
 import { type ServerOptions, startServer } from "../server/server.js";
 
 function version(): string {
@@ -86,6 +88,130 @@ async function serve(flags: ServeFlags): Promise<void> {
   console.log("Cairn stopped.");
 }
 
+interface ClientFlags {
+  url: string;
+  token?: string;
+  json?: boolean;
+}
+
+const clientOptions = (command: Command) =>
+  command
+    .addOption(
+      new Option("--url <url>", "Server to talk to.")
+        .env("CAIRN_URL")
+        .default("http://127.0.0.1:8000"),
+    )
+    .addOption(new Option("--token <token>", "Access token of the server.").env("CAIRN_TOKEN"))
+    .option("--json", "Print JSON (values tagged as in the JSON API) for scripts.");
+
+async function withKv<T>(flags: ClientFlags, use: (kv: Kv) => Promise<T>): Promise<T> {
+  const kv = await openKv(flags.url, { accessToken: flags.token });
+  try {
+    return await use(kv);
+  } finally {
+    await kv.close();
+  }
+}
+
+const print = (json: unknown) => console.log(JSON.stringify(json));
+const pretty = (value: unknown) => JSON.stringify(toTagged(value));
+
+/** A CLI value: JSON (with __type tags) when it parses, otherwise the text itself. */
+function parseValue(text: string, asString: boolean | undefined): unknown {
+  if (asString) return text;
+  try {
+    return fromTagged(JSON.parse(text));
+  } catch (e) {
+    if (e instanceof KvError) throw e;
+    return text;
+  }
+}
+
+function addDataCommands(cli: Command): void {
+  clientOptions(
+    cli
+      .command("get")
+      .argument("<key>", "Key path, e.g. users/123.")
+      .description("Print the value at a key (exit code 1 when absent)."),
+  ).action((key: string, flags: ClientFlags) =>
+    withKv(flags, async (kv) => {
+      const entry = await kv.get(parseKeyPath(key));
+      if (flags.json)
+        print({
+          key: keyToJson(entry.key),
+          value: toTagged(entry.value),
+          versionstamp: entry.versionstamp,
+        });
+      else if (entry.versionstamp !== null) console.log(pretty(entry.value));
+      else console.error(`${key}: not found`);
+      if (entry.versionstamp === null) process.exitCode = 1;
+    }),
+  );
+  clientOptions(
+    cli
+      .command("set")
+      .argument("<key>", "Key path, e.g. users/123.")
+      .argument("<value>", "JSON (tagged values allowed), or any other text as a string.")
+      .option("--string", "Store <value> as a string even if it parses as JSON.")
+      .option("--expire-in <duration>", 'Time to live: milliseconds or e.g. "30s", "1h".')
+      .description("Write a value at a key."),
+  ).action(
+    (key: string, value: string, flags: ClientFlags & { string?: boolean; expireIn?: string }) =>
+      withKv(flags, async (kv) => {
+        const result = await kv.set(parseKeyPath(key), parseValue(value, flags.string), {
+          expireIn: flags.expireIn,
+        });
+        if (flags.json) print(result);
+        else console.log(`ok ${result.versionstamp}`);
+      }),
+  );
+  clientOptions(
+    cli
+      .command("delete")
+      .argument("<key>", "Key path, e.g. users/123.")
+      .option("--exact", "Delete only this key, not the keys under it.")
+      .description("Delete a key and every key under it."),
+  ).action((key: string, flags: ClientFlags & { exact?: boolean }) =>
+    withKv(flags, async (kv) => {
+      const result = await kv.delete(parseKeyPath(key), { exact: flags.exact });
+      if (flags.json) print(result);
+      else console.log(`deleted ${result.deletedCount}`);
+    }),
+  );
+  clientOptions(
+    cli
+      .command("list")
+      .argument("[prefix]", "Key path prefix (default: everything).")
+      .option("--start <key>", "First key (inclusive).")
+      .option("--end <key>", "Last key (exclusive).")
+      .option("--limit <n>", "At most this many entries.", (v) => Number(v))
+      .option("--reverse", "Descending key order.")
+      .description("List entries in key order, one per line."),
+  ).action(
+    (
+      prefix: string | undefined,
+      flags: ClientFlags & { start?: string; end?: string; limit?: number; reverse?: boolean },
+    ) =>
+      withKv(flags, async (kv) => {
+        const entries = kv.list(prefix ? parseKeyPath(prefix) : [], {
+          start: flags.start ? parseKeyPath(flags.start) : undefined,
+          end: flags.end ? parseKeyPath(flags.end) : undefined,
+          limit: flags.limit,
+          reverse: flags.reverse,
+        });
+        for await (const e of entries) {
+          if (flags.json)
+            print({
+              key: keyToJson(e.key),
+              value: toTagged(e.value),
+              versionstamp: e.versionstamp,
+            });
+          else console.log(`${formatKeyPath(e.key)}\t${pretty(e.value)}`);
+        }
+      }),
+  );
+}
+
 function program(): Command {
   const cli = new Command("cairn")
     .description("Cairn, a key-value database: embedded on SQLite, or served over HTTP.")
@@ -138,6 +264,7 @@ function program(): Command {
         .default("full"),
     )
     .action((flags: ServeFlags) => serve(flags));
+  addDataCommands(cli);
   return cli;
 }
 
@@ -146,11 +273,12 @@ export async function main(argv: string[]): Promise<number> {
   const cli = program().exitOverride();
   try {
     await cli.parseAsync(argv, { from: "user" });
-    return 0;
+    return Number(process.exitCode ?? 0); // `get` of an absent key sets 1
   } catch (error) {
     const code = (error as { exitCode?: number }).exitCode;
     if (typeof code === "number") return code; // commander already printed help or the error
-    console.error(`cairn: ${(error as Error).message}`);
+    const e = error as Error & { code?: string };
+    console.error(`cairn: ${e.message}${e instanceof KvError ? ` (${e.code})` : ""}`);
     return 1;
   }
 }

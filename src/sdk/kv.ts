@@ -26,7 +26,7 @@ import { RemoteDatabase } from "./remote-database.js";
 import type { KvCommitResult, KvDeleteResult, KvEntryMaybe, KvSetOptions } from "./types.js";
 
 export interface KvOptions extends SqliteOptions {
-  /** For `http(s)://` URLs: the server's access token (default: the `CAIRN_ACCESS_TOKEN` environment variable). */
+  /** For `http(s)://` URLs: the server's access token (default: the `CAIRN_TOKEN` environment variable). */
   accessToken?: string;
 }
 
@@ -36,7 +36,7 @@ export const DEFAULT_PATH = "./cairn-data/cairn.db";
 /** Opens the engine behind a `Kv` for `location` (see `new Kv()`). */
 export function openDatabase(location: string, options: KvOptions = {}): Database {
   if (/^https?:\/\//i.test(location)) {
-    return new RemoteDatabase(location, options.accessToken ?? process.env.CAIRN_ACCESS_TOKEN);
+    return new RemoteDatabase(location, options.accessToken ?? process.env.CAIRN_TOKEN);
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
     if (!location.startsWith("file://")) {
