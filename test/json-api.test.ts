@@ -126,6 +126,13 @@ describe("JSON API", () => {
     }
   });
 
+  it("keeps an encoded slash inside one key part", async () => {
+    await call("PUT", "/keys/paths/a%2Fb/c", 1);
+    const { json } = await call("POST", "/keys/list", { prefix: ["paths"] });
+    expect(json.map((e: { key: unknown }) => e.key)).toEqual([["paths", "a/b", "c"]]);
+    expect((await call("GET", "/keys/paths/a%2Fb/c")).json.value).toBe(1);
+  });
+
   it("stores null as a value, not as absence", async () => {
     await call("PUT", "/keys/nullable", null);
     expect(await call("GET", "/keys/nullable")).toMatchObject({

@@ -97,9 +97,9 @@ describe("SQLite backend", () => {
     const path = tempPath();
     const kv = await openKv(path);
     await kv.set(["keep"], 1);
-    for (let i = 0; i < 5; i++) await kv.set(["temp", i], i, { expireIn: 30 });
+    for (let i = 0; i < 5; i++) await kv.set(["temp", i], i, { expireIn: 400 });
     expect(rows(path)).toBe(6);
-    await sleep(250);
+    await sleep(700);
     expect(rows(path)).toBe(1);
     await kv.close();
   });

@@ -138,8 +138,8 @@ export function jsonApiRoutes(kv: Kv): Route[] {
       method: "GET",
       path: "/keys/*",
       access: "read",
-      async handle({ params }) {
-        const entry = await kv.get(parseKeyPath(params["*"] ?? ""));
+      async handle({ wildcard }) {
+        const entry = await kv.get(parseKeyPath(wildcard));
         if (entry.versionstamp === null) throw new KvError("NOT_FOUND", "Key not found");
         return entryToJson(entry);
       },
@@ -149,7 +149,7 @@ export function jsonApiRoutes(kv: Kv): Route[] {
       path: "/keys/*",
       access: "write",
       async handle(request) {
-        const key = parseKeyPath(request.params["*"] ?? "");
+        const key = parseKeyPath(request.wildcard);
         const ttl = request.query.get("expiresIn") ?? request.query.get("expireIn");
         const expireIn =
           ttl === null
@@ -165,7 +165,7 @@ export function jsonApiRoutes(kv: Kv): Route[] {
       async handle(request) {
         const options = await deleteOptions(request);
         rejectWhere(options);
-        return kv.delete(parseKeyPath(request.params["*"] ?? ""), {
+        return kv.delete(parseKeyPath(request.wildcard), {
           exact: booleanOf(options.exact, "exact"),
         });
       },

@@ -6,7 +6,8 @@ export type Access = "read" | "write";
 /** What a face's route handler receives. */
 export interface RouteRequest {
   readonly req: Request;
-  readonly params: Readonly<Record<string, string | undefined>>;
+  /** What a trailing `*` in the route's path matched, still percent-encoded (so `%2F` stays apart from `/`). */
+  readonly wildcard: string;
   readonly query: URLSearchParams;
   /** The body parsed as JSON (`INVALID_JSON`, `PAYLOAD_TOO_LARGE`). */
   json(): Promise<unknown>;

@@ -45,34 +45,41 @@ const CORS_HEADERS = {
   "access-control-max-age": "86400",
 };
 
-type Handler = (req: Request, res: Response, params: Record<string, string | undefined>) => void;
+type Handler = (req: Request, res: Response) => void;
 
 function mount(
   router: FindMyWay.Instance<FindMyWay.HTTPVersion.V1>,
   route: Route,
   auth: Authenticator,
 ): void {
-  const handler: Handler = async (req, res, params) => {
-    try {
-      const principal = auth.authenticate(req.headers.authorization);
-      if (!principal.can(route.access)) {
-        throw new KvError("FORBIDDEN", `This token may not ${route.access} here`);
+  const prefix = route.path.endsWith("*") ? route.path.length - 1 : undefined;
+  const handler =
+    (base: string): Handler =>
+    async (req, res) => {
+      try {
+        const principal = auth.authenticate(req.headers.authorization);
+        if (!principal.can(route.access)) {
+          throw new KvError("FORBIDDEN", `This token may not ${route.access} here`);
+        }
+        const url = new URL(req.url ?? "/", "http://x");
+        const result = await route.handle({
+          req,
+          // The router decodes params; faces that give `/` a meaning need the raw text.
+          wildcard: prefix === undefined ? "" : url.pathname.slice(base.length + prefix),
+          query: url.searchParams,
+          json: () => readJson(req, limits.maxRequestBytes),
+        });
+        sendJson(res, 200, result);
+      } catch (error) {
+        if (error instanceof KvError && error.code === "UNAUTHORIZED") {
+          res.setHeader("www-authenticate", "Bearer");
+        }
+        sendError(res, error);
       }
-      const query = new URL(req.url ?? "/", "http://x").searchParams;
-      const result = await route.handle({
-        req,
-        params,
-        query,
-        json: () => readJson(req, limits.maxRequestBytes),
-      });
-      sendJson(res, 200, result);
-    } catch (error) {
-      if (error instanceof KvError && error.code === "UNAUTHORIZED")
-        res.setHeader("www-authenticate", "Bearer");
-      sendError(res, error);
-    }
-  };
-  for (const base of BASE_PATHS) router.on(route.method, `${base}${route.path}`, handler as never);
+    };
+  for (const base of BASE_PATHS) {
+    router.on(route.method, `${base}${route.path}`, handler(base) as never);
+  }
 }
 
 async function health(database: Database, res: Response): Promise<void> {
