@@ -186,7 +186,59 @@ describe("authentication", () => {
   });
 });
 
+describe("shutdown", () => {
+  it("finishes in-flight commits on close and loses none it acknowledged", async () => {
+    const data = join(dir, "shutdown.sqlite");
+    const own = await startServer({ host: "127.0.0.1", port: 0, data, auth: false });
+    const kv = await openKv(own.url);
+    const writes = Array.from({ length: 40 }, (_, i) =>
+      kv.set(["w", i], i).then((r) => r.versionstamp),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await own.close();
+    const outcomes = await Promise.allSettled(writes);
+    for (const outcome of outcomes) {
+      if (outcome.status === "rejected")
+        expect(outcome.reason).toMatchObject({ code: "UNAVAILABLE" });
+    }
+    const local = await openKv(data);
+    for (const [i, outcome] of outcomes.entries()) {
+      if (outcome.status === "fulfilled")
+        expect((await local.get(["w", i])).versionstamp).toBe(outcome.value);
+    }
+    await local.close();
+    await kv.close();
+  });
+});
+
 describe("errors and bad input", () => {
+  it("maps every error code to its status and the { error, code } shape", async () => {
+    const { createServer } = await import("node:http");
+    const { sendError } = await import("../src/faces/http-io.js");
+    const { errorStatus } = await import("../src/kv-error.js");
+    const plain = createServer((req, res) => {
+      const code = req.url!.slice(1) as keyof typeof errorStatus;
+      sendError(
+        res,
+        code === "INTERNAL" ? new Error("secret detail") : new KvError(code, `message for ${code}`),
+      );
+    });
+    await new Promise<void>((resolve) => plain.listen(0, "127.0.0.1", resolve));
+    const port = (plain.address() as import("node:net").AddressInfo).port;
+    try {
+      for (const [code, status] of Object.entries(errorStatus)) {
+        const response = await fetch(`http://127.0.0.1:${port}/${code}`);
+        expect(response.status).toBe(status);
+        expect(response.headers.get("content-type")).toBe("application/json");
+        const expected =
+          code === "INTERNAL" ? "An internal server error occurred" : `message for ${code}`;
+        expect(await response.json()).toEqual({ error: expected, code });
+      }
+    } finally {
+      plain.close();
+    }
+  });
+
   it("answers unknown routes with 404 and wrong methods with 405 and Allow", async () => {
     const missing = await fetch(`${server.url}/api/nope`, { headers: auth });
     expect(missing.status).toBe(404);
