@@ -13,7 +13,7 @@ import {
   VALUE,
 } from "./workloads.js";
 
-function open(path) {
+export function open(path) {
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
@@ -23,7 +23,7 @@ function open(path) {
 }
 
 /** Key `["k", i]` as an app would spell it: "k", a separator, then `i` big-endian, so keys sort by `i`. */
-function keyOf(i) {
+export function keyOf(i) {
   const key = Buffer.alloc(6);
   key.write("k\0", "latin1");
   key.writeUInt32BE(i, 2);
@@ -84,13 +84,17 @@ const rawWorkloads = {
   },
 };
 
+/** Writes keys `["k", 0]` … `["k", PRELOAD_KEYS - 1]`, BATCH rows per commit. */
+export function preload(db) {
+  rawWorkloads.E5(statements(db))(0, PRELOAD_KEYS);
+}
+
 /** Creates the database at `path`, preloads it if the workload needs it, and measures the workload. */
 export async function measureRaw(path, spec) {
   const db = open(path);
   try {
-    const sql = statements(db);
-    if (needsPreload(spec.workload)) rawWorkloads.E5(sql)(0, PRELOAD_KEYS);
-    return await measure(rawWorkloads[spec.workload](sql), spec);
+    if (needsPreload(spec.workload)) preload(db);
+    return await measure(rawWorkloads[spec.workload](statements(db)), spec);
   } finally {
     db.close();
   }

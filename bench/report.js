@@ -97,11 +97,17 @@ function conditions(c) {
     `- Node ${c.node}, Deno ${c.deno}, SQLite ${c.sqlite} (better-sqlite3; Deno KV embeds its own)`,
     `- CPU: ${c.cpu}, ${c.cores} cores`,
     `- runs: ${c.runs}, median per cell; BENCH_SCALE=${c.scale}; systems interleaved per workload`,
+    ...(c.work ? embeddedConditions(c) : []),
+  ];
+}
+
+function embeddedConditions(c) {
+  return [
     `- value: ${c.valueBytes} bytes as JSON, the same for every system; keys ["k", i] ` +
       "(raw: a 6-byte BLOB); E2–E4 on 100k preloaded keys",
     "- durability: an fsync per commit everywhere (SQLite WAL, synchronous=FULL; Deno KV's " +
       "default); Cairn relaxed: synchronous=NORMAL",
-    ...(c.work ? [`- work per cell: ${c.work}`] : []),
+    `- work per cell: ${c.work}`,
   ];
 }
 

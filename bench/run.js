@@ -1,32 +1,33 @@
 /**
  * Cairn's benchmark: Deno KV embedded, raw better-sqlite3 (the ceiling) and Cairn on the same
- * workloads, at the same durability. `npm run bench` builds Cairn first; then `node bench/run.js`.
+ * workloads, at the same durability; then the same comparison between servers over HTTP
+ * (bench/server-bench.js). `npm run bench` builds Cairn first; then `node bench/run.js`.
  *
  *   BENCH_RUNS=3            full repetitions; the median of each cell is reported
  *   BENCH_SCALE=1           multiplies the work per cell
- *   BENCH_ONLY=E1,E4,MEM    workloads to run (E1–E5, MEM for the memory check); default all
- *   BENCH_SYSTEMS=cairn,raw,deno   systems to run; default all
+ *   BENCH_ONLY=E1,E4,MEM,S1 workloads to run (E1–E5 embedded, MEM for the memory check, S1–S3
+ *                           on servers: see bench/server-bench.js); default all
+ *   BENCH_SYSTEMS=cairn,raw,deno,bare   systems to run; default all (bare: servers only)
  *
- * Every cell (one workload on one system) runs in a fresh child process on a fresh database in
- * a temporary directory, removed afterwards. Prints a Markdown report, also written to
- * bench/results/latest.md, and a progress line per cell on stderr.
+ * Every embedded cell (one workload on one system) runs in a fresh child process on a fresh
+ * database in a temporary directory, removed afterwards. Prints a Markdown report, also written
+ * to bench/results/latest.md, and a progress line per cell on stderr.
  */
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
+import { DENO, here, inTempDir, median, rotated, runJson } from "./harness.js";
 import { human, RELAXED_WORKLOADS, ROWS, renderReport } from "./report.js";
+import { measureServers, SERVER_SYSTEMS, SERVER_WORKLOADS } from "./server-bench.js";
+import { renderServerReport } from "./server-report.js";
 import { BATCH, VALUE } from "./workloads.js";
 
-const here = (path) => fileURLToPath(new URL(path, import.meta.url));
-const DENO = here("../node_modules/.bin/deno");
 const RESULTS = here("results/latest.md");
 
 const WORKLOADS = ROWS.map((row) => row.workload);
-const SYSTEMS = ["deno", "raw", "cairn"];
+const EMBEDDED_SYSTEMS = ["deno", "raw", "cairn"];
 
 /** Units of work per cell at BENCH_SCALE=1, sized for 1–3 s each on a 2-core VM. */
 const COUNTS = {
@@ -60,13 +61,14 @@ function numberFromEnv(name, fallback, valid) {
 }
 
 function readConfig() {
-  const only = listFromEnv("BENCH_ONLY", [...WORKLOADS, "MEM"]);
+  const only = listFromEnv("BENCH_ONLY", [...WORKLOADS, "MEM", ...SERVER_WORKLOADS]);
   return {
     runs: numberFromEnv("BENCH_RUNS", 3, (n) => Number.isInteger(n) && n >= 1),
     scale: numberFromEnv("BENCH_SCALE", 1, (n) => n > 0),
-    workloads: only.filter((item) => item !== "MEM"),
+    workloads: only.filter((item) => WORKLOADS.includes(item)),
     memory: only.includes("MEM"),
-    systems: listFromEnv("BENCH_SYSTEMS", SYSTEMS),
+    serverWorkloads: only.filter((item) => SERVER_WORKLOADS.includes(item)),
+    systems: listFromEnv("BENCH_SYSTEMS", [...new Set([...EMBEDDED_SYSTEMS, ...SERVER_SYSTEMS])]),
   };
 }
 
@@ -80,36 +82,16 @@ function countOf(workload, system, scale) {
 
 /** The systems a workload runs on: the selected ones, plus Cairn relaxed where it applies. */
 function systemsOf(config, workload) {
-  const withRelaxed = config.systems.includes("cairn") && RELAXED_WORKLOADS.includes(workload);
-  return withRelaxed ? [...config.systems, "cairn-relaxed"] : config.systems;
+  const systems = config.systems.filter((system) => EMBEDDED_SYSTEMS.includes(system));
+  const withRelaxed = systems.includes("cairn") && RELAXED_WORKLOADS.includes(workload);
+  return withRelaxed ? [...systems, "cairn-relaxed"] : systems;
 }
 
 /** The cells of one run: per workload every system, rotated by run so no system always goes first. */
 function cellsOfRun(config, run) {
-  const cells = [];
-  for (const workload of config.workloads) {
-    const systems = systemsOf(config, workload);
-    const shift = run % systems.length;
-    for (const system of [...systems.slice(shift), ...systems.slice(0, shift)]) {
-      cells.push({ workload, system });
-    }
-  }
-  return cells;
-}
-
-/** Runs `command(dir)` (`[file, args]`) on a fresh temporary directory and parses its JSON output. */
-async function inTempDir(prefix, command) {
-  const dir = await mkdtemp(join(tmpdir(), `cairn-bench-${prefix}-`));
-  try {
-    const [file, args] = command(dir);
-    const { stdout } = await execFileAsync(file, args, {
-      env: { ...process.env, DENO_NO_UPDATE_CHECK: "1" },
-      maxBuffer: 1 << 20,
-    });
-    return JSON.parse(stdout);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  return config.workloads.flatMap((workload) =>
+    rotated(systemsOf(config, workload), run).map((system) => ({ workload, system })),
+  );
 }
 
 /** Measures one cell in its own process: `{ count, seconds }`. */
@@ -119,26 +101,19 @@ function measureCell({ workload, system }, scale) {
   return inTempDir(system, (dir) => {
     const spec = JSON.stringify({ system, workload, dir, warmup, count });
     return system === "deno"
-      ? [DENO, ["run", "--unstable-kv", "-A", here("deno-kv.ts"), spec]]
-      : [process.execPath, [here("cell.js"), spec]];
+      ? runJson(DENO, ["run", "--unstable-kv", "-A", here("deno-kv.ts"), spec])
+      : runJson(process.execPath, [here("cell.js"), spec]);
   });
 }
 
 /** Runs the memory check in its own process: RSS samples as Cairn's database grows. */
 async function measureMemory(scale) {
   const keys = Math.max(4 * BATCH, Math.round(MEMORY_KEYS * scale));
-  const samples = await inTempDir("memory", (dir) => [
-    process.execPath,
-    ["--expose-gc", here("memory.js"), dir, String(keys)],
-  ]);
+  const samples = await inTempDir("memory", (dir) =>
+    runJson(process.execPath, ["--expose-gc", here("memory.js"), dir, String(keys)]),
+  );
   console.error(`[memory] ${human(keys)} keys ${Math.round(samples.at(-1).rssMb)} MB`);
   return samples;
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** Every run's cells; returns the median rate per workload and system. */
@@ -204,7 +179,10 @@ async function main() {
   const config = readConfig();
   const medians = await measureAll(config);
   const memory = config.memory ? await measureMemory(config.scale) : undefined;
-  const report = renderReport({ medians, memory, conditions: await describeConditions(config) });
+  const server = config.serverWorkloads.length > 0 ? await measureServers(config) : undefined;
+  const report =
+    renderReport({ medians, memory, conditions: await describeConditions(config) }) +
+    (server ? renderServerReport(server) : "");
   await mkdir(here("results"), { recursive: true });
   await writeFile(RESULTS, report);
   process.stdout.write(report);

@@ -16,7 +16,7 @@ export interface CellResult {
 /** The part of the Deno KV API the workloads use. */
 export interface KvLike {
   set(key: unknown[], value: unknown): Promise<unknown>;
-  get(key: unknown[]): Promise<{ key: unknown[]; versionstamp: string | null }>;
+  get(key: unknown[]): Promise<{ key: unknown[]; value: unknown; versionstamp: string | null }>;
   list(selector: { prefix: unknown[] }, options: { limit: number }): AsyncIterable<unknown>;
   atomic(): AtomicLike;
 }

@@ -1,0 +1,44 @@
+/** Helpers bench/run.js and bench/server-bench.js share. */
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
+
+/** The absolute path of `path`, relative to bench/. */
+export const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+export const DENO = here("../node_modules/.bin/deno");
+
+/** Runs `file args` to completion and parses its standard output as JSON. */
+export async function runJson(file, args) {
+  const { stdout } = await execFileAsync(file, args, {
+    env: { ...process.env, DENO_NO_UPDATE_CHECK: "1" },
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(stdout);
+}
+
+/** Runs `work(dir)` on a fresh temporary directory, removed afterwards. */
+export async function inTempDir(prefix, work) {
+  const dir = await mkdtemp(join(tmpdir(), `cairn-bench-${prefix}-`));
+  try {
+    return await work(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** `items` rotated left by `run`, so that across runs no item always goes first. */
+export function rotated(items, run) {
+  const shift = run % items.length;
+  return [...items.slice(shift), ...items.slice(0, shift)];
+}
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}

@@ -1,0 +1,44 @@
+/**
+ * autocannon's `setupClient` for bench/load.js: gives each connection its own requests for the
+ * route in `initialContext`. GET and batch requests are prebuilt, with random preloaded keys; a
+ * PUT is built per request, to a random key with a value never sent before (the benchmark's
+ * value with its last 8 characters replaced by the thread and a counter, as in `rewrittenValue`),
+ * so that no write is a no-op. CommonJS because autocannon's workers `require` it.
+ */
+const { threadId } = require("node:worker_threads");
+
+const JSON_TYPE = { "content-type": "application/json" };
+let puts = 0;
+
+const randomKey = (keys) => Math.floor(Math.random() * keys);
+
+function freshValue({ v }) {
+  puts++;
+  return { v: `${v.slice(0, -8)}${String(threadId * 1e7 + (puts % 1e7)).padStart(8, "0")}` };
+}
+
+const ROUTES = {
+  get: ({ keys }) => ({ method: "GET", path: `/api/keys/k/${randomKey(keys)}` }),
+  batch: ({ keys, batch }) => ({
+    method: "POST",
+    path: "/api/keys/batch",
+    headers: JSON_TYPE,
+    body: JSON.stringify({ keys: Array.from({ length: batch }, () => ["k", randomKey(keys)]) }),
+  }),
+  put: ({ keys, value }) => ({
+    method: "PUT",
+    headers: JSON_TYPE,
+    setupRequest: (request) =>
+      Object.assign(request, {
+        path: `/api/keys/k/${randomKey(keys)}`,
+        body: JSON.stringify(freshValue(value)),
+      }),
+  }),
+  health: () => ({ method: "GET", path: "/health" }),
+};
+
+module.exports = function setupClient(client) {
+  const context = client.opts.initialContext;
+  const request = ROUTES[context.route];
+  client.setRequests(Array.from({ length: context.requestsPerClient }, () => request(context)));
+};

@@ -1,0 +1,201 @@
+/**
+ * The server benchmark: the same HTTP workloads on four servers, each in its own process, loaded
+ * over loopback keep-alive connections by autocannon in another process (bench/load.js):
+ *
+ *   bare    bare node:http answering a constant body, the ceiling (bench/server-bare.js)
+ *   raw     node:http + better-sqlite3 as a user would hand-roll it, group-committing PUTs
+ *           (bench/server-sqlite.js)
+ *   deno    Deno.serve + Deno KV as a Deno user would write it (bench/server-deno.ts)
+ *   cairn   `cairn serve`
+ *
+ *   S1 point GET · S2 durable point PUT · S3 10-key batch GET, on keys ["k", i] of 100k
+ *   preloaded ones
+ *
+ * Every workload on every system gets a fresh server on a fresh database in a temporary
+ * directory, removed afterwards, and is loaded at each connection count. Cairn's S1 server is
+ * also loaded on GET /health: Cairn's listener, router and auth, next to bare node:http.
+ */
+import { randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { openKv } from "../dist/index.js";
+import { DENO, here, inTempDir, median, rotated, runJson } from "./harness.js";
+import { human } from "./report.js";
+import { startServer } from "./server-process.js";
+import { PRELOAD_KEYS, setRows, VALUE } from "./workloads.js";
+
+export const SERVER_WORKLOADS = ["S1", "S2", "S3"];
+export const SERVER_SYSTEMS = ["bare", "raw", "deno", "cairn"];
+const ROUTES = { S1: "get", S2: "put", S3: "batch" };
+const CONNECTIONS = [1, 64];
+/** Seconds per load at BENCH_SCALE=1, after an unscaled warm-up. */
+const SECONDS = 5;
+const WARMUP_SECONDS = 1;
+/** autocannon threads, from this many connections on: one thread alone saturates first. */
+const WORKERS = 2;
+const WORKERS_FROM = 8;
+
+async function preloadCairn(path) {
+  const kv = await openKv(path);
+  try {
+    await setRows(kv, 0, PRELOAD_KEYS);
+  } finally {
+    await kv.close();
+  }
+}
+
+/** `[file, args]` starting each system's server on a database in `dir`, preloaded. */
+const SERVERS = {
+  bare: () => [process.execPath, [here("server-bare.js")]],
+  raw: (dir, token) => [process.execPath, [here("server-sqlite.js"), join(dir, "raw.db"), token]],
+  deno: (dir, token) => [
+    DENO,
+    ["run", "--unstable-kv", "-A", here("server-deno.ts"), join(dir, "deno.db"), token],
+  ],
+  cairn: async (dir, token) => {
+    const data = join(dir, "cairn.db");
+    await preloadCairn(data);
+    const cli = [here("../bin/cairn.js"), "serve", "--host", "127.0.0.1", "--port", "0"];
+    return [process.execPath, [...cli, "--data", data, "--token", token]];
+  },
+};
+
+/** One request per route, sent before the load to check the server answers it as expected. */
+const SAMPLES = {
+  get: { method: "GET", path: "/api/keys/k/7", values: (json) => [json.value] },
+  put: { method: "PUT", path: "/api/keys/k/7", body: VALUE, values: () => [] },
+  batch: {
+    method: "POST",
+    path: "/api/keys/batch",
+    body: { keys: Array.from({ length: 10 }, (_, i) => ["k", i * 1000]) },
+    values: (json) => json.map((entry) => entry.value),
+  },
+  health: { method: "GET", path: "/health", values: () => [] },
+};
+
+async function checkRoute(url, token, route) {
+  const { method, path, body, values } = SAMPLES[route];
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body && JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok || !values(JSON.parse(text)).every((value) => value?.v === VALUE.v)) {
+    throw new Error(
+      `${method} ${path} on ${url} answered ${response.status} ${text.slice(0, 300)}`,
+    );
+  }
+}
+
+/** The loads of one server: its workload's route, plus GET /health on Cairn's S1 server. */
+function loadsOf({ workload, system }) {
+  const targets = [{ system, route: ROUTES[workload] }];
+  if (workload === "S1" && system === "cairn") {
+    targets.push({ system: "cairn-health", route: "health" });
+  }
+  return targets.flatMap((target) =>
+    CONNECTIONS.map((connections) => ({ ...target, connections })),
+  );
+}
+
+const secondsOf = (scale) => Math.max(1, SECONDS * scale);
+
+/** Loads `url` from its own process: `{ rate, p99Ms }`. */
+async function measureLoad(url, token, { route, connections }, scale) {
+  const spec = {
+    url,
+    token,
+    route,
+    connections,
+    seconds: secondsOf(scale),
+    warmup: WARMUP_SECONDS,
+    workers: connections >= WORKERS_FROM ? WORKERS : 1,
+  };
+  const { requests, seconds, p99Ms } = await runJson(process.execPath, [
+    here("load.js"),
+    JSON.stringify(spec),
+  ]);
+  return { rate: requests / seconds, p99Ms };
+}
+
+/** Starts the session's server, checks it, measures its loads, and stops it. */
+function measureSession(session, scale) {
+  const token = randomBytes(16).toString("base64url");
+  return inTempDir(`server-${session.system}`, async (dir) => {
+    const command = await SERVERS[session.system](dir, token);
+    const server = await startServer(command, `${session.system} server`);
+    try {
+      const loads = loadsOf(session);
+      if (session.system !== "bare") {
+        for (const { route } of loads) await checkRoute(server.url, token, route);
+      }
+      const results = [];
+      for (const load of loads) {
+        results.push({ ...load, ...(await measureLoad(server.url, token, load, scale)) });
+      }
+      return results;
+    } finally {
+      await server.stop();
+    }
+  });
+}
+
+/** The sessions of one run: per workload every system, rotated by run. */
+function sessionsOfRun(config, run) {
+  const systems = config.systems.filter((system) => SERVER_SYSTEMS.includes(system));
+  return config.serverWorkloads.flatMap((workload) =>
+    rotated(systems, run).map((system) => ({ workload, system })),
+  );
+}
+
+/** `samples[workload][system][connections]` lists → their medians, rate and p99 apart. */
+function mediansOf(samples) {
+  const mapValues = (object, f) =>
+    Object.fromEntries(Object.entries(object).map(([key, value]) => [key, f(value)]));
+  return mapValues(samples, (bySystem) =>
+    mapValues(bySystem, (byConnections) =>
+      mapValues(byConnections, (list) => ({
+        rate: median(list.map((sample) => sample.rate)),
+        p99Ms: median(list.map((sample) => sample.p99Ms)),
+      })),
+    ),
+  );
+}
+
+function describeConditions(config) {
+  const autocannon = createRequire(import.meta.url)("autocannon/package.json");
+  return {
+    generator: `autocannon ${autocannon.version}`,
+    workers: `${WORKERS} threads from ${WORKERS_FROM} connections on, else 1`,
+    connections: CONNECTIONS,
+    seconds: secondsOf(config.scale),
+    warmupSeconds: WARMUP_SECONDS,
+    valueBytes: JSON.stringify(VALUE).length,
+    keys: PRELOAD_KEYS,
+  };
+}
+
+/** Adds a load's result to `samples[workload][system][connections]` and prints a progress line. */
+function record(samples, workload, { system, connections, rate, p99Ms }, progress) {
+  samples[workload] ??= {};
+  samples[workload][system] ??= {};
+  samples[workload][system][connections] ??= [];
+  samples[workload][system][connections].push({ rate, p99Ms });
+  console.error(
+    `[${progress}] ${workload} ${system} ${connections} conn ${human(rate)}/s p99 ${p99Ms} ms`,
+  );
+}
+
+/** Every run's sessions: `{ medians, conditions }`, medians by workload, system and connections. */
+export async function measureServers(config) {
+  const samples = {};
+  for (let run = 0; run < config.runs; run++) {
+    for (const session of sessionsOfRun(config, run)) {
+      const results = await measureSession(session, config.scale);
+      const progress = `server run ${run + 1}/${config.runs}`;
+      for (const result of results) record(samples, session.workload, result, progress);
+    }
+  }
+  return { medians: mediansOf(samples), conditions: describeConditions(config) };
+}

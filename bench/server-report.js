@@ -1,0 +1,118 @@
+/** Renders the server benchmark's results (bench/server-bench.js) as a Markdown section. */
+import { human } from "./report.js";
+
+const DASH = "—";
+/** The connection count the targets are checked at. */
+const TARGET_CONNECTIONS = 64;
+
+/** The workloads in table order, with Cairn's targets as ratios to other systems. */
+const ROWS = [
+  { workload: "S1", title: "S1 point GET", targets: { bare: 0.6, deno: 2 } },
+  { workload: "S2", title: "S2 durable point PUT", targets: { raw: 0.8, deno: 4 } },
+  { workload: "S3", title: "S3 10-key batch GET", targets: { deno: 3 } },
+];
+/** Cairn's HTTP stack (listener, router, auth) on GET /health against bare node:http on S1. */
+const STACK = { title: "Cairn HTTP stack: GET /health (vs bare S1)", targets: { bare: 0.85 } };
+
+const NAMES = { bare: "bare", raw: "hand-rolled", deno: "Deno" };
+
+function cell(measured) {
+  if (measured === undefined) return DASH;
+  const p99 = measured.p99Ms < 1 ? "< 1" : `${measured.p99Ms}`;
+  return `${human(measured.rate)}/s · p99 ${p99} ms`;
+}
+
+const ratioOf = (a, b) => (a === undefined || b === undefined ? undefined : a.rate / b.rate);
+const times = (r) => (r === undefined ? DASH : `${r.toFixed(2)}×`);
+
+function targetsText(targets, cairn, others) {
+  return Object.entries(targets)
+    .map(([system, target]) => {
+      const ratio = ratioOf(cairn, others[system]);
+      const verdict = ratio === undefined ? "" : ratio >= target ? " ✓" : " ✗";
+      return `≥ ${target}× ${NAMES[system]}${verdict}`;
+    })
+    .join(", ");
+}
+
+/** One table row: `cairn` measured against `others` (by system), at `connections`. */
+function row(title, connections, cairn, others, targets) {
+  return [
+    title,
+    `${connections}`,
+    cell(others.bare),
+    cell(others.raw),
+    cell(others.deno),
+    cell(cairn),
+    times(ratioOf(cairn, others.bare)),
+    times(ratioOf(cairn, others.raw)),
+    times(ratioOf(cairn, others.deno)),
+    connections === TARGET_CONNECTIONS ? targetsText(targets, cairn, others) : "info",
+  ];
+}
+
+function rowsOf(medians) {
+  const connectionsOf = (bySystem) =>
+    [...new Set(Object.values(bySystem).flatMap((byConnections) => Object.keys(byConnections)))]
+      .map(Number)
+      .sort((a, b) => a - b);
+  const rows = [];
+  for (const { workload, title, targets } of ROWS) {
+    const bySystem = medians[workload];
+    if (!bySystem) continue;
+    for (const connections of connectionsOf(bySystem)) {
+      const at = (system) => bySystem[system]?.[connections];
+      const others = { bare: at("bare"), raw: at("raw"), deno: at("deno") };
+      rows.push(row(title, connections, at("cairn"), others, targets));
+      const stack = at("cairn-health");
+      if (stack)
+        rows.push(row(STACK.title, connections, stack, { bare: others.bare }, STACK.targets));
+    }
+  }
+  return rows;
+}
+
+function table(medians) {
+  const head = [
+    "workload",
+    "conns",
+    "bare node:http",
+    "node:http + better-sqlite3",
+    "Deno.serve + Deno KV",
+    "Cairn",
+    "Cairn / bare",
+    "Cairn / hand-rolled",
+    "Cairn / Deno",
+    `target (${TARGET_CONNECTIONS} conns)`,
+  ];
+  const line = (cells) => `| ${cells.join(" | ")} |`;
+  const align = ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---"];
+  return [line(head), line(align), ...rowsOf(medians).map(line)];
+}
+
+function conditions(c) {
+  return [
+    "**Server conditions**",
+    "",
+    `- load generator: ${c.generator}, in its own process, ${c.workers}; ` +
+      "it shares the machine's cores with the server under test",
+    `- HTTP/1.1 over loopback (127.0.0.1), keep-alive, no pipelining; ${c.connections.join(" and ")} ` +
+      `connections; ${c.seconds} s per load after a ${c.warmupSeconds} s warm-up; req/s and p99 ` +
+      "latency (autocannon's 1 ms resolution) are medians over runs",
+    "- at 1 connection each request includes a cross-process wake-up over loopback, which " +
+      "dominates the GET rows",
+    "- every server in its own process, on a fresh database per workload and system; bare ignores " +
+      "the route and answers a constant body; the others check the bearer token; Cairn's GET " +
+      "/health also reads SQLite once (its storage check)",
+    `- keys ["k", i] of ${human(c.keys)} preloaded, random per request; value ${c.valueBytes} ` +
+      "bytes as JSON; PUTs rewrite a random key with a value never sent before",
+    "- durability: an fsync per commit (SQLite WAL, synchronous=FULL; Deno KV's default); " +
+      "concurrent PUTs share a commit on the hand-rolled server (one transaction per event-loop " +
+      "turn) and on Cairn; Deno KV commits each `kv.set`",
+  ];
+}
+
+/** The server section of the report, to append to `renderReport`'s. */
+export function renderServerReport({ medians, conditions: c }) {
+  return `\n${["## Server", "", ...table(medians), "", ...conditions(c)].join("\n")}\n`;
+}
