@@ -35,8 +35,13 @@ function tooLarge(maxBytes: number): KvError {
   return new KvError("PAYLOAD_TOO_LARGE", `The request body is larger than ${maxBytes} bytes`);
 }
 
+/** A body that is already JSON text, sent as is. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
 export function sendJson(res: Response, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  const text = body instanceof JsonText ? body.text : JSON.stringify(body);
   (res as ServerResponse).writeHead(status, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(text),

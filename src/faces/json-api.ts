@@ -5,25 +5,35 @@
  * are accepted.
  */
 import { parseDuration } from "../codec/duration.js";
-import type { KvKey } from "../codec/key-codec.js";
+import { decodeKey, encodeReadKey, type KvKey } from "../codec/key-codec.js";
+import { decodeValue, ValueEncoding } from "../codec/value-codec.js";
+import type { Database, RawEntry } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
 import { parseKeyPath } from "../protocol/key-path.js";
 import { fromTagged, keyFromJson, keyToJson, toTagged } from "../protocol/tagged-json.js";
 import type { Kv } from "../sdk/kv.js";
-import type { KvEntryMaybe } from "../sdk/types.js";
+import { spanOfPrefix } from "../sdk/kv-list-iterator.js";
+import { JsonText } from "./http-io.js";
 import type { Route, RouteRequest } from "./route.js";
 
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_LIST_LIMIT = 1000;
 const MAX_BATCH_KEYS = 1000;
 
-function entryToJson(entry: KvEntryMaybe): unknown {
-  return {
-    key: keyToJson(entry.key),
-    value: toTagged(entry.value),
-    versionstamp: entry.versionstamp,
-  };
+/**
+ * An entry as JSON text. Values stored as JSON text (every JSON-shaped value) are spliced in
+ * verbatim: reads never parse and re-serialize them.
+ */
+function entryJson(key: KvKey, raw: RawEntry | null): string {
+  const keyJson = JSON.stringify(keyToJson(key));
+  if (raw === null) return `{"key":${keyJson},"value":null,"versionstamp":null}`;
+  // JSON text with a `__type` field needs the tagged form's escape; everything else is as stored.
+  const verbatim = raw.encoding === ValueEncoding.JSON && !raw.data.includes('"__type"');
+  const value = verbatim ? raw.data : JSON.stringify(toTagged(decodeValue(raw)));
+  return `{"key":${keyJson},"value":${value},"versionstamp":"${raw.versionstamp}"}`;
 }
+
+const jsonArray = (items: string[]) => new JsonText(`[${items.join(",")}]`);
 
 function body(value: unknown): Record<string, unknown> {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
@@ -72,14 +82,21 @@ function booleanOf(value: unknown, name: string): boolean {
   throw new KvError("INVALID_ARGUMENT", `${name} must be true or false`);
 }
 
+/** One read: the limit is at most the engine's per-read maximum. */
 async function list(
-  kv: Kv,
+  database: Database,
   options: { prefix?: KvKey; start?: KvKey; end?: KvKey; limit: number; reverse: boolean },
 ) {
-  const entries: unknown[] = [];
-  const { prefix = [], ...rest } = options;
-  for await (const entry of kv.list(prefix, rest)) entries.push(entryToJson(entry));
-  return entries;
+  const span = spanOfPrefix(options.prefix ?? [], options);
+  if (Buffer.compare(span.start, span.end) >= 0) return jsonArray([]);
+  const [entries] = await database.scan([
+    { start: span.start, end: span.end, limit: options.limit, reverse: options.reverse },
+  ]);
+  return jsonArray(entries!.map((raw) => entryJson(decodeKey(raw.key), raw)));
+}
+
+function getMany(database: Database, keys: readonly KvKey[]): Promise<(RawEntry | null)[]> {
+  return database.get(keys.map(encodeReadKey));
 }
 
 /** Optional JSON options on DELETE: read only when the request says it sends JSON. */
@@ -132,16 +149,18 @@ function applyMutation(op: AtomicBuilder, value: unknown, i: number): void {
   }
 }
 
-export function jsonApiRoutes(kv: Kv): Route[] {
+/** Writes go through `kv` (the SDK's semantics); reads use `database` directly for raw entries. */
+export function jsonApiRoutes(kv: Kv, database: Database): Route[] {
   return [
     {
       method: "GET",
       path: "/keys/*",
       access: "read",
       async handle({ wildcard }) {
-        const entry = await kv.get(parseKeyPath(wildcard));
-        if (entry.versionstamp === null) throw new KvError("NOT_FOUND", "Key not found");
-        return entryToJson(entry);
+        const key = parseKeyPath(wildcard);
+        const [raw] = await getMany(database, [key]);
+        if (!raw) throw new KvError("NOT_FOUND", "Key not found");
+        return new JsonText(entryJson(key, raw));
       },
     },
     {
@@ -176,7 +195,8 @@ export function jsonApiRoutes(kv: Kv): Route[] {
       access: "read",
       async handle(request) {
         const keys = keysFromBody(body(await request.json()).keys);
-        return (await kv.get(keys)).map(entryToJson);
+        const raws = await getMany(database, keys);
+        return jsonArray(raws.map((raw, i) => entryJson(keys[i]!, raw)));
       },
     },
     {
@@ -196,7 +216,7 @@ export function jsonApiRoutes(kv: Kv): Route[] {
       handle({ query }) {
         const path = (name: string) =>
           query.get(name) ? parseKeyPath(query.get(name)!) : undefined;
-        return list(kv, {
+        return list(database, {
           prefix: path("prefix"),
           start: path("start"),
           end: path("end"),
@@ -214,7 +234,7 @@ export function jsonApiRoutes(kv: Kv): Route[] {
         rejectWhere(options);
         const key = (name: string) =>
           options[name] === undefined ? undefined : keyFromJson(options[name], name);
-        return list(kv, {
+        return list(database, {
           prefix: key("prefix"),
           start: key("start"),
           end: key("end"),

@@ -62,7 +62,7 @@ function invalid(message: string): KvError {
 }
 
 /** A byte range and the prefix its cursors are relative to. */
-interface Span {
+export interface Span {
   readonly start: Uint8Array;
   readonly end: Uint8Array;
   readonly cursorBase: Uint8Array;
@@ -104,7 +104,7 @@ function spanOfSelector(selector: KvListSelector): Span {
 }
 
 /** The seed's `list(prefix, { start, end })`: the prefix range narrowed to `[start, end)`. */
-function spanOfPrefix(prefixKey: KvKey, options: KvPrefixListOptions): Span {
+export function spanOfPrefix(prefixKey: KvKey, options: KvPrefixListOptions): Span {
   const prefix = encodeReadKey(prefixKey);
   let start = concatBytes(prefix, ZERO);
   let end = concatBytes(prefix, FF);

@@ -61,12 +61,14 @@ function mount(
         if (!principal.can(route.access)) {
           throw new KvError("FORBIDDEN", `This token may not ${route.access} here`);
         }
-        const url = new URL(req.url ?? "/", "http://x");
+        const url = req.url ?? "/";
+        const q = url.indexOf("?");
+        const pathname = q === -1 ? url : url.slice(0, q);
         const result = await route.handle({
           req,
           // The router decodes params; faces that give `/` a meaning need the raw text.
-          wildcard: prefix === undefined ? "" : url.pathname.slice(base.length + prefix),
-          query: url.searchParams,
+          wildcard: prefix === undefined ? "" : pathname.slice(base.length + prefix),
+          query: new URLSearchParams(q === -1 ? "" : url.slice(q + 1)),
           json: () => readJson(req, limits.maxRequestBytes),
         });
         sendJson(res, 200, result);
@@ -115,12 +117,18 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     },
   });
   router.on("GET", "/health", (_req, res) => void health(database, res));
-  const routes = [...databaseProtocolRoutes(database), ...jsonApiRoutes(new Kv(database))];
+  const routes = [
+    ...databaseProtocolRoutes(database),
+    ...jsonApiRoutes(new Kv(database), database),
+  ];
   for (const route of routes) mount(router, route, auth);
 
   const listener: Listener = await listen(
     (req, res) => {
-      for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
+      // CORS headers matter to browsers only, which always send Origin.
+      if (req.headers.origin !== undefined || req.method === "OPTIONS") {
+        for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
+      }
       if (req.method === "OPTIONS") {
         res.writeHead(204);
         res.end();
