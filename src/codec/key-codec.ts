@@ -152,29 +152,29 @@ export function encodeKey(key: KvKey): Uint8Array {
   return new Uint8Array(scratch.subarray(0, at));
 }
 
-/** Encodes a key that is read; at most `limits.maxReadKeyBytes` (the empty key is allowed). */
-export function encodeReadKey(key: KvKey): Uint8Array {
-  const bytes = encodeKey(key);
-  if (bytes.length > limits.maxReadKeyBytes) {
-    throw new KvError(
-      "KEY_TOO_LARGE",
-      `Key too large for read (max ${limits.maxReadKeyBytes} bytes)`,
-    );
+/**
+ * Checks an encoded key against the size limits: reads take up to `limits.maxReadKeyBytes`
+ * (and the empty key); writes need a non-empty key of up to `limits.maxWriteKeyBytes`, less
+ * `reserve` bytes still to be appended (a versionstamp suffix).
+ */
+export function checkKeySize(bytes: Uint8Array, access: "read" | "write", reserve = 0): Uint8Array {
+  if (access === "write" && bytes.length === 0)
+    throw new KvError("INVALID_KEY", "Key cannot be empty");
+  const max = access === "read" ? limits.maxReadKeyBytes : limits.maxWriteKeyBytes;
+  if (bytes.length + reserve > max) {
+    throw new KvError("KEY_TOO_LARGE", `Key too large for ${access} (max ${max} bytes)`);
   }
   return bytes;
 }
 
+/** Encodes a key that is read; at most `limits.maxReadKeyBytes` (the empty key is allowed). */
+export function encodeReadKey(key: KvKey): Uint8Array {
+  return checkKeySize(encodeKey(key), "read");
+}
+
 /** Encodes a key that is written; non-empty and at most `limits.maxWriteKeyBytes`. */
 export function encodeWriteKey(key: KvKey): Uint8Array {
-  const bytes = encodeKey(key);
-  if (bytes.length === 0) throw new KvError("INVALID_KEY", "Key cannot be empty");
-  if (bytes.length > limits.maxWriteKeyBytes) {
-    throw new KvError(
-      "KEY_TOO_LARGE",
-      `Key too large for write (max ${limits.maxWriteKeyBytes} bytes)`,
-    );
-  }
-  return bytes;
+  return checkKeySize(encodeKey(key), "write");
 }
 
 /** Index of the 0x00 that terminates an escaped part starting at `from`. */
@@ -273,12 +273,15 @@ export function hasPrefix(key: Uint8Array, prefix: Uint8Array): boolean {
   return true;
 }
 
+/** Bytes a versionstamp suffix adds to a key: a string tag, 20 hex digits, a terminator. */
+export const VERSIONSTAMP_PART_BYTES = 22;
+
 /**
  * The key a versionstamped set writes: `key` with one more string part holding the commit's
  * 20-hex-digit versionstamp (Deno's M_SET_SUFFIX_VERSIONSTAMPED_KEY).
  */
 export function suffixVersionstamp(key: Uint8Array, versionstamp: string): Uint8Array {
-  const out = new Uint8Array(key.length + 22);
+  const out = new Uint8Array(key.length + VERSIONSTAMP_PART_BYTES);
   out.set(key);
   out[key.length] = STRING;
   for (let i = 0; i < 20; i++) out[key.length + 1 + i] = versionstamp.charCodeAt(i);

@@ -12,7 +12,7 @@
  * Mutation: `{ type, key, value?, expireIn?, suffixVersionstamp? }`, or `{ type: "deleteRange",
  * start, end }`. Decoding validates everything a client could get wrong, with `KvError`s.
  */
-import { decodeKey } from "../codec/key-codec.js";
+import { checkKeySize, decodeKey, VERSIONSTAMP_PART_BYTES } from "../codec/key-codec.js";
 import { type EncodedValue, encodedSize, ValueEncoding } from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
 import type { Check, Commit, KeyRange, Mutation, RawEntry } from "../engine/database.js";
@@ -108,16 +108,15 @@ export function commitToWire(commit: Commit): unknown {
 
 // ---- requests: validating decoding on the server ----
 
-/** A base64 encoded key that decodes to a valid key of at most `maxBytes` (a write limit: also non-empty). */
-function keyFromWire(value: unknown, what: string, maxBytes: number): Uint8Array {
+/** A base64 encoded key that decodes to a valid key within the size limits of `access`. */
+function keyFromWire(
+  value: unknown,
+  what: string,
+  access: "read" | "write",
+  reserve = 0,
+): Uint8Array {
   if (typeof value !== "string") throw invalid(`${what} must be a base64 string`);
-  const bytes = unb64(value);
-  if (bytes.length > maxBytes) {
-    const kind = maxBytes === limits.maxWriteKeyBytes ? "write" : "read";
-    throw new KvError("KEY_TOO_LARGE", `Key too large for ${kind} (max ${maxBytes} bytes)`);
-  }
-  if (bytes.length === 0 && maxBytes <= limits.maxWriteKeyBytes)
-    throw new KvError("INVALID_KEY", "Key cannot be empty");
+  const bytes = checkKeySize(unb64(value), access, reserve);
   decodeKey(bytes); // throws INVALID_KEY on bytes no key encodes to
   return bytes;
 }
@@ -125,14 +124,7 @@ function keyFromWire(value: unknown, what: string, maxBytes: number): Uint8Array
 /** A range bound: a key, or a key followed by one 0x00 or 0xFF byte. */
 function boundFromWire(value: unknown, what: string): Uint8Array {
   if (typeof value !== "string") throw invalid(`${what} must be a base64 string`);
-  const bytes = unb64(value);
-  if (bytes.length > limits.maxReadKeyBytes) {
-    throw new KvError(
-      "KEY_TOO_LARGE",
-      `Key too large for read (max ${limits.maxReadKeyBytes} bytes)`,
-    );
-  }
-  return bytes;
+  return checkKeySize(unb64(value), "read");
 }
 
 function valueFromWire(value: unknown): EncodedValue {
@@ -168,7 +160,7 @@ function valueFromWire(value: unknown): EncodedValue {
 
 export function keysFromWire(body: unknown): Uint8Array[] {
   const keys = array(object(body, "body").keys, "keys", 1000, "Too many keys (max 1000)");
-  return keys.map((k, i) => keyFromWire(k, `keys[${i}]`, limits.maxReadKeyBytes));
+  return keys.map((k, i) => keyFromWire(k, `keys[${i}]`, "read"));
 }
 
 export function rangesFromWire(body: unknown): KeyRange[] {
@@ -216,7 +208,8 @@ function mutationFromWire(value: unknown, i: number): Mutation {
         key: keyFromWire(
           m.key,
           what,
-          limits.maxWriteKeyBytes - (m.suffixVersionstamp === true ? 22 : 0),
+          "write",
+          m.suffixVersionstamp === true ? VERSIONSTAMP_PART_BYTES : 0,
         ),
         value: valueFromWire(m.value),
         expireIn: expireIn as number | undefined,
@@ -224,7 +217,7 @@ function mutationFromWire(value: unknown, i: number): Mutation {
       };
     }
     case "delete":
-      return { type: "delete", key: keyFromWire(m.key, what, limits.maxWriteKeyBytes) };
+      return { type: "delete", key: keyFromWire(m.key, what, "write") };
     case "deleteRange":
       return {
         type: "deleteRange",
@@ -238,7 +231,7 @@ function mutationFromWire(value: unknown, i: number): Mutation {
     case "prepend":
       return {
         type: m.type,
-        key: keyFromWire(m.key, what, limits.maxWriteKeyBytes),
+        key: keyFromWire(m.key, what, "write"),
         value: valueFromWire(m.value),
       };
     default:
@@ -262,7 +255,7 @@ export function commitFromWire(body: unknown): Commit {
       throw invalid(`checks[${i}].versionstamp must be null or 20 lowercase hex characters`);
     }
     return {
-      key: keyFromWire(check.key, `checks[${i}].key`, limits.maxReadKeyBytes),
+      key: keyFromWire(check.key, `checks[${i}].key`, "read"),
       versionstamp,
     };
   });

@@ -1,12 +1,18 @@
 import { parseDuration } from "../codec/duration.js";
-import { encodeReadKey, encodeWriteKey, type KvKey } from "../codec/key-codec.js";
+import {
+  checkKeySize,
+  encodeKey,
+  encodeReadKey,
+  encodeWriteKey,
+  type KvKey,
+  VERSIONSTAMP_PART_BYTES,
+} from "../codec/key-codec.js";
 import { KvU64 } from "../codec/kv-u64.js";
 import { type EncodedValue, encodeValueChecked } from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
 import { assertCommitLimits } from "../engine/commit-limits.js";
 import type { Check, Database, Mutation } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
-import { limits } from "../limits.js";
 import type { AtomicCheck, KvCommitError, KvCommitResult, KvSetOptions } from "./types.js";
 
 /** The placeholder `kv.commitVersionstamp()` returns: as a key's last part, it becomes the commit's versionstamp. */
@@ -40,13 +46,11 @@ export function encodeSetKey(key: KvWriteKey): { key: Uint8Array; suffixVersions
   const suffixVersionstamp =
     Array.isArray(key) && key.length > 0 && key[key.length - 1] === commitVersionstamp;
   if (!suffixVersionstamp) return { key: encodeWriteKey(key as KvKey), suffixVersionstamp };
-  const encoded = encodeWriteKey(key.slice(0, -1) as KvKey);
-  if (encoded.length + 22 > limits.maxWriteKeyBytes) {
-    throw new KvError(
-      "KEY_TOO_LARGE",
-      `Key too large for write (max ${limits.maxWriteKeyBytes} bytes)`,
-    );
-  }
+  const encoded = checkKeySize(
+    encodeKey(key.slice(0, -1) as KvKey),
+    "write",
+    VERSIONSTAMP_PART_BYTES,
+  );
   return { key: encoded, suffixVersionstamp };
 }
 
