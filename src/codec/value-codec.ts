@@ -59,7 +59,8 @@ function isJsonShaped(v: unknown, depth: number): boolean {
   }
 }
 
-function serializeV8(value: unknown): Uint8Array {
+/** V8 serializer bytes (format 15) of `value`; `INVALID_VALUE` when it is not structured-cloneable. */
+export function serializeV8(value: unknown): Uint8Array {
   try {
     const s = new v8.Serializer();
     s.writeHeader();

@@ -9,8 +9,8 @@ import { KvError } from "../kv-error.js";
 export type Request = IncomingMessage | Http2ServerRequest;
 export type Response = ServerResponse | Http2ServerResponse;
 
-/** Reads the body as JSON; `PAYLOAD_TOO_LARGE` past `maxBytes`, `INVALID_JSON` when malformed. */
-export async function readJson(req: Request, maxBytes: number): Promise<unknown> {
+/** Reads the body; `PAYLOAD_TOO_LARGE` past `maxBytes`. */
+export async function readBody(req: Request, maxBytes: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > maxBytes) throw tooLarge(maxBytes);
   const chunks: Buffer[] = [];
@@ -20,9 +20,15 @@ export async function readJson(req: Request, maxBytes: number): Promise<unknown>
     if (size > maxBytes) throw tooLarge(maxBytes);
     chunks.push(chunk);
   }
-  if (size === 0) throw new KvError("INVALID_JSON", "The request needs a JSON body");
+  return Buffer.concat(chunks, size);
+}
+
+/** Reads the body as JSON; `PAYLOAD_TOO_LARGE` past `maxBytes`, `INVALID_JSON` when malformed. */
+export async function readJson(req: Request, maxBytes: number): Promise<unknown> {
+  const body = await readBody(req, maxBytes);
+  if (body.length === 0) throw new KvError("INVALID_JSON", "The request needs a JSON body");
   try {
-    return JSON.parse(Buffer.concat(chunks, size).toString("utf8"));
+    return JSON.parse(body.toString("utf8"));
   } catch (e) {
     throw new KvError(
       "INVALID_JSON",
@@ -33,6 +39,23 @@ export async function readJson(req: Request, maxBytes: number): Promise<unknown>
 
 function tooLarge(maxBytes: number): KvError {
   return new KvError("PAYLOAD_TOO_LARGE", `The request body is larger than ${maxBytes} bytes`);
+}
+
+/** A response sent exactly as given. */
+export class Reply {
+  constructor(
+    readonly status: number,
+    readonly contentType: string,
+    readonly body: Uint8Array | string,
+  ) {}
+}
+
+export function sendReply(res: Response, reply: Reply): void {
+  (res as ServerResponse).writeHead(reply.status, {
+    "content-type": reply.contentType,
+    "content-length": Buffer.byteLength(reply.body),
+  });
+  res.end(reply.body);
 }
 
 /** A body that is already JSON text, sent as is. */
@@ -49,8 +72,11 @@ export function sendJson(res: Response, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** The one place errors become responses: `{ error, code }` with the status of the code. */
-export function sendError(res: Response, error: unknown): void {
+/**
+ * The one place errors become responses: `{ error, code }` (or, for `text`, the message alone)
+ * with the status of the code.
+ */
+export function sendError(res: Response, error: unknown, format: "json" | "text" = "json"): void {
   const e =
     error instanceof KvError
       ? error
@@ -60,5 +86,22 @@ export function sendError(res: Response, error: unknown): void {
     res.destroy();
     return;
   }
-  sendJson(res, e.status, { error: e.message, code: e.code });
+  if (format === "text") sendReply(res, new Reply(e.status, "text/plain", e.message));
+  else sendJson(res, e.status, { error: e.message, code: e.code });
+}
+
+/** Parses `Bearer <token>` (scheme case-insensitive); `UNAUTHORIZED` with what to fix. */
+export function bearerToken(authorization: string | undefined): string {
+  if (!authorization) {
+    throw new KvError(
+      "UNAUTHORIZED",
+      "Missing access token: send the header Authorization: Bearer <token>",
+    );
+  }
+  const space = authorization.indexOf(" ");
+  if (space === -1) throw new KvError("UNAUTHORIZED", "Malformed authorization header.");
+  if (authorization.slice(0, space).toLowerCase() !== "bearer") {
+    throw new KvError("UNAUTHORIZED", "Invalid access token.");
+  }
+  return authorization.slice(space + 1).trim();
 }

@@ -11,6 +11,8 @@ export interface RouteRequest {
   readonly query: URLSearchParams;
   /** The body parsed as JSON (`INVALID_JSON`, `PAYLOAD_TOO_LARGE`). */
   json(): Promise<unknown>;
+  /** The raw body (`PAYLOAD_TOO_LARGE`). */
+  bytes(): Promise<Uint8Array>;
 }
 
 /**
@@ -23,5 +25,10 @@ export interface Route {
   /** Path below the base, e.g. `/db/get` or `/keys/*`. */
   readonly path: string;
   readonly access: Access;
+  /** Base paths to mount under; default `/api` and `/keyval/api`. */
+  readonly bases?: readonly string[];
+  /** Errors as `{ error, code }` JSON (default) or as plain text, for protocols that want that. */
+  readonly errors?: "json" | "text";
+  /** Resolves to a value sent as JSON, or to a `Reply` sent as is. */
   handle(request: RouteRequest): Promise<unknown>;
 }

@@ -4,6 +4,7 @@
  * routes. Tokens are compared by SHA-256 digest in constant time.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import { bearerToken } from "../faces/http-io.js";
 import type { Access } from "../faces/route.js";
 import { KvError } from "../kv-error.js";
 
@@ -24,22 +25,6 @@ const admin: Principal = { name: "admin", can: () => true };
 export const noAuth: Authenticator = { authenticate: () => admin };
 
 const digest = (token: string) => createHash("sha256").update(token).digest();
-
-/** Parses `Bearer <token>` (scheme case-insensitive); `UNAUTHORIZED` with what to fix. */
-export function bearerToken(authorization: string | undefined): string {
-  if (!authorization) {
-    throw new KvError(
-      "UNAUTHORIZED",
-      "Missing access token: send the header Authorization: Bearer <token>",
-    );
-  }
-  const space = authorization.indexOf(" ");
-  if (space === -1) throw new KvError("UNAUTHORIZED", "Malformed authorization header.");
-  if (authorization.slice(0, space).toLowerCase() !== "bearer") {
-    throw new KvError("UNAUTHORIZED", "Invalid access token.");
-  }
-  return authorization.slice(space + 1).trim();
-}
 
 /** Accepts exactly `token`, as the admin principal. */
 export function tokenAuthenticator(token: string): Authenticator {

@@ -2,11 +2,22 @@
  * `cairn serve`: one engine, every face, one port. The server owns transport, authentication,
  * CORS and the mapping of errors to responses; faces declare routes and translate to engine calls.
  */
+import { randomUUID } from "node:crypto";
 import FindMyWay from "find-my-way";
 import type { Database } from "../engine/database.js";
 import { databaseProtocolRoutes } from "../faces/database-protocol.js";
-import { type Request, type Response, readJson, sendError, sendJson } from "../faces/http-io.js";
+import {
+  Reply,
+  type Request,
+  type Response,
+  readBody,
+  readJson,
+  sendError,
+  sendJson,
+  sendReply,
+} from "../faces/http-io.js";
 import { jsonApiRoutes } from "../faces/json-api.js";
+import { databaseIdOf, kvConnectRoutes } from "../faces/kv-connect.js";
 import type { Route } from "../faces/route.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
@@ -70,16 +81,18 @@ function mount(
           wildcard: prefix === undefined ? "" : pathname.slice(base.length + prefix),
           query: new URLSearchParams(q === -1 ? "" : url.slice(q + 1)),
           json: () => readJson(req, limits.maxRequestBytes),
+          bytes: () => readBody(req, limits.maxRequestBytes),
         });
-        sendJson(res, 200, result);
+        if (result instanceof Reply) sendReply(res, result);
+        else sendJson(res, 200, result);
       } catch (error) {
         if (error instanceof KvError && error.code === "UNAUTHORIZED") {
           res.setHeader("www-authenticate", "Bearer");
         }
-        sendError(res, error);
+        sendError(res, error, route.errors);
       }
     };
-  for (const base of BASE_PATHS) {
+  for (const base of route.bases ?? BASE_PATHS) {
     router.on(route.method, `${base}${route.path}`, handler(base) as never);
   }
 }
@@ -120,6 +133,10 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
   const routes = [
     ...databaseProtocolRoutes(database),
     ...jsonApiRoutes(new Kv(database), database),
+    ...kvConnectRoutes(
+      database,
+      options.data === ":memory:" ? randomUUID() : databaseIdOf(options.data),
+    ),
   ];
   for (const route of routes) mount(router, route, auth);
 

@@ -1,0 +1,286 @@
+/**
+ * Deno KV Connect (reference/kv-connect.md §1): the metadata exchange at `POST /` and the data
+ * path `POST /v2/snapshot_read` and `/v2/atomic_write`, protobuf per `proto/kv-connect.proto`.
+ * Errors are plain text with denokv's messages; Deno retries 5xx forever, so every permanent
+ * problem is a 4xx.
+ */
+import { createHash } from "node:crypto";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import protobuf from "protobufjs";
+import { checkKeySize } from "../codec/key-codec.js";
+import {
+  decodeValue,
+  type EncodedValue,
+  encodeValueChecked,
+  serializeV8,
+  ValueEncoding,
+} from "../codec/value-codec.js";
+import { assertCommitLimits } from "../engine/commit-limits.js";
+import type { Check, Database, KeyRange, Mutation, RawEntry } from "../engine/database.js";
+import { KvError } from "../kv-error.js";
+import { limits } from "../limits.js";
+import { bearerToken, Reply } from "./http-io.js";
+import type { Route, RouteRequest } from "./route.js";
+
+const schema = protobuf.loadSync(
+  fileURLToPath(new URL("../../proto/kv-connect.proto", import.meta.url)),
+);
+const type = (name: string) => schema.lookupType(`com.deno.kv.datapath.${name}`);
+const SnapshotRead = type("SnapshotRead");
+const SnapshotReadOutput = type("SnapshotReadOutput");
+const AtomicWrite = type("AtomicWrite");
+const AtomicWriteOutput = type("AtomicWriteOutput");
+
+const SR_SUCCESS = 1;
+const AW_SUCCESS = 1;
+const AW_CHECK_FAILURE = 2;
+const M_SET = 1;
+const M_DELETE = 2;
+const M_SUM = 3;
+const M_MAX = 4;
+const M_MIN = 5;
+const M_SET_SUFFIX_VERSIONSTAMPED_KEY = 9;
+
+/** How long a metadata answer stays valid; clients refresh well before. */
+const METADATA_TTL_MS = 24 * 3_600_000;
+
+const bad = (message: string) => new KvError("INVALID_ARGUMENT", message);
+
+/** A stable UUID for the database at `data` (the same across restarts of the server). */
+export function databaseIdOf(data: string): string {
+  const h = createHash("sha256")
+    .update(`cairn:${resolve(data)}`)
+    .digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+function decode(messageType: protobuf.Type, bytes: Uint8Array): Record<string, unknown> {
+  try {
+    return messageType.toObject(messageType.decode(bytes), {
+      longs: Number,
+      defaults: true,
+    }) as Record<string, unknown>;
+  } catch (e) {
+    throw bad(`Request protobuf is invalid: ${(e as Error).message}.`);
+  }
+}
+
+function protobufReply(messageType: protobuf.Type, message: Record<string, unknown>): Reply {
+  return new Reply(
+    200,
+    "application/x-protobuf",
+    messageType.encode(messageType.fromObject(message)).finish(),
+  );
+}
+
+const stampBytes = (hex: string) => new Uint8Array(Buffer.from(hex, "hex"));
+
+function key(bytes: Uint8Array, access: "read" | "write"): Uint8Array {
+  try {
+    return checkKeySize(bytes, access);
+  } catch {
+    throw bad("A key exceeds the key size limit.");
+  }
+}
+
+/** An entry as Deno reads it: JSON text becomes V8, the other encodings pass through. */
+function entryOut(raw: RawEntry) {
+  const json = raw.encoding === ValueEncoding.JSON;
+  return {
+    key: raw.key,
+    value: json ? serializeV8(JSON.parse(raw.data)) : raw.data,
+    encoding: json ? ValueEncoding.V8 : raw.encoding,
+    versionstamp: stampBytes(raw.versionstamp),
+  };
+}
+
+/** A value Deno sent, stored the way Cairn stores values (JSON-shaped V8 values become JSON). */
+function valueIn(value: { data?: Uint8Array; encoding?: number } | null | undefined): EncodedValue {
+  if (!value) throw bad("Invalid mutation kind or arguments.");
+  const data = value.data ?? new Uint8Array();
+  switch (value.encoding) {
+    case ValueEncoding.V8: {
+      let decoded: unknown;
+      try {
+        decoded = decodeValue({ encoding: ValueEncoding.V8, data });
+      } catch {
+        throw new KvError("INVALID_VALUE", "The V8 value could not be decoded.");
+      }
+      return encodeValueChecked(decoded, Math.max(limits.maxValueBytes, data.length));
+    }
+    case ValueEncoding.LE64:
+      if (data.length !== 8)
+        throw new KvError("INVALID_VALUE", "A KvU64 value must be exactly 8 bytes.");
+      return { encoding: ValueEncoding.LE64, data };
+    case ValueEncoding.BYTES:
+      return { encoding: ValueEncoding.BYTES, data };
+    default:
+      throw bad(`The value encoding ${String(value.encoding)} is unknown.`);
+  }
+}
+
+function mutationIn(m: Record<string, unknown>, now: number): Mutation {
+  const mutationKey = key(m.key as Uint8Array, "write");
+  const expireAt = Number(m.expireAtMs ?? 0);
+  if (expireAt < -1) throw bad("Invalid mutation expire at.");
+  const value = m.value as { data?: Uint8Array; encoding?: number } | null;
+  switch (m.mutationType) {
+    case M_SET:
+    case M_SET_SUFFIX_VERSIONSTAMPED_KEY:
+      return {
+        type: "set",
+        key: mutationKey,
+        value: valueIn(value),
+        expireIn: expireAt > 0 ? Math.max(0, expireAt - now) : undefined,
+        suffixVersionstamp: m.mutationType === M_SET_SUFFIX_VERSIONSTAMPED_KEY,
+      };
+    case M_DELETE:
+      return { type: "delete", key: mutationKey };
+    case M_SUM:
+      if (
+        (m.sumMin as Uint8Array).length > 0 ||
+        (m.sumMax as Uint8Array).length > 0 ||
+        m.sumClamp
+      ) {
+        throw bad("Sum bounds are not supported by this version of Cairn.");
+      }
+      return { type: "sum", key: mutationKey, value: valueIn(value) };
+    case M_MIN:
+    case M_MAX: {
+      const kind = m.mutationType === M_MIN ? "min" : "max";
+      if (value?.encoding !== ValueEncoding.LE64) {
+        throw new KvError(
+          "TYPE_MISMATCH",
+          `Failed to perform '${kind}' mutation on a non-U64 operand`,
+        );
+      }
+      return { type: kind, key: mutationKey, value: valueIn(value) };
+    }
+    default:
+      throw bad("Invalid mutation kind or arguments.");
+  }
+}
+
+export function kvConnectRoutes(database: Database, databaseId: string): Route[] {
+  /** Checks the data path's protocol headers (the token was checked by the server). */
+  const dataPath = (request: RouteRequest) => {
+    const version = request.req.headers["x-denokv-version"];
+    if (version !== "2" && version !== "3") throw bad("Expected protocol version 2.");
+    if (request.req.headers["x-denokv-database-id"] !== databaseId)
+      throw bad("Invalid database id.");
+  };
+  const common = { method: "POST", bases: [""], errors: "text" } as const;
+  return [
+    {
+      ...common,
+      path: "/",
+      access: "read",
+      async handle(request) {
+        const body = await request.bytes();
+        let offered: unknown;
+        try {
+          offered = JSON.parse(body.toString()).supportedVersions;
+        } catch {
+          offered = undefined;
+        }
+        if (!Array.isArray(offered)) {
+          throw bad("The server requires at least protocol version 2. Use Deno 1.38.0 or newer.");
+        }
+        const version = offered.includes(3) ? 3 : offered.includes(2) ? 2 : undefined;
+        if (version === undefined) {
+          throw bad(
+            "The server could not negotiate a protocol version. The server requires protocol version 2 or 3.",
+          );
+        }
+        const metadata = {
+          version,
+          databaseId,
+          endpoints: [{ url: "/v2", consistency: "strong" }],
+          token: bearerToken(request.req.headers.authorization),
+          expiresAt: new Date(Date.now() + METADATA_TTL_MS).toISOString(),
+        };
+        return new Reply(200, "application/json", JSON.stringify(metadata));
+      },
+    },
+    {
+      ...common,
+      path: "/v2/snapshot_read",
+      access: "read",
+      async handle(request) {
+        dataPath(request);
+        const read = decode(SnapshotRead, await request.bytes());
+        const ranges = read.ranges as Record<string, unknown>[];
+        if (ranges.length > limits.maxReadRanges)
+          throw bad("Too many read ranges requested in one read request.");
+        let total = 0;
+        const keyRanges: KeyRange[] = ranges.map((r) => {
+          const limit = Number(r.limit);
+          if (!(limit > 0))
+            throw bad("The read range limit of the snapshot read request is invalid.");
+          total += limit;
+          return {
+            start: key(r.start as Uint8Array, "read"),
+            end: key(r.end as Uint8Array, "read"),
+            limit,
+            reverse: r.reverse === true,
+          };
+        });
+        if (total > limits.maxReadEntries) {
+          throw bad(
+            "The total number of entries requested across read ranges in the read request is too large.",
+          );
+        }
+        const results = await database.scan(keyRanges);
+        return protobufReply(SnapshotReadOutput, {
+          ranges: results.map((entries) => ({ values: entries.map(entryOut) })),
+          readIsStronglyConsistent: true,
+          status: SR_SUCCESS,
+        });
+      },
+    },
+    {
+      ...common,
+      path: "/v2/atomic_write",
+      access: "write",
+      async handle(request) {
+        dataPath(request);
+        const write = decode(AtomicWrite, await request.bytes());
+        if ((write.enqueues as unknown[]).length > 0) {
+          throw bad("Enqueue is not supported over KV Connect by this version of Cairn.");
+        }
+        const checks: Check[] = (write.checks as Record<string, Uint8Array>[]).map((c) => {
+          const stamp = c.versionstamp ?? new Uint8Array();
+          if (stamp.length !== 0 && stamp.length !== 10) throw bad("Invalid versionstamp.");
+          return {
+            key: key(c.key ?? new Uint8Array(), "read"),
+            versionstamp: stamp.length === 0 ? null : Buffer.from(stamp).toString("hex"),
+          };
+        });
+        const now = Date.now();
+        const mutations = (write.mutations as Record<string, unknown>[]).map((m) =>
+          mutationIn(m, now),
+        );
+        const commit = { checks, mutations };
+        try {
+          assertCommitLimits(commit);
+        } catch (e) {
+          throw bad(
+            /checks/.test((e as Error).message)
+              ? "Too many checks included in atomic write."
+              : /mutations/.test((e as Error).message)
+                ? "Too many mutations / enqueues included in atomic write."
+                : "The total size of the atomic write is too large.",
+          );
+        }
+        const result = await database.commit(commit);
+        return protobufReply(
+          AtomicWriteOutput,
+          result.ok
+            ? { status: AW_SUCCESS, versionstamp: stampBytes(result.versionstamp) }
+            : { status: AW_CHECK_FAILURE },
+        );
+      },
+    },
+  ];
+}

@@ -1,0 +1,255 @@
+/**
+ * Deno KV Connect against a real server: Deno itself (HTTP/2 cleartext), `@deno/kv` in Node
+ * (HTTP/1.1), values across clients, and the wire's error statuses and texts.
+ */
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import v8 from "node:v8";
+import { KvU64 as DenoKvU64, openKv as openDenoKv } from "@deno/kv";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KvU64, openKv } from "../src/index.js";
+import { type CairnServer, startServer } from "../src/server/server.js";
+
+const TOKEN = "kv-connect-token-123";
+const DENO = join(__dirname, "..", "node_modules", ".bin", "deno");
+let server: CairnServer;
+
+beforeAll(async () => {
+  server = await startServer({
+    host: "127.0.0.1",
+    port: 0,
+    data: ":memory:",
+    auth: true,
+    token: TOKEN,
+  });
+});
+afterAll(() => server.close());
+
+// @deno/kv's default V8 codec writes typed arrays as Node host objects and cannot read Deno's
+// format 16; the plain serializer pair fixes both (reference/kv-connect.md §0).
+const encodeV8 = (value: unknown) => {
+  const s = new v8.Serializer();
+  s.writeHeader();
+  s.writeValue(value);
+  return new Uint8Array(s.releaseBuffer());
+};
+const decodeV8 = (bytes: Uint8Array) => {
+  const copy = new Uint8Array(bytes);
+  if (copy[0] === 0xff && copy[1] === 0x10) copy[1] = 0x0f;
+  const d = new v8.Deserializer(copy);
+  d.readHeader();
+  return d.readValue();
+};
+const denoKv = () => openDenoKv(server.url, { accessToken: TOKEN, encodeV8, decodeV8 });
+
+describe("Deno (HTTP/2 cleartext)", () => {
+  it("reads, writes, lists, checks, sums and expires through Deno.openKv", async () => {
+    const { stdout } = await promisify(execFile)(
+      DENO,
+      ["run", "--unstable-kv", "-A", join(__dirname, "fixtures", "deno-kv-connect.ts"), server.url],
+      {
+        env: { ...process.env, DENO_KV_ACCESS_TOKEN: TOKEN, DENO_NO_UPDATE_CHECK: "1" },
+        timeout: 60_000,
+      },
+    );
+    expect(JSON.parse(stdout)).toEqual({
+      set: true,
+      get: { name: "Alice", at: true, versionstamp: true },
+      getMany: ["2", "null"],
+      list: [3, 2],
+      checkFails: false,
+      sum: "1",
+      sumError: true,
+      versionstampedKey: [true],
+      expired: null,
+      deleted: null,
+    });
+    // What Deno wrote, Cairn's SDK reads with the same types.
+    const kv = await openKv(server.url, { accessToken: TOKEN });
+    expect((await kv.get(["users", 1])).value).toEqual({ name: "Alice", at: new Date(0) });
+    expect((await kv.get(["users", 2])).value).toBe(2n);
+    expect((await kv.get(["n"])).value).toEqual(new KvU64(1n));
+    await kv.close();
+  });
+});
+
+describe("@deno/kv (HTTP/1.1)", () => {
+  it("round-trips values with Cairn's SDK in both directions", async () => {
+    const deno = await denoKv();
+    const cairn = await openKv(server.url, { accessToken: TOKEN });
+    const values: unknown[] = [
+      { a: [1, "x"] },
+      "text",
+      1.5,
+      -0,
+      10n,
+      new Date(5),
+      new Map([[1, 2]]),
+      new Set([3]),
+      null,
+    ];
+    for (const [i, value] of values.entries()) {
+      await deno.set(["from-deno", i], value);
+      await cairn.set(["from-cairn", i], value);
+    }
+    await deno.set(["from-deno", "bytes"], new Uint8Array([1, 2]));
+    await deno.set(["from-deno", "u64"], new DenoKvU64(7n));
+    for (const [i, value] of values.entries()) {
+      expect((await cairn.get(["from-deno", i])).value).toStrictEqual(value);
+      expect((await deno.get(["from-cairn", i])).value).toStrictEqual(value);
+    }
+    expect((await cairn.get(["from-deno", "bytes"])).value).toEqual(new Uint8Array([1, 2]));
+    expect((await cairn.get(["from-deno", "u64"])).value).toEqual(new KvU64(7n));
+    deno.close();
+    await cairn.close();
+  });
+
+  it("lists with cursors, checks versionstamps and reports type errors with Deno's text", async () => {
+    const kv = await denoKv();
+    for (let i = 0; i < 5; i++) await kv.set(["page", i], i);
+    const first = kv.list<number>({ prefix: ["page"] }, { limit: 2 });
+    const firstPage: number[] = [];
+    for await (const e of first) firstPage.push(e.value);
+    const rest: number[] = [];
+    for await (const e of kv.list<number>({ prefix: ["page"] }, { cursor: first.cursor }))
+      rest.push(e.value);
+    expect([firstPage, rest]).toEqual([
+      [0, 1],
+      [2, 3, 4],
+    ]);
+    const entry = await kv.get(["page", 0]);
+    expect((await kv.atomic().check(entry).set(["page", 0], "new").commit()).ok).toBe(true);
+    expect((await kv.atomic().check(entry).set(["page", 0], "stale").commit()).ok).toBe(false);
+    await expect(kv.atomic().max(["page", 1], 5n).commit()).rejects.toThrow(
+      "Failed to perform 'max' mutation on a non-U64 value in the database",
+    );
+    kv.close();
+  });
+});
+
+describe("KV Connect wire", () => {
+  const post = (
+    path: string,
+    body: string | Buffer | undefined,
+    headers: Record<string, string> = {},
+  ) =>
+    fetch(`${server.url}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, ...headers },
+      body,
+    });
+  const metadata = async () =>
+    (await (await post("/", '{"supportedVersions":[1,2,3]}')).json()) as { databaseId: string };
+  const dataHeaders = async (overrides: Record<string, string> = {}) => ({
+    "content-type": "application/x-protobuf",
+    "x-denokv-version": "3",
+    "x-denokv-database-id": (await metadata()).databaseId,
+    ...overrides,
+  });
+
+  it("answers the metadata exchange with exactly the five fields, as application/json", async () => {
+    const response = await post("/", '{"supportedVersions":[1,2,3]}', {
+      "content-type": "application/json",
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("application/json");
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(Object.keys(body).sort()).toEqual([
+      "databaseId",
+      "endpoints",
+      "expiresAt",
+      "token",
+      "version",
+    ]);
+    expect(body).toMatchObject({
+      version: 3,
+      endpoints: [{ url: "/v2", consistency: "strong" }],
+      token: TOKEN,
+    });
+    expect(body.databaseId).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    );
+    expect(body.expiresAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$/);
+    expect((await (await post("/", '{"supportedVersions":[2]}')).json()) as object).toMatchObject({
+      version: 2,
+    });
+  });
+
+  it("replays Deno's captured set and get (reference §1.11)", async () => {
+    const key = "0275736572730021c05ec00000000000"; // ["users", 123]
+    const set = await post(
+      "/v2/atomic_write",
+      Buffer.from(`121f0a10${key}12090a05ff10220178100118 01`.replaceAll(" ", ""), "hex"),
+      await dataHeaders(),
+    );
+    expect(set.status).toBe(200);
+    expect(set.headers.get("content-type")).toBe("application/x-protobuf");
+    const setBytes = Buffer.from(await set.arrayBuffer());
+    expect(setBytes.subarray(0, 4).toString("hex")).toBe("0801120a");
+    const stamp = setBytes.subarray(4, 14).toString("hex");
+    const get = await post(
+      "/v2/snapshot_read",
+      Buffer.from(`0a270a10${key}1211${key}001801`, "hex"),
+      await dataHeaders(),
+    );
+    const getHex = Buffer.from(await get.arrayBuffer()).toString("hex");
+    // One range, one entry (key, V8 "x" in format 15, V8 encoding, the stamp), strong, SR_SUCCESS.
+    expect(getHex).toBe(`0a290a270a10${key}1205ff0f2201781801220a${stamp}20014001`);
+  });
+
+  it("answers permanent problems with 4xx and denokv's texts", async () => {
+    const cases: [string, string | Buffer | undefined, Record<string, string>, number, string][] = [
+      [
+        "/",
+        undefined,
+        {},
+        400,
+        "The server requires at least protocol version 2. Use Deno 1.38.0 or newer.",
+      ],
+      [
+        "/",
+        '{"supportedVersions":[1]}',
+        {},
+        400,
+        "The server could not negotiate a protocol version. The server requires protocol version 2 or 3.",
+      ],
+      ["/", "{}", { authorization: "Bearer nope" }, 401, "Invalid access token."],
+      ["/", "{}", { authorization: "nospace" }, 401, "Malformed authorization header."],
+      [
+        "/v2/snapshot_read",
+        "",
+        await dataHeaders({ "x-denokv-version": "1" }),
+        400,
+        "Expected protocol version 2.",
+      ],
+      [
+        "/v2/snapshot_read",
+        "",
+        await dataHeaders({ "x-denokv-database-id": "00000000-0000-0000-0000-000000000000" }),
+        400,
+        "Invalid database id.",
+      ],
+      [
+        "/v2/atomic_write",
+        Buffer.from([0x0a, 0xff, 0x01]),
+        await dataHeaders(),
+        400,
+        "Request protobuf is invalid",
+      ],
+      [
+        "/v2/snapshot_read",
+        Buffer.from("0a0418001800", "hex"),
+        await dataHeaders(),
+        400,
+        "The read range limit of the snapshot read request is invalid.",
+      ],
+      ["/v2/nope", "", await dataHeaders(), 404, "No route for POST /v2/nope"],
+    ];
+    for (const [path, body, headers, status, text] of cases) {
+      const response = await post(path, body, headers);
+      expect({ path, status: response.status }).toEqual({ path, status });
+      expect(await response.text()).toContain(text);
+    }
+  });
+});
