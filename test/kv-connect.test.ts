@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import v8 from "node:v8";
 import { KvU64 as DenoKvU64, openKv as openDenoKv } from "@deno/kv";
+import protobuf from "protobufjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvU64, openKv } from "../src/index.js";
 import { type CairnServer, startServer } from "../src/server/server.js";
@@ -128,6 +129,11 @@ describe("@deno/kv (HTTP/1.1)", () => {
   });
 });
 
+const proto = protobuf.loadSync(join(__dirname, "..", "proto", "kv-connect.proto"));
+const AtomicWrite = proto.lookupType("com.deno.kv.datapath.AtomicWrite");
+const atomicWrite = (message: Record<string, unknown>) =>
+  Buffer.from(AtomicWrite.encode(AtomicWrite.fromObject(message)).finish());
+
 describe("KV Connect wire", () => {
   const post = (
     path: string,
@@ -245,6 +251,43 @@ describe("KV Connect wire", () => {
         "The read range limit of the snapshot read request is invalid.",
       ],
       ["/v2/nope", "", await dataHeaders(), 404, "No route for POST /v2/nope"],
+      [
+        "/v2/atomic_write",
+        atomicWrite({
+          mutations: [
+            {
+              key: [2, 0x61, 0],
+              value: { data: Buffer.alloc(65_537), encoding: 3 },
+              mutationType: 1,
+            },
+          ],
+        }),
+        await dataHeaders(),
+        400,
+        "A value exceeds the value size limit.",
+      ],
+      [
+        "/v2/atomic_write",
+        atomicWrite({
+          mutations: [
+            { key: [0x99], value: { data: Buffer.alloc(1), encoding: 3 }, mutationType: 1 },
+          ],
+        }),
+        await dataHeaders(),
+        400,
+        "Invalid key",
+      ],
+      [
+        "/v2/atomic_write",
+        atomicWrite({
+          mutations: [
+            { key: [2, 0x61, 0], value: { data: Buffer.alloc(8), encoding: 2 }, mutationType: 7 },
+          ],
+        }),
+        await dataHeaders(),
+        400,
+        "Invalid mutation kind or arguments.",
+      ],
     ];
     for (const [path, body, headers, status, text] of cases) {
       const response = await post(path, body, headers);

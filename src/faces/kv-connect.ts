@@ -8,11 +8,11 @@ import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
-import { checkKeySize } from "../codec/key-codec.js";
+import { checkKeySize, decodeKey } from "../codec/key-codec.js";
 import {
   decodeValue,
   type EncodedValue,
-  encodeValueChecked,
+  encodeValue,
   serializeV8,
   ValueEncoding,
 } from "../codec/value-codec.js";
@@ -77,11 +77,21 @@ function protobufReply(messageType: protobuf.Type, message: Record<string, unkno
 const stampBytes = (hex: string) => new Uint8Array(Buffer.from(hex, "hex"));
 
 function key(bytes: Uint8Array, access: "read" | "write"): Uint8Array {
+  if (access === "write" && bytes.length === 0) throw bad("Key cannot be empty.");
   try {
-    return checkKeySize(bytes, access);
+    checkKeySize(bytes, access);
   } catch {
     throw bad("A key exceeds the key size limit.");
   }
+  // Written keys must be keys every face can decode; read bounds are arbitrary bytes.
+  if (access === "write") {
+    try {
+      decodeKey(bytes);
+    } catch (e) {
+      throw bad(`Invalid key: ${(e as Error).message}.`);
+    }
+  }
+  return bytes;
 }
 
 /** An entry as Deno reads it: JSON text becomes V8, the other encodings pass through. */
@@ -99,6 +109,7 @@ function entryOut(raw: RawEntry) {
 function valueIn(value: { data?: Uint8Array; encoding?: number } | null | undefined): EncodedValue {
   if (!value) throw bad("Invalid mutation kind or arguments.");
   const data = value.data ?? new Uint8Array();
+  if (data.length > limits.maxValueBytes) throw bad("A value exceeds the value size limit.");
   switch (value.encoding) {
     case ValueEncoding.V8: {
       let decoded: unknown;
@@ -107,7 +118,8 @@ function valueIn(value: { data?: Uint8Array; encoding?: number } | null | undefi
       } catch {
         throw new KvError("INVALID_VALUE", "The V8 value could not be decoded.");
       }
-      return encodeValueChecked(decoded, Math.max(limits.maxValueBytes, data.length));
+      // The limit applies to what Deno sent; the JSON form may be a little larger.
+      return encodeValue(decoded);
     }
     case ValueEncoding.LE64:
       if (data.length !== 8)
