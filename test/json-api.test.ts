@@ -1,25 +1,16 @@
 /** The Buntime seed's HTTP/JSON API, over real HTTP against `cairn serve`'s server. */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { type KvKey, KvU64 } from "../src/index.js";
 import { formatKeyPath, parseKeyPath } from "../src/protocol/key-path.js";
 import { fromTagged, toTagged } from "../src/protocol/tagged-json.js";
-import { type CairnServer, startServer } from "../src/server/server.js";
+import { serverForTests } from "./targets.js";
 
 const TOKEN = "json-api-token-123";
-let server: CairnServer;
+const server = serverForTests(TOKEN);
 let base: string;
-
-beforeAll(async () => {
-  server = await startServer({
-    host: "127.0.0.1",
-    port: 0,
-    data: ":memory:",
-    auth: true,
-    token: TOKEN,
-  });
-  base = `${server.url}/keyval/api`;
+beforeAll(() => {
+  base = `${server().url}/keyval/api`;
 });
-afterAll(() => server.close());
 
 /** A body sent as is, not as JSON. */
 class Raw {
@@ -101,7 +92,7 @@ describe("JSON API", () => {
       status: 200,
       json: { ok: true, versionstamp: expect.stringMatching(/^[0-9a-f]{20}$/) },
     });
-    const viaApi = await fetch(`${server.url}/api/keys/users/123`, {
+    const viaApi = await fetch(`${server().url}/api/keys/users/123`, {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     expect(await viaApi.json()).toEqual({

@@ -8,24 +8,13 @@ import { promisify } from "node:util";
 import v8 from "node:v8";
 import { KvU64 as DenoKvU64, openKv as openDenoKv } from "@deno/kv";
 import protobuf from "protobufjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { KvU64, openKv } from "../src/index.js";
-import { type CairnServer, startServer } from "../src/server/server.js";
+import { serverForTests } from "./targets.js";
 
 const TOKEN = "kv-connect-token-123";
 const DENO = join(__dirname, "..", "node_modules", ".bin", "deno");
-let server: CairnServer;
-
-beforeAll(async () => {
-  server = await startServer({
-    host: "127.0.0.1",
-    port: 0,
-    data: ":memory:",
-    auth: true,
-    token: TOKEN,
-  });
-});
-afterAll(() => server.close());
+const server = serverForTests(TOKEN);
 
 // @deno/kv's default V8 codec writes typed arrays as Node host objects and cannot read Deno's
 // format 16; the plain serializer pair fixes both (reference/kv-connect.md §0).
@@ -42,13 +31,19 @@ const decodeV8 = (bytes: Uint8Array) => {
   d.readHeader();
   return d.readValue();
 };
-const denoKv = () => openDenoKv(server.url, { accessToken: TOKEN, encodeV8, decodeV8 });
+const denoKv = () => openDenoKv(server().url, { accessToken: TOKEN, encodeV8, decodeV8 });
 
 describe("Deno (HTTP/2 cleartext)", () => {
   it("reads, writes, lists, checks, sums and expires through Deno.openKv", async () => {
     const { stdout } = await promisify(execFile)(
       DENO,
-      ["run", "--unstable-kv", "-A", join(__dirname, "fixtures", "deno-kv-connect.ts"), server.url],
+      [
+        "run",
+        "--unstable-kv",
+        "-A",
+        join(__dirname, "fixtures", "deno-kv-connect.ts"),
+        server().url,
+      ],
       {
         env: { ...process.env, DENO_KV_ACCESS_TOKEN: TOKEN, DENO_NO_UPDATE_CHECK: "1" },
         timeout: 60_000,
@@ -67,7 +62,7 @@ describe("Deno (HTTP/2 cleartext)", () => {
       deleted: null,
     });
     // What Deno wrote, Cairn's SDK reads with the same types.
-    const kv = await openKv(server.url, { accessToken: TOKEN });
+    const kv = await openKv(server().url, { accessToken: TOKEN });
     expect((await kv.get(["users", 1])).value).toEqual({ name: "Alice", at: new Date(0) });
     expect((await kv.get(["users", 2])).value).toBe(2n);
     expect((await kv.get(["n"])).value).toEqual(new KvU64(1n));
@@ -78,7 +73,7 @@ describe("Deno (HTTP/2 cleartext)", () => {
 describe("@deno/kv (HTTP/1.1)", () => {
   it("round-trips values with Cairn's SDK in both directions", async () => {
     const deno = await denoKv();
-    const cairn = await openKv(server.url, { accessToken: TOKEN });
+    const cairn = await openKv(server().url, { accessToken: TOKEN });
     const values: unknown[] = [
       { a: [1, "x"] },
       "text",
@@ -140,7 +135,7 @@ describe("KV Connect wire", () => {
     body: string | Buffer | undefined,
     headers: Record<string, string> = {},
   ) =>
-    fetch(`${server.url}${path}`, {
+    fetch(`${server().url}${path}`, {
       method: "POST",
       headers: { authorization: `Bearer ${TOKEN}`, ...headers },
       body,

@@ -7,9 +7,9 @@ import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe } from "vitest";
 import { type Kv, openKv } from "../src/index.js";
-import { startServer } from "../src/server/server.js";
+import { type CairnServer, startServer } from "../src/server/server.js";
 
 export interface Target {
   readonly name: string;
@@ -82,4 +82,14 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A server on port 0 over `:memory:` for the tests of one file, requiring `token`. */
+export function serverForTests(token: string): () => CairnServer {
+  let server: CairnServer;
+  beforeAll(async () => {
+    server = await startServer({ host: "127.0.0.1", port: 0, data: ":memory:", auth: true, token });
+  });
+  afterAll(() => server.close());
+  return () => server;
 }
