@@ -163,11 +163,7 @@ describe("KV Connect wire", () => {
       "token",
       "version",
     ]);
-    expect(body).toMatchObject({
-      version: 3,
-      endpoints: [{ url: "/v2", consistency: "strong" }],
-      token: TOKEN,
-    });
+    expect(body).toMatchObject({ version: 3, endpoints: [{ url: "/v2", consistency: "strong" }] });
     expect(body.databaseId).toMatch(
       /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
     );
@@ -175,6 +171,27 @@ describe("KV Connect wire", () => {
     expect((await (await post("/", '{"supportedVersions":[2]}')).json()) as object).toMatchObject({
       version: 2,
     });
+  });
+
+  it("hands out short-lived data-path tokens that cannot open or renew a database", async () => {
+    const { token, expiresAt } = (await (await post("/", '{"supportedVersions":[3]}')).json()) as {
+      token: string;
+      expiresAt: string;
+    };
+    expect(token).not.toBe(TOKEN);
+    expect(token).toMatch(/^cairn1\./);
+    expect(Date.parse(expiresAt) - Date.now()).toBeGreaterThan(3_600_000);
+    const read = (t: string) =>
+      post("/v2/snapshot_read", "", { ...headers, authorization: `Bearer ${t}` });
+    const headers = await dataHeaders();
+    expect((await read(token)).status).toBe(200);
+    const [, expiry, signature] = token.split(".");
+    expect((await read(`cairn1.${Number(expiry) + 1}.${signature}`)).status).toBe(401); // forged expiry
+    expect((await read(`cairn1.${Date.now() - 1}.${signature}`)).status).toBe(401); // expired
+    const renew = await post("/", '{"supportedVersions":[3]}', {
+      authorization: `Bearer ${token}`,
+    });
+    expect(renew.status).toBe(401);
   });
 
   it("replays Deno's captured set and get (reference §1.11)", async () => {

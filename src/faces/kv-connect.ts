@@ -20,6 +20,7 @@ import { assertCommitLimits } from "../engine/commit-limits.js";
 import type { Check, Database, KeyRange, Mutation, RawEntry } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
+import { deriveToken, isDerivedToken } from "./derived-token.js";
 import { bearerToken, Reply } from "./http-io.js";
 import type { Route, RouteRequest } from "./route.js";
 
@@ -205,12 +206,16 @@ export function kvConnectRoutes(database: Database, databaseId: string): Route[]
             "The server could not negotiate a protocol version. The server requires protocol version 2 or 3.",
           );
         }
+        const accessToken = bearerToken(request.req.headers.authorization);
+        // Only the access token opens a database; a derived token cannot renew itself.
+        if (isDerivedToken(accessToken)) throw new KvError("UNAUTHORIZED", "Invalid access token.");
+        const expiresAt = Date.now() + METADATA_TTL_MS;
         const metadata = {
           version,
           databaseId,
           endpoints: [{ url: "/v2", consistency: "strong" }],
-          token: bearerToken(request.req.headers.authorization),
-          expiresAt: new Date(Date.now() + METADATA_TTL_MS).toISOString(),
+          token: deriveToken(accessToken, expiresAt),
+          expiresAt: new Date(expiresAt).toISOString(),
         };
         return new Reply(200, "application/json", JSON.stringify(metadata));
       },

@@ -4,6 +4,7 @@
  * routes. Tokens are compared by SHA-256 digest in constant time.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import { isDerivedToken, verifyDerivedToken } from "../faces/derived-token.js";
 import { bearerToken } from "../faces/http-io.js";
 import type { Access } from "../faces/route.js";
 import { KvError } from "../kv-error.js";
@@ -26,14 +27,16 @@ export const noAuth: Authenticator = { authenticate: () => admin };
 
 const digest = (token: string) => createHash("sha256").update(token).digest();
 
-/** Accepts exactly `token`, as the admin principal. */
+/** Accepts `token`, or a live data-path token derived from it, as the admin principal. */
 export function tokenAuthenticator(token: string): Authenticator {
   const expected = digest(token);
   return {
     authenticate(authorization) {
-      if (!timingSafeEqual(digest(bearerToken(authorization)), expected)) {
-        throw new KvError("UNAUTHORIZED", "Invalid access token.");
-      }
+      const presented = bearerToken(authorization);
+      const valid = isDerivedToken(presented)
+        ? verifyDerivedToken(token, presented, Date.now())
+        : timingSafeEqual(digest(presented), expected);
+      if (!valid) throw new KvError("UNAUTHORIZED", "Invalid access token.");
       return admin;
     },
   };
