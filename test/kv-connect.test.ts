@@ -96,6 +96,14 @@ describe("@deno/kv (HTTP/1.1)", () => {
       expect((await deno.get(["from-cairn", i])).value).toStrictEqual(value);
     }
     expect((await cairn.get(["from-deno", "bytes"])).value).toEqual(new Uint8Array([1, 2]));
+    // …and the JSON API serves what @deno/kv wrote, tagged.
+    const json = await fetch(`${server().url}/api/keys/from-deno/4`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(((await json.json()) as { value: unknown }).value).toEqual({
+      __type: "bigint",
+      value: "10",
+    });
     expect((await cairn.get(["from-deno", "u64"])).value).toEqual(new KvU64(7n));
     deno.close();
     await cairn.close();
@@ -277,6 +285,22 @@ describe("KV Connect wire", () => {
         await dataHeaders(),
         400,
         "A value exceeds the value size limit.",
+      ],
+      [
+        "/v2/atomic_write",
+        atomicWrite({ checks: Array.from({ length: 101 }, () => ({ key: [2, 0x61, 0] })) }),
+        await dataHeaders(),
+        400,
+        "Too many checks included in atomic write.",
+      ],
+      [
+        "/v2/atomic_write",
+        atomicWrite({
+          mutations: Array.from({ length: 1001 }, () => ({ key: [2, 0x61, 0], mutationType: 2 })),
+        }),
+        await dataHeaders(),
+        400,
+        "Too many mutations / enqueues included in atomic write.",
       ],
       [
         "/v2/atomic_write",
