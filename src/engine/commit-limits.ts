@@ -3,18 +3,34 @@ import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import type { Commit } from "./database.js";
 
+/** The messages of the four atomic limits. */
+export interface CommitLimitMessages {
+  readonly checks: string;
+  readonly mutations: string;
+  readonly totalSize: string;
+  readonly keySize: string;
+}
+
+/** Deno's client-side texts, which its tests check. */
+export const denoClientMessages: CommitLimitMessages = {
+  checks: `Too many checks (max ${limits.maxChecks})`,
+  mutations: `Too many mutations (max ${limits.maxMutations})`,
+  totalSize: `Total mutation size too large (max ${limits.maxTotalMutationBytes} bytes)`,
+  keySize: `Total key size too large (max ${limits.maxTotalKeyBytes} bytes)`,
+};
+
 /**
- * Enforces Deno's atomic limits with its messages (`ATOMIC_TOO_LARGE`): checks, mutations, the
- * total size (check keys, mutation keys, value-carrying keys twice, values) and the total size of
- * value-carrying keys. The SDK and every face call this before committing.
+ * Enforces Deno's atomic limits (`ATOMIC_TOO_LARGE`): checks, mutations, the total size (check
+ * keys, mutation keys, value-carrying keys twice, values) and the total size of value-carrying
+ * keys. The SDK and every face call this before committing, each with its protocol's texts.
  */
-export function assertCommitLimits(commit: Commit): void {
-  if (commit.checks.length > limits.maxChecks) {
-    throw new KvError("ATOMIC_TOO_LARGE", `Too many checks (max ${limits.maxChecks})`);
-  }
-  if (commit.mutations.length > limits.maxMutations) {
-    throw new KvError("ATOMIC_TOO_LARGE", `Too many mutations (max ${limits.maxMutations})`);
-  }
+export function assertCommitLimits(
+  commit: Commit,
+  messages: CommitLimitMessages = denoClientMessages,
+): void {
+  const fail = (message: string) => new KvError("ATOMIC_TOO_LARGE", message);
+  if (commit.checks.length > limits.maxChecks) throw fail(messages.checks);
+  if (commit.mutations.length > limits.maxMutations) throw fail(messages.mutations);
   let total = 0;
   let keys = 0;
   for (const check of commit.checks) total += check.key.length;
@@ -26,16 +42,6 @@ export function assertCommitLimits(commit: Commit): void {
       keys += m.key.length;
     }
   }
-  if (total > limits.maxTotalMutationBytes) {
-    throw new KvError(
-      "ATOMIC_TOO_LARGE",
-      `Total mutation size too large (max ${limits.maxTotalMutationBytes} bytes)`,
-    );
-  }
-  if (keys > limits.maxTotalKeyBytes) {
-    throw new KvError(
-      "ATOMIC_TOO_LARGE",
-      `Total key size too large (max ${limits.maxTotalKeyBytes} bytes)`,
-    );
-  }
+  if (total > limits.maxTotalMutationBytes) throw fail(messages.totalSize);
+  if (keys > limits.maxTotalKeyBytes) throw fail(messages.keySize);
 }

@@ -43,6 +43,14 @@ const M_MAX = 4;
 const M_MIN = 5;
 const M_SET_SUFFIX_VERSIONSTAMPED_KEY = 9;
 
+/** denokv's server texts for the atomic limits (reference/kv-connect.md §1.8). */
+const DENOKV_LIMIT_MESSAGES = {
+  checks: "Too many checks included in atomic write.",
+  mutations: "Too many mutations / enqueues included in atomic write.",
+  totalSize: "The total size of the atomic write is too large.",
+  keySize: "The total size of the atomic write is too large.",
+};
+
 /** How long a metadata answer stays valid; clients refresh well before. */
 const METADATA_TTL_MS = 24 * 3_600_000;
 
@@ -279,17 +287,7 @@ export function kvConnectRoutes(database: Database, databaseId: string): Route[]
           mutationIn(m, now),
         );
         const commit = { checks, mutations };
-        try {
-          assertCommitLimits(commit);
-        } catch (e) {
-          throw bad(
-            /checks/.test((e as Error).message)
-              ? "Too many checks included in atomic write."
-              : /mutations/.test((e as Error).message)
-                ? "Too many mutations / enqueues included in atomic write."
-                : "The total size of the atomic write is too large.",
-          );
-        }
+        assertCommitLimits(commit, DENOKV_LIMIT_MESSAGES);
         const result = await database.commit(commit);
         return protobufReply(
           AtomicWriteOutput,
