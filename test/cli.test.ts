@@ -10,7 +10,9 @@ import { openKv } from "../src/index.js";
 
 const BIN = join(__dirname, "..", "bin", "cairn.js");
 const dirs: string[] = [];
+const children: ChildProcess[] = [];
 afterEach(async () => {
+  for (const child of children.splice(0)) child.kill("SIGKILL"); // servers a failed test left running
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
@@ -24,6 +26,7 @@ async function serve(
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  children.push(child);
   let output = "";
   child.stdout!.on("data", (chunk) => {
     output += chunk;
