@@ -10,6 +10,7 @@ import { KvError } from "../kv-error.js";
 import { formatKeyPath, parseKeyPath } from "../protocol/key-path.js";
 import { fromTagged, keyToJson, toTagged } from "../protocol/tagged-json.js";
 import { DEFAULT_PATH, type Kv, openKv } from "../sdk/kv.js";
+import type { KvEntryMaybe } from "../sdk/types.js";
 import { type ServerOptions, startServer } from "../server/server.js";
 
 function version(): string {
@@ -115,6 +116,9 @@ async function withKv<T>(flags: ClientFlags, use: (kv: Kv) => Promise<T>): Promi
 
 const print = (json: unknown) => console.log(JSON.stringify(json));
 const pretty = (value: unknown) => JSON.stringify(toTagged(value));
+/** An entry as the JSON API shows it: key and value tagged where JSON cannot carry them. */
+const printEntry = (e: KvEntryMaybe) =>
+  print({ key: keyToJson(e.key), value: toTagged(e.value), versionstamp: e.versionstamp });
 
 /** A CLI value: JSON (with __type tags) when it parses, otherwise the text itself. */
 function parseValue(text: string, asString: boolean | undefined): unknown {
@@ -136,12 +140,7 @@ function addDataCommands(cli: Command): void {
   ).action((key: string, flags: ClientFlags) =>
     withKv(flags, async (kv) => {
       const entry = await kv.get(parseKeyPath(key));
-      if (flags.json)
-        print({
-          key: keyToJson(entry.key),
-          value: toTagged(entry.value),
-          versionstamp: entry.versionstamp,
-        });
+      if (flags.json) printEntry(entry);
       else if (entry.versionstamp !== null) console.log(pretty(entry.value));
       else console.error(`${key}: not found`);
       if (entry.versionstamp === null) process.exitCode = 1;
@@ -200,12 +199,7 @@ function addDataCommands(cli: Command): void {
           reverse: flags.reverse,
         });
         for await (const e of entries) {
-          if (flags.json)
-            print({
-              key: keyToJson(e.key),
-              value: toTagged(e.value),
-              versionstamp: e.versionstamp,
-            });
+          if (flags.json) printEntry(e);
           else console.log(`${formatKeyPath(e.key)}\t${pretty(e.value)}`);
         }
       }),

@@ -253,11 +253,6 @@ export function decodeKey(bytes: Uint8Array): KvKeyPart[] {
   return key;
 }
 
-/** Bytewise comparison of two encoded keys. */
-export function compareKeys(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(a, b);
-}
-
 /** `a ‖ b`. */
 export function concatBytes(a: Uint8Array, b: Uint8Array | number[]): Uint8Array {
   const out = new Uint8Array(a.length + b.length);

@@ -11,9 +11,3 @@ export function isVersionstamp(v: unknown): v is string {
 export function versionstampFromCounter(counter: number | bigint): string {
   return `${counter.toString(16).padStart(16, "0")}0000`;
 }
-
-/** The commit counter of a Cairn versionstamp, or `undefined` for stamps Cairn never issues. */
-export function counterFromVersionstamp(versionstamp: string): bigint | undefined {
-  if (!versionstamp.endsWith("0000")) return undefined;
-  return BigInt(`0x${versionstamp.slice(0, 16)}`);
-}
