@@ -13,4 +13,18 @@ export type {
   KvListSelector,
   KvPrefixListOptions,
 } from "./sdk/kv-list-iterator.js";
+export type {
+  KvDeadLetter,
+  KvDeadLetterQueue,
+  KvEnqueueOptions,
+  KvListenQueueOptions,
+  KvQueueListener,
+  KvQueueMessage,
+} from "./sdk/queue.js";
 export type * from "./sdk/types.js";
+export type {
+  KvWatchCallback,
+  KvWatchHandle,
+  KvWatchInfo,
+  KvWatchOptions,
+} from "./sdk/watch.js";

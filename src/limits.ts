@@ -31,4 +31,26 @@ export const limits = {
   /** The TTL sweeper runs at least this often (ms), and removes at most `sweepBatch` keys per run. */
   sweepIntervalMs: 60_000,
   sweepBatch: 1000,
+  /** Change records are kept this long (ms; the default of the `changeRetention` option) … */
+  changeRetentionMs: 3_600_000,
+  /** … and at most this many of the newest. */
+  maxRetainedChanges: 1_000_000,
+  /** Key ranges one change-feed subscription may follow. */
+  maxFeedRanges: 100,
+  /** Changes read per page of the change feed. */
+  feedPageChanges: 1000,
+  /** Watch streams and feed subscriptions get a heartbeat this often (ms). */
+  watchHeartbeatMs: 5000,
+  /** Queue message defaults and bounds (Deno's; reference/kv-connect.md §1.7, §9). */
+  defaultBackoffSchedule: [100, 1000, 5000, 30_000, 60_000] as readonly number[],
+  maxBackoffIntervals: 10,
+  maxBackoffIntervalMs: 3_600_000,
+  maxEnqueueDelayMs: 30 * 24 * 3_600_000,
+  maxKeysIfUndelivered: 10,
+  /** How long a consumer holds a message before it is delivered again (renewed while handled). */
+  defaultLeaseMs: 30_000,
+  /** How long one claim request may wait for a message. */
+  maxClaimWaitMs: 30_000,
+  /** Messages one claim may lease. */
+  maxClaimMessages: 100,
 } as const;

@@ -24,6 +24,71 @@ export interface KeyRange {
   readonly reverse: boolean;
 }
 
+/** One key's change in a commit: what was written (with its expiry), or `null` for a deletion. */
+export interface ChangeRecord {
+  readonly key: Uint8Array;
+  readonly entry: (RawEntry & { readonly expiresAt: number | null }) | null;
+}
+
+/** The changes of one commit, in the order its mutations made them. */
+export interface CommitChanges {
+  readonly versionstamp: string;
+  readonly changes: readonly ChangeRecord[];
+}
+
+export interface StoredChanges {
+  /** Whole commits after the requested versionstamp, in commit order. */
+  readonly commits: readonly CommitChanges[];
+  /**
+   * Every change after this versionstamp is retained; older ones may have been pruned. A reader
+   * whose position is below it has lost history.
+   */
+  readonly horizon: string;
+  /** The versionstamp of the newest retained commit with changes (or `horizon`). */
+  readonly head: string;
+}
+
+/** A queue message as stored. Times are epoch ms. */
+export interface StoredMessage {
+  readonly id: string;
+  readonly value: EncodedValue;
+  /** Deliveries so far (the first delivery is attempt 1). */
+  readonly attempts: number;
+  /** Delays (ms) before the 2nd, 3rd, … delivery after a failure; its length + 1 is the attempt limit. */
+  readonly backoffSchedule: readonly number[];
+  /** Keys that receive `value` when the message is dead-lettered. */
+  readonly keysIfUndelivered: readonly Uint8Array[];
+  readonly createdAt: number;
+}
+
+/** A message leased to one consumer until `leaseUntil`; `lease` identifies that lease. */
+export interface LeasedMessage extends StoredMessage {
+  readonly lease: string;
+  readonly leaseUntil: number;
+}
+
+/** What becomes of a leased message; decided by the engine from the stored message. */
+export type Settlement =
+  | { readonly type: "ack" }
+  | { readonly type: "retry"; readonly readyAt: number }
+  /** Writes `value` to every `keysIfUndelivered` key and moves the message to the dead-letter queue. */
+  | { readonly type: "deadLetter"; readonly error: string };
+
+export interface DeadLetter extends StoredMessage {
+  readonly error: string;
+  readonly failedAt: number;
+}
+
+export interface QueueStats {
+  /** Waiting for delivery (including delayed and retrying messages, and expired leases). */
+  readonly pending: number;
+  /** Leased to a consumer right now. */
+  readonly processing: number;
+  readonly dlq: number;
+  /** pending + processing + dlq. */
+  readonly total: number;
+}
+
 /** Passes when `key`'s current versionstamp equals `versionstamp` (`null`: the key must not exist). */
 export interface Check {
   readonly key: Uint8Array;
@@ -53,16 +118,65 @@ export type StorageMutation =
       readonly apply: (current: EncodedValue | null) => EncodedValue;
     }
   /** Physically removes up to `limit` entries that expired at or before `now`. */
-  | { readonly type: "purgeExpired"; readonly limit: number };
+  | { readonly type: "purgeExpired"; readonly limit: number }
+  /** Drops change records committed before `before` (epoch ms), and all but the newest `keep`. */
+  | { readonly type: "pruneChanges"; readonly before: number; readonly keep: number }
+  /** Stores a queue message, deliverable from `readyAt`. */
+  | {
+      readonly type: "enqueue";
+      readonly message: StoredMessage;
+      readonly readyAt: number;
+    }
+  /**
+   * Leases up to `limit` messages that are ready (or whose lease expired) at `now`, oldest
+   * `readyAt` first, until `now + leaseMs`, counting one more attempt each; see `claimed`.
+   */
+  | { readonly type: "claim"; readonly limit: number; readonly leaseMs: number }
+  /** Extends lease `lease` of message `id` to `leaseUntil`; nothing when that lease is gone. */
+  | {
+      readonly type: "renewLease";
+      readonly id: string;
+      readonly lease: string;
+      readonly leaseUntil: number;
+    }
+  /**
+   * Settles message `id` if it is leased (under `lease`, when not `null`): `decide` chooses from
+   * the stored message. Nothing happens for a message that is not leased.
+   */
+  | {
+      readonly type: "settle";
+      readonly id: string;
+      readonly lease: string | null;
+      readonly decide: (message: LeasedMessage) => Settlement;
+    }
+  /**
+   * Moves dead letter `id` back into the queue as message `newId` with attempts reset, keeping
+   * its backoff schedule and undelivered keys, ready at `now`; counts as deleted.
+   */
+  | { readonly type: "requeue"; readonly id: string; readonly newId: string }
+  /** Removes dead letter `id` (or, with `null`, every dead letter); counts as deleted. */
+  | { readonly type: "deleteDeadLetter"; readonly id: string | null };
 
 export interface StorageCommit {
   readonly checks: readonly Check[];
   readonly mutations: readonly StorageMutation[];
 }
 
+/** What a `claim` mutation leased, and when the next message becomes claimable (`null`: none waiting). */
+export interface Claimed {
+  readonly messages: readonly LeasedMessage[];
+  readonly nextAt: number | null;
+}
+
 export type CommitOutcome =
-  /** `deleted`: live entries removed by `delete`, `deleteRange` and `purgeExpired` mutations. */
-  | { readonly ok: true; readonly versionstamp: string; readonly deleted: number }
+  | {
+      readonly ok: true;
+      readonly versionstamp: string;
+      /** Live entries removed by `delete`, `deleteRange` and `purgeExpired`; dead letters removed. */
+      readonly deleted: number;
+      /** Present when the commit had a `claim` mutation. */
+      readonly claimed?: Claimed;
+    }
   | { readonly ok: false }
   | { readonly ok: "error"; readonly error: unknown };
 
@@ -86,6 +200,24 @@ export interface Backend {
 
   /** The earliest `expiresAt` of any stored entry, expired or not; `null` if none expires. */
   nextExpiry(): Promise<number | null>;
+
+  /**
+   * The change feed: commits with a versionstamp above `after`, oldest first, whole commits only,
+   * about `limit` changes at most (a larger commit comes alone). Every commit that writes or
+   * deletes entries (including `purgeExpired`) records one change per key it touched.
+   */
+  readChanges(after: string, limit: number): Promise<StoredChanges>;
+
+  /**
+   * Calls `listener` soon after a commit that this backend did not make itself (another process
+   * sharing the storage committed). Returns a function that removes the listener.
+   */
+  onCommit(listener: () => void): () => void;
+
+  queueStats(now: number): Promise<QueueStats>;
+
+  /** Dead letters, newest first (`limit`, `offset`), or the one with `id`. */
+  deadLetters(query: { limit: number; offset: number } | { id: string }): Promise<DeadLetter[]>;
 
   /** Releases the storage. No other method is called afterwards. */
   close(): Promise<void>;

@@ -11,3 +11,8 @@ export function isVersionstamp(v: unknown): v is string {
 export function versionstampFromCounter(counter: number | bigint): string {
   return `${counter.toString(16).padStart(16, "0")}0000`;
 }
+
+/** The commit counter of a versionstamp (the inverse of `versionstampFromCounter`). */
+export function counterFromVersionstamp(versionstamp: string): number {
+  return Number.parseInt(versionstamp.slice(0, 16), 16);
+}

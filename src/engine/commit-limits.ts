@@ -35,11 +35,28 @@ export function assertCommitLimits(
   let keys = 0;
   for (const check of commit.checks) total += check.key.length;
   for (const m of commit.mutations) {
-    if (m.type === "deleteRange") total += m.start.length + m.end.length;
-    else if (m.type === "delete") total += m.key.length;
-    else {
-      total += m.key.length * 2 + encodedSize(m.value);
-      keys += m.key.length;
+    switch (m.type) {
+      case "deleteRange":
+        total += m.start.length + m.end.length;
+        break;
+      case "delete":
+        total += m.key.length;
+        break;
+      case "enqueue":
+        // Deno counts 4 bytes per backoff interval.
+        total += encodedSize(m.value) + 4 * m.backoffSchedule.length;
+        for (const key of m.keysIfUndelivered) total += key.length;
+        break;
+      case "set":
+      case "sum":
+      case "min":
+      case "max":
+      case "append":
+      case "prepend":
+        total += m.key.length * 2 + encodedSize(m.value);
+        keys += m.key.length;
+        break;
+      default: // queue bookkeeping: no keys or values
     }
   }
   if (total > limits.maxTotalMutationBytes) throw fail(messages.totalSize);

@@ -3,10 +3,27 @@
  * `Engine` implements it over a storage backend; a remote client implements it over HTTP. Inputs
  * are trusted: the SDK and the faces validate before they call.
  */
-import type { KeyRange, RawEntry } from "../backends/backend.js";
+import type {
+  CommitChanges,
+  DeadLetter,
+  KeyRange,
+  LeasedMessage,
+  QueueStats,
+  RawEntry,
+} from "../backends/backend.js";
 import type { EncodedValue } from "../codec/value-codec.js";
 
-export type { Check, KeyRange, RawEntry } from "../backends/backend.js";
+export type {
+  ChangeRecord,
+  Check,
+  CommitChanges,
+  DeadLetter,
+  KeyRange,
+  LeasedMessage,
+  QueueStats,
+  RawEntry,
+  StoredMessage,
+} from "../backends/backend.js";
 
 export type Mutation =
   | {
@@ -26,7 +43,41 @@ export type Mutation =
       readonly type: "sum" | "min" | "max" | "append" | "prepend";
       readonly key: Uint8Array;
       readonly value: EncodedValue;
-    };
+    }
+  /** Adds a message to the queue, committed or dropped with the rest of the commit. */
+  | {
+      readonly type: "enqueue";
+      readonly id: string;
+      readonly value: EncodedValue;
+      /** Milliseconds from the commit until the first delivery. */
+      readonly delay: number;
+      /** Delays (ms) before each redelivery after a failure; its length + 1 attempts in all. */
+      readonly backoffSchedule: readonly number[];
+      readonly keysIfUndelivered: readonly Uint8Array[];
+    }
+  /**
+   * Settles a leased message (under `lease`, or any lease when `null`): `ok` removes it; a
+   * failure schedules the next attempt after its backoff, or after the last attempt writes its
+   * value to its undelivered keys and moves it to the dead-letter queue with `error`.
+   */
+  | {
+      readonly type: "settle";
+      readonly id: string;
+      readonly lease: string | null;
+      readonly ok: boolean;
+      readonly error?: string;
+    }
+  /** Extends a lease by `leaseMs` from the commit. */
+  | {
+      readonly type: "renewLease";
+      readonly id: string;
+      readonly lease: string;
+      readonly leaseMs: number;
+    }
+  /** Moves a dead letter back into the queue as `newId`; `deletedCount` says whether it existed. */
+  | { readonly type: "requeue"; readonly id: string; readonly newId: string }
+  /** Removes a dead letter, or with `null` all of them; `deletedCount` counts them. */
+  | { readonly type: "deleteDeadLetter"; readonly id: string | null };
 
 export interface Commit {
   readonly checks: readonly { readonly key: Uint8Array; readonly versionstamp: string | null }[];
@@ -37,6 +88,59 @@ export type CommitResult =
   /** `deletedCount`: live entries removed by the commit's delete and deleteRange mutations. */
   | { readonly ok: true; readonly versionstamp: string; readonly deletedCount: number }
   | { readonly ok: false };
+
+/** Where a change-feed reader is interested: half-open key ranges `[start, end)`. */
+export interface FeedRanges {
+  readonly ranges: readonly { readonly start: Uint8Array; readonly end: Uint8Array }[];
+}
+
+export interface ChangesRequest extends FeedRanges {
+  /** Read commits after this versionstamp; `null`: from now. */
+  readonly cursor: string | null;
+  /** About this many changes at most per page. */
+  readonly limit: number;
+}
+
+export interface ChangesPage {
+  /** Commits after the cursor with at least one change in the ranges, each with only those changes. */
+  readonly commits: readonly CommitChanges[];
+  /** Where the next read continues: the last commit looked at, matching or not. */
+  readonly cursor: string;
+  /** Set when changes after the requested cursor are no longer retained: read on from here. */
+  readonly lost?: string;
+}
+
+/** What a change-feed subscription is told, in order. */
+export interface FeedListener {
+  /** One commit's changes within the ranges; an expired entry is reported as a deletion. */
+  commit(commit: CommitChanges): void;
+  /**
+   * Nothing new within the ranges up to `versionstamp`: sent once caught up (so a subscription
+   * from now learns its cursor) and every few seconds after.
+   */
+  heartbeat(versionstamp: string): void;
+  /**
+   * The cursor asked for is older than the retained history: changes between it and `oldest`
+   * are unknown. The subscription continues from `oldest`.
+   */
+  lost(oldest: string): void;
+  /** The subscription failed and is over. */
+  error(error: unknown): void;
+}
+
+export interface Subscription {
+  /** Stops the subscription; no listener method is called afterwards. */
+  close(): void;
+}
+
+export interface ClaimRequest {
+  /** Lease at most this many messages. */
+  readonly limit: number;
+  /** For this long; renew with a `renewLease` mutation. */
+  readonly leaseMs: number;
+  /** When none is ready, wait up to this long for one (0: answer at once). */
+  readonly waitMs: number;
+}
 
 export interface Database {
   /** Live entries for `keys` in order (`null` where absent), from one snapshot. */
@@ -49,6 +153,21 @@ export interface Database {
    * (nothing applied) when a mutation cannot be applied, e.g. `TYPE_MISMATCH`.
    */
   commit(commit: Commit): Promise<CommitResult>;
+  /**
+   * Follows the change feed from `cursor` (`null`: from now): every later commit with changes in
+   * the ranges, in commit order, each commit's changes together, then live as commits happen.
+   */
+  follow(
+    request: FeedRanges & { readonly cursor: string | null },
+    listener: FeedListener,
+  ): Subscription;
+  /** One page of the change feed, for readers that poll. */
+  changes(request: ChangesRequest): Promise<ChangesPage>;
+  /** Leases ready queue messages to the caller; resolves `[]` after `waitMs` or on `signal`. */
+  claim(request: ClaimRequest, signal?: AbortSignal): Promise<LeasedMessage[]>;
+  queueStats(): Promise<QueueStats>;
+  /** Dead letters, newest first, or the one with `id`. */
+  deadLetters(query: { limit: number; offset: number } | { id: string }): Promise<DeadLetter[]>;
   /** Finishes pending commits and releases the storage. */
   close(): Promise<void>;
 }

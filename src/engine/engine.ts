@@ -9,25 +9,84 @@
  */
 import type {
   Backend,
+  Claimed,
+  DeadLetter,
   KeyRange,
+  LeasedMessage,
+  QueueStats,
   RawEntry,
+  Settlement,
   StorageCommit,
   StorageMutation,
 } from "../backends/backend.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
-import type { Commit, CommitResult, Database, Mutation } from "./database.js";
+import { ChangeFeed } from "./change-feed.js";
+import type {
+  ChangesPage,
+  ChangesRequest,
+  ClaimRequest,
+  Commit,
+  CommitResult,
+  Database,
+  FeedListener,
+  FeedRanges,
+  Mutation,
+  Subscription,
+} from "./database.js";
 import { readModifyWrite } from "./mutations.js";
+
+export interface EngineOptions {
+  /** How long change records are kept for resuming watches (ms). */
+  readonly changeRetentionMs?: number;
+}
+
+type Outcome = CommitResult & { readonly claimed?: Claimed };
 
 interface Pending {
   /** Builds the storage commit at flush time, so expiry is computed from the commit's `now`. */
   readonly build: (now: number) => StorageCommit;
-  readonly resolve: (result: CommitResult) => void;
+  readonly resolve: (result: Outcome) => void;
   readonly reject: (error: unknown) => void;
+}
+
+/** What a failed delivery leads to: another attempt after the next backoff, or the dead-letter queue. */
+function afterFailure(message: LeasedMessage, error: string, now: number): Settlement {
+  const delay = message.backoffSchedule[message.attempts - 1];
+  return delay === undefined
+    ? { type: "deadLetter", error }
+    : { type: "retry", readyAt: now + delay };
 }
 
 function toStorage(m: Mutation, now: number): StorageMutation {
   switch (m.type) {
+    case "enqueue":
+      return {
+        type: "enqueue",
+        message: {
+          id: m.id,
+          value: m.value,
+          attempts: 0,
+          backoffSchedule: m.backoffSchedule,
+          keysIfUndelivered: m.keysIfUndelivered,
+          createdAt: now,
+        },
+        readyAt: now + m.delay,
+      };
+    case "settle": {
+      const error = m.error ?? "The handler failed";
+      return {
+        type: "settle",
+        id: m.id,
+        lease: m.lease,
+        decide: (message) => (m.ok ? { type: "ack" } : afterFailure(message, error, now)),
+      };
+    }
+    case "renewLease":
+      return { type: "renewLease", id: m.id, lease: m.lease, leaseUntil: now + m.leaseMs };
+    case "requeue":
+    case "deleteDeadLetter":
+      return m;
     case "set":
       return {
         type: "set",
@@ -55,16 +114,30 @@ function earliestExpiry(commit: StorageCommit): number {
   return at;
 }
 
+/** Whether committing `m` can make a queue message claimable. */
+const feedsQueue = (m: StorageMutation) =>
+  m.type === "enqueue" || m.type === "settle" || m.type === "requeue";
+
 export class Engine implements Database {
   readonly #backend: Backend;
+  readonly #feed: ChangeFeed;
+  readonly #retentionMs: number;
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #closed = false;
   #sweepTimer: NodeJS.Timeout | undefined;
   #sweepAt = Number.POSITIVE_INFINITY;
+  /** Consumers waiting for a claimable message, and a count of wake-ups to notice missed ones. */
+  readonly #claimWaiters = new Set<() => void>();
+  #queueWakes = 0;
+  #queueTimer: NodeJS.Timeout | undefined;
+  #queueTimerAt = Number.POSITIVE_INFINITY;
+  #stopListening: (() => void) | undefined;
 
-  constructor(backend: Backend) {
+  constructor(backend: Backend, options: EngineOptions = {}) {
     this.#backend = backend;
+    this.#feed = new ChangeFeed(backend);
+    this.#retentionMs = options.changeRetentionMs ?? limits.changeRetentionMs;
     this.#scheduleSweep(Date.now() + limits.sweepIntervalMs);
     backend.nextExpiry().then(
       (at) => at !== null && this.#scheduleSweep(at),
@@ -87,7 +160,78 @@ export class Engine implements Database {
     }));
   }
 
-  #enqueue(build: (now: number) => StorageCommit): Promise<CommitResult> {
+  follow(request: FeedRanges & { cursor: string | null }, listener: FeedListener): Subscription {
+    if (this.#closed) throw new KvError("CLOSED", "The database is closed");
+    this.#listenForOthers();
+    return this.#feed.follow(request, listener);
+  }
+
+  changes(request: ChangesRequest): Promise<ChangesPage> {
+    return this.#feed.changes(request);
+  }
+
+  async claim(request: ClaimRequest, signal?: AbortSignal): Promise<LeasedMessage[]> {
+    this.#listenForOthers();
+    const deadline = Date.now() + request.waitMs;
+    const claim = { type: "claim", limit: request.limit, leaseMs: request.leaseMs } as const;
+    for (;;) {
+      const wakes = this.#queueWakes;
+      const { claimed } = await this.#enqueue(() => ({ checks: [], mutations: [claim] }));
+      if (claimed!.messages.length > 0) return [...claimed!.messages];
+      if (this.#closed || signal?.aborted || Date.now() >= deadline) return [];
+      if (claimed!.nextAt !== null) this.#wakeQueueAt(claimed!.nextAt);
+      if (wakes !== this.#queueWakes) continue; // woken while claiming: look again
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", done);
+          this.#claimWaiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, deadline - Date.now());
+        signal?.addEventListener("abort", done);
+        this.#claimWaiters.add(done);
+      });
+    }
+  }
+
+  queueStats(): Promise<QueueStats> {
+    return this.#backend.queueStats(Date.now());
+  }
+
+  deadLetters(query: { limit: number; offset: number } | { id: string }): Promise<DeadLetter[]> {
+    return this.#backend.deadLetters(query);
+  }
+
+  /** Commits made by other processes on the same storage wake watchers and consumers here too. */
+  #listenForOthers(): void {
+    this.#stopListening ??= this.#backend.onCommit(() => {
+      void this.#feed.wake();
+      this.#wakeQueue();
+    });
+  }
+
+  #wakeQueue(): void {
+    this.#queueWakes++;
+    for (const waiter of [...this.#claimWaiters]) waiter();
+  }
+
+  /** Wakes consumers when a delayed or retried message, or an expired lease, becomes claimable. */
+  #wakeQueueAt(at: number): void {
+    if (at >= this.#queueTimerAt) return;
+    clearTimeout(this.#queueTimer);
+    this.#queueTimerAt = at;
+    this.#queueTimer = setTimeout(
+      () => {
+        this.#queueTimerAt = Number.POSITIVE_INFINITY;
+        this.#wakeQueue();
+      },
+      Math.max(0, at - Date.now()),
+    );
+    this.#queueTimer.unref();
+  }
+
+  #enqueue(build: (now: number) => StorageCommit): Promise<Outcome> {
     if (this.#closed) return Promise.reject(new KvError("CLOSED", "The database is closed"));
     return new Promise((resolve, reject) => {
       this.#queue.push({ build, resolve, reject });
@@ -126,14 +270,19 @@ export class Engine implements Database {
         continue;
       }
       let expiry = Number.POSITIVE_INFINITY;
+      let committed = false;
+      let queued = false;
       outcomes.forEach((outcome, i) => {
         const member = members[i]!;
         if (outcome.ok === true) {
+          committed = true;
+          queued ||= commits[i]!.mutations.some(feedsQueue);
           expiry = Math.min(expiry, earliestExpiry(commits[i]!));
           member.resolve({
             ok: true,
             versionstamp: outcome.versionstamp,
             deletedCount: outcome.deleted,
+            ...(outcome.claimed && { claimed: outcome.claimed }),
           });
         } else if (outcome.ok === false) {
           member.resolve({ ok: false });
@@ -142,6 +291,8 @@ export class Engine implements Database {
         }
       });
       if (expiry < this.#sweepAt) this.#scheduleSweep(expiry);
+      if (committed) void this.#feed.wake();
+      if (queued) this.#wakeQueue();
     }
   }
 
@@ -157,7 +308,17 @@ export class Engine implements Database {
     this.#sweepAt = Number.POSITIVE_INFINITY;
     try {
       const purge = { type: "purgeExpired", limit: limits.sweepBatch } as const;
-      const result = await this.#enqueue(() => ({ checks: [], mutations: [purge] }));
+      const result = await this.#enqueue((now) => ({
+        checks: [],
+        mutations: [
+          purge,
+          {
+            type: "pruneChanges",
+            before: now - this.#retentionMs,
+            keep: limits.maxRetainedChanges,
+          },
+        ],
+      }));
       const more = result.ok && result.deletedCount >= limits.sweepBatch;
       const next = more ? Date.now() : await this.#backend.nextExpiry();
       this.#scheduleSweep(next ?? Date.now() + limits.sweepIntervalMs);
@@ -170,6 +331,10 @@ export class Engine implements Database {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#sweepTimer);
+    clearTimeout(this.#queueTimer);
+    this.#stopListening?.();
+    this.#feed.close();
+    this.#wakeQueue();
     await this.#flush();
     await this.#backend.close();
   }

@@ -5,12 +5,59 @@
 import { assertCommitLimits } from "../engine/commit-limits.js";
 import type { Database } from "../engine/database.js";
 import {
+  changesRequestFromWire,
+  claimRequestFromWire,
+  commitChangesToWire,
   commitFromWire,
+  cursorFromWire,
+  deadLetterQueryFromWire,
+  deadLetterToWire,
   entryToWire,
+  feedRangesFromWire,
   keysFromWire,
+  leasedToWire,
   rangesFromWire,
 } from "../protocol/database-wire.js";
+import { formatSse } from "../protocol/sse.js";
+import { errorBody, StreamReply } from "./http-io.js";
 import type { Route } from "./route.js";
+
+/**
+ * `POST /db/follow` streams the change feed as server-sent events, each with the versionstamp it
+ * reaches as its `id`: `commit` (a wire commit), `heartbeat` and `lost` (`{ versionstamp }`),
+ * and `error` (`{ error, code }`, then the stream ends). The cursor comes from the body or, on
+ * reconnection, from `Last-Event-ID`.
+ */
+function followRoute(database: Database): Route {
+  return {
+    method: "POST",
+    path: "/db/follow",
+    access: "read",
+    async handle(request) {
+      const body = (await request.json()) as Record<string, unknown>;
+      const ranges = feedRangesFromWire(body);
+      const resumeFrom = request.req.headers["last-event-id"];
+      const cursor = cursorFromWire(resumeFrom ?? body.cursor, "cursor");
+      return new StreamReply("text/event-stream", (stream) => {
+        const send = (event: string, id: string, data: unknown) =>
+          stream.write(formatSse({ event, id, data: JSON.stringify(data) }));
+        const subscription = database.follow(
+          { ...ranges, cursor },
+          {
+            commit: (c) => send("commit", c.versionstamp, commitChangesToWire(c)),
+            heartbeat: (versionstamp) => send("heartbeat", versionstamp, { versionstamp }),
+            lost: (versionstamp) => send("lost", versionstamp, { versionstamp }),
+            error: (error) => {
+              stream.write(formatSse({ event: "error", data: JSON.stringify(errorBody(error)) }));
+              stream.end();
+            },
+          },
+        );
+        return () => subscription.close();
+      });
+    },
+  };
+}
 
 export function databaseProtocolRoutes(database: Database): Route[] {
   return [
@@ -40,6 +87,41 @@ export function databaseProtocolRoutes(database: Database): Route[] {
         const commit = commitFromWire(await request.json());
         assertCommitLimits(commit);
         return database.commit(commit);
+      },
+    },
+    followRoute(database),
+    {
+      method: "POST",
+      path: "/db/changes",
+      access: "read",
+      async handle(request) {
+        const page = await database.changes(changesRequestFromWire(await request.json()));
+        return { ...page, commits: page.commits.map(commitChangesToWire) };
+      },
+    },
+    {
+      method: "POST",
+      path: "/db/claim",
+      access: "write",
+      async handle(request) {
+        const claim = claimRequestFromWire(await request.json());
+        const messages = await database.claim(claim, request.signal);
+        return { messages: messages.map(leasedToWire) };
+      },
+    },
+    {
+      method: "POST",
+      path: "/db/queue-stats",
+      access: "read",
+      handle: () => database.queueStats(),
+    },
+    {
+      method: "POST",
+      path: "/db/dead-letters",
+      access: "read",
+      async handle(request) {
+        const found = await database.deadLetters(deadLetterQueryFromWire(await request.json()));
+        return { deadLetters: found.map(deadLetterToWire) };
       },
     },
   ];

@@ -72,16 +72,28 @@ export function sendJson(res: Response, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** `error` as a `KvError`; anything else is an internal fault, logged here. */
+function asKvError(error: unknown): KvError {
+  if (error instanceof KvError) {
+    if (error.code === "INTERNAL") console.error("cairn: internal error:", error.cause ?? error);
+    return error;
+  }
+  console.error("cairn: internal error:", error);
+  return new KvError("INTERNAL", "An internal server error occurred", { cause: error });
+}
+
+/** The JSON body of an error: `{ error, code }`. */
+export function errorBody(error: unknown): { error: string; code: string } {
+  const e = asKvError(error);
+  return { error: e.message, code: e.code };
+}
+
 /**
  * The one place errors become responses: `{ error, code }` (or, for `text`, the message alone)
  * with the status of the code.
  */
 export function sendError(res: Response, error: unknown, format: "json" | "text" = "json"): void {
-  const e =
-    error instanceof KvError
-      ? error
-      : new KvError("INTERNAL", "An internal server error occurred", { cause: error });
-  if (e.code === "INTERNAL") console.error("cairn: internal error:", e.cause ?? e);
+  const e = asKvError(error);
   if (res.headersSent) {
     res.destroy();
     return;
@@ -104,4 +116,52 @@ export function bearerToken(authorization: string | undefined): string {
     throw new KvError("UNAUTHORIZED", "Invalid access token.");
   }
   return authorization.slice(space + 1).trim();
+}
+
+/** Writes to a streamed response. */
+export interface ReplyStream {
+  write(chunk: string | Uint8Array): void;
+  /** Ends the response; the stream's cleanup runs. */
+  end(): void;
+}
+
+/**
+ * A response streamed until either side ends it (SSE, KV Connect watch). `start` begins writing
+ * and returns the cleanup to run when the stream ends, whoever ends it.
+ */
+export class StreamReply {
+  constructor(
+    readonly contentType: string,
+    readonly start: (stream: ReplyStream) => () => void,
+  ) {}
+}
+
+/** Sends `reply`; returns a function that ends the stream (for server shutdown). */
+export function sendStream(res: Response, reply: StreamReply): () => void {
+  (res as ServerResponse).writeHead(200, {
+    "content-type": reply.contentType,
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+  });
+  (res as ServerResponse).flushHeaders?.();
+  let cleanup: (() => void) | undefined;
+  let ended = false;
+  const finish = () => {
+    if (ended) return false;
+    ended = true;
+    cleanup?.();
+    return true;
+  };
+  const end = () => {
+    if (finish()) res.end();
+  };
+  res.on("close", finish);
+  cleanup = reply.start({
+    write: (chunk) => {
+      if (!ended) (res as ServerResponse).write(chunk);
+    },
+    end,
+  });
+  if (ended) cleanup(); // ended while starting
+  return end;
 }

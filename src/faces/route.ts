@@ -9,6 +9,8 @@ export interface RouteRequest {
   /** What a trailing `*` in the route's path matched, still percent-encoded (so `%2F` stays apart from `/`). */
   readonly wildcard: string;
   readonly query: URLSearchParams;
+  /** Aborted when the client goes away before the response is finished. */
+  readonly signal: AbortSignal;
   /** The body parsed as JSON (`INVALID_JSON`, `PAYLOAD_TOO_LARGE`). */
   json(): Promise<unknown>;
   /** The raw body (`PAYLOAD_TOO_LARGE`). */
@@ -29,6 +31,6 @@ export interface Route {
   readonly bases?: readonly string[];
   /** Errors as `{ error, code }` JSON (default) or as plain text, for protocols that want that. */
   readonly errors?: "json" | "text";
-  /** Resolves to a value sent as JSON, or to a `Reply` sent as is. */
+  /** Resolves to a value sent as JSON, to a `Reply` sent as is, or to a `StreamReply` streamed. */
   handle(request: RouteRequest): Promise<unknown>;
 }

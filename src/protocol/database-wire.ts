@@ -15,7 +15,21 @@
 import { checkKeySize, decodeKey, VERSIONSTAMP_PART_BYTES } from "../codec/key-codec.js";
 import { type EncodedValue, encodedSize, ValueEncoding } from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
-import type { Check, Commit, KeyRange, Mutation, RawEntry } from "../engine/database.js";
+import type {
+  ChangesRequest,
+  Check,
+  ClaimRequest,
+  Commit,
+  CommitChanges,
+  DeadLetter,
+  FeedRanges,
+  KeyRange,
+  LeasedMessage,
+  Mutation,
+  RawEntry,
+  StoredMessage,
+} from "../engine/database.js";
+import { assertEnqueueLimits } from "../engine/enqueue-limits.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 
@@ -99,6 +113,17 @@ export function commitToWire(commit: Commit): unknown {
             expireIn: m.expireIn,
             suffixVersionstamp: m.suffixVersionstamp,
           };
+        case "enqueue":
+          return {
+            ...m,
+            value: valueToWire(m.value),
+            keysIfUndelivered: m.keysIfUndelivered.map(b64),
+          };
+        case "settle":
+        case "renewLease":
+        case "requeue":
+        case "deleteDeadLetter":
+          return m;
         default:
           return { type: m.type, key: b64(m.key), value: valueToWire(m.value) };
       }
@@ -234,11 +259,90 @@ function mutationFromWire(value: unknown, i: number): Mutation {
         key: keyFromWire(m.key, what, "write"),
         value: valueFromWire(m.value),
       };
+    case "enqueue": {
+      const enqueue = {
+        type: "enqueue",
+        id: idFromWire(m.id, `mutations[${i}].id`),
+        value: valueFromWire(m.value),
+        delay: numberFromWire(m.delay, `mutations[${i}].delay`),
+        backoffSchedule: array(
+          m.backoffSchedule,
+          `mutations[${i}].backoffSchedule`,
+          limits.maxBackoffIntervals,
+          `mutations[${i}].backoffSchedule may have at most ${limits.maxBackoffIntervals} intervals`,
+        ).map((n, j) => numberFromWire(n, `mutations[${i}].backoffSchedule[${j}]`)),
+        keysIfUndelivered: array(
+          m.keysIfUndelivered,
+          `mutations[${i}].keysIfUndelivered`,
+          limits.maxKeysIfUndelivered,
+          `mutations[${i}].keysIfUndelivered may have at most ${limits.maxKeysIfUndelivered} keys`,
+        ).map((k, j) => keyFromWire(k, `mutations[${i}].keysIfUndelivered[${j}]`, "write")),
+      } as const;
+      assertEnqueueLimits(enqueue);
+      return enqueue;
+    }
+    case "settle": {
+      if (typeof m.ok !== "boolean") throw invalid(`mutations[${i}].ok must be true or false`);
+      if (m.error !== undefined && typeof m.error !== "string") {
+        throw invalid(`mutations[${i}].error must be a string`);
+      }
+      return {
+        type: "settle",
+        id: idFromWire(m.id, `mutations[${i}].id`),
+        lease: m.lease === null ? null : idFromWire(m.lease, `mutations[${i}].lease`),
+        ok: m.ok,
+        ...(typeof m.error === "string" && { error: m.error.slice(0, MAX_ERROR_TEXT) }),
+      };
+    }
+    case "renewLease":
+      return {
+        type: "renewLease",
+        id: idFromWire(m.id, `mutations[${i}].id`),
+        lease: idFromWire(m.lease, `mutations[${i}].lease`),
+        leaseMs: leaseFromWire(m.leaseMs, `mutations[${i}].leaseMs`),
+      };
+    case "requeue":
+      return {
+        type: "requeue",
+        id: idFromWire(m.id, `mutations[${i}].id`),
+        newId: idFromWire(m.newId, `mutations[${i}].newId`),
+      };
+    case "deleteDeadLetter":
+      return {
+        type: "deleteDeadLetter",
+        id: m.id === null ? null : idFromWire(m.id, `mutations[${i}].id`),
+      };
     default:
       throw invalid(
-        `mutations[${i}].type must be set, delete, deleteRange, sum, min, max, append or prepend; got ${JSON.stringify(m.type)}`,
+        `mutations[${i}].type must be set, delete, deleteRange, sum, min, max, append, prepend, enqueue, settle, renewLease, requeue or deleteDeadLetter; got ${JSON.stringify(m.type)}`,
       );
   }
+}
+
+/** Longest failure text kept with a dead letter. */
+const MAX_ERROR_TEXT = 4096;
+
+/** A message id or lease: a non-empty string of at most 128 characters. */
+export function idFromWire(value: unknown, what: string): string {
+  if (typeof value !== "string" || value.length === 0 || value.length > 128) {
+    throw invalid(`${what} must be a non-empty string of at most 128 characters`);
+  }
+  return value;
+}
+
+function numberFromWire(value: unknown, what: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw invalid(`${what} must be a non-negative number of milliseconds`);
+  }
+  return value;
+}
+
+/** A lease duration: 1 ms to 1 hour. */
+export function leaseFromWire(value: unknown, what: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 3_600_000) {
+    throw invalid(`${what} must be an integer number of milliseconds from 1 to 3600000`);
+  }
+  return value;
 }
 
 export function commitFromWire(body: unknown): Commit {
@@ -266,4 +370,167 @@ export function commitFromWire(body: unknown): Commit {
     `Too many mutations (max ${limits.maxMutations})`,
   ).map(mutationFromWire);
   return { checks, mutations };
+}
+
+// ---- the change feed and the queue ----
+
+export interface WireChange {
+  key: string;
+  entry: WireEntry | null;
+}
+export interface WireCommit {
+  versionstamp: string;
+  changes: WireChange[];
+}
+export interface WireMessage {
+  id: string;
+  value: WireValue;
+  attempts: number;
+  backoffSchedule: number[];
+  keysIfUndelivered: string[];
+  createdAt: number;
+}
+export type WireLeased = WireMessage & { lease: string; leaseUntil: number };
+export type WireDeadLetter = WireMessage & { error: string; failedAt: number };
+
+export const commitChangesToWire = (c: CommitChanges): WireCommit => ({
+  versionstamp: c.versionstamp,
+  changes: c.changes.map((change) => ({
+    key: b64(change.key),
+    entry: change.entry && entryToWire(change.entry),
+  })),
+});
+
+/** Decodes a commit the server sent (trusted); expiry is the server's business, so none is kept. */
+export const commitChangesFromWire = (w: WireCommit): CommitChanges => ({
+  versionstamp: w.versionstamp,
+  changes: w.changes.map((change) => ({
+    key: unb64(change.key),
+    entry: change.entry && { ...entryFromWire(change.entry), expiresAt: null },
+  })),
+});
+
+function messageToWire(m: StoredMessage): WireMessage {
+  return {
+    id: m.id,
+    value: valueToWire(m.value),
+    attempts: m.attempts,
+    backoffSchedule: [...m.backoffSchedule],
+    keysIfUndelivered: m.keysIfUndelivered.map(b64),
+    createdAt: m.createdAt,
+  };
+}
+
+function messageFromWire(w: WireMessage): StoredMessage {
+  const value = entryFromWire({ ...w.value, key: "", versionstamp: "" });
+  return {
+    id: w.id,
+    value: { encoding: value.encoding, data: value.data } as EncodedValue,
+    attempts: w.attempts,
+    backoffSchedule: w.backoffSchedule,
+    keysIfUndelivered: w.keysIfUndelivered.map(unb64),
+    createdAt: w.createdAt,
+  };
+}
+
+export const leasedToWire = (m: LeasedMessage): WireLeased => ({
+  ...messageToWire(m),
+  lease: m.lease,
+  leaseUntil: m.leaseUntil,
+});
+export const leasedFromWire = (w: WireLeased): LeasedMessage => ({
+  ...messageFromWire(w),
+  lease: w.lease,
+  leaseUntil: w.leaseUntil,
+});
+export const deadLetterToWire = (d: DeadLetter): WireDeadLetter => ({
+  ...messageToWire(d),
+  error: d.error,
+  failedAt: d.failedAt,
+});
+export const deadLetterFromWire = (w: WireDeadLetter): DeadLetter => ({
+  ...messageFromWire(w),
+  error: w.error,
+  failedAt: w.failedAt,
+});
+
+export const feedRangesToWire = (r: FeedRanges) => ({
+  ranges: r.ranges.map((range) => ({ start: b64(range.start), end: b64(range.end) })),
+});
+
+/** A versionstamp cursor, or `null`. */
+export function cursorFromWire(value: unknown, what: string): string | null {
+  if (value === null || value === undefined) return null;
+  if (!isVersionstamp(value))
+    throw invalid(`${what} must be null or a versionstamp (20 hex characters)`);
+  return value;
+}
+
+export function feedRangesFromWire(body: Record<string, unknown>): FeedRanges {
+  const ranges = array(
+    body.ranges,
+    "ranges",
+    limits.maxFeedRanges,
+    `Too many ranges (max ${limits.maxFeedRanges})`,
+  );
+  return {
+    ranges: ranges.map((r, i) => {
+      const range = object(r, `ranges[${i}]`);
+      return {
+        start: boundFromWire(range.start, `ranges[${i}].start`),
+        end: boundFromWire(range.end, `ranges[${i}].end`),
+      };
+    }),
+  };
+}
+
+export function changesRequestFromWire(body: unknown): ChangesRequest {
+  const b = object(body, "body");
+  const { limit } = b;
+  if (
+    typeof limit !== "number" ||
+    !Number.isInteger(limit) ||
+    limit < 1 ||
+    limit > limits.feedPageChanges
+  ) {
+    throw invalid(`limit must be an integer from 1 to ${limits.feedPageChanges}`);
+  }
+  return { ...feedRangesFromWire(b), cursor: cursorFromWire(b.cursor, "cursor"), limit };
+}
+
+export function claimRequestFromWire(body: unknown): ClaimRequest {
+  const b = object(body, "body");
+  const { limit, waitMs } = b;
+  if (
+    typeof limit !== "number" ||
+    !Number.isInteger(limit) ||
+    limit < 1 ||
+    limit > limits.maxClaimMessages
+  ) {
+    throw invalid(`limit must be an integer from 1 to ${limits.maxClaimMessages}`);
+  }
+  if (
+    typeof waitMs !== "number" ||
+    !Number.isInteger(waitMs) ||
+    waitMs < 0 ||
+    waitMs > limits.maxClaimWaitMs
+  ) {
+    throw invalid(`waitMs must be an integer from 0 to ${limits.maxClaimWaitMs}`);
+  }
+  return { limit, waitMs, leaseMs: leaseFromWire(b.leaseMs, "leaseMs") };
+}
+
+export function deadLetterQueryFromWire(
+  body: unknown,
+): { limit: number; offset: number } | { id: string } {
+  const b = object(body, "body");
+  if (b.id !== undefined) return { id: idFromWire(b.id, "id") };
+  const { limit, offset } = b;
+  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw invalid("limit must be an integer from 1 to 1000");
+  }
+  if (typeof offset !== "number" || !Number.isInteger(offset) || offset < 0) {
+    throw invalid("offset must be a non-negative integer");
+  }
+  return { limit, offset };
 }

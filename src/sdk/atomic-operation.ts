@@ -13,6 +13,7 @@ import { isVersionstamp } from "../codec/versionstamp.js";
 import { assertCommitLimits } from "../engine/commit-limits.js";
 import type { Check, Database, Mutation } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
+import { enqueueMutation, type KvEnqueueOptions } from "./queue.js";
 import type { AtomicCheck, KvCommitError, KvCommitResult, KvSetOptions } from "./types.js";
 
 /** The placeholder `kv.commitVersionstamp()` returns: as a key's last part, it becomes the commit's versionstamp. */
@@ -168,6 +169,12 @@ export class AtomicOperation {
 
   prepend(key: KvKey, items: readonly unknown[]): this {
     return this.#readModifyWrite("prepend", key, this.#array("prepend", items));
+  }
+
+  /** Adds `value` to the queue if, and only if, this operation commits. */
+  enqueue(value: unknown, options?: KvEnqueueOptions): this {
+    this.#mutations.push(enqueueMutation(value, options));
+    return this;
   }
 
   #array(type: string, items: readonly unknown[]): EncodedValue {

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { SqliteBackend, type SqliteOptions } from "../backends/sqlite/sqlite-backend.js";
+import { type Duration, parseDuration } from "../codec/duration.js";
 import { concatBytes, encodeReadKey, encodeWriteKey, type KvKey } from "../codec/key-codec.js";
 import { decodeValue, encodeValueChecked } from "../codec/value-codec.js";
 import { assertCommitLimits } from "../engine/commit-limits.js";
@@ -22,12 +23,39 @@ import {
   listIterator,
   toEntry,
 } from "./kv-list-iterator.js";
+import {
+  enqueueMutation,
+  KvDeadLetterQueue,
+  type KvEnqueueOptions,
+  type KvListenQueueOptions,
+  type KvQueueListener,
+  type KvQueueMessage,
+  listenQueue,
+} from "./queue.js";
 import { RemoteDatabase } from "./remote-database.js";
-import type { KvCommitResult, KvDeleteResult, KvEntryMaybe, KvSetOptions } from "./types.js";
+import type {
+  KvCommitResult,
+  KvDeleteResult,
+  KvEntryMaybe,
+  KvQueueStats,
+  KvSetOptions,
+} from "./types.js";
+import {
+  type KvWatchCallback,
+  type KvWatchHandle,
+  type KvWatchOptions,
+  watchKeys,
+  watchStream,
+} from "./watch.js";
 
 export interface KvOptions extends SqliteOptions {
   /** For `http(s)://` URLs: the server's access token (default: the `CAIRN_TOKEN` environment variable). */
   accessToken?: string;
+  /**
+   * How long the change history is kept for watches resuming from a cursor (default `"1h"`, and
+   * at most the newest million changes). Embedded and server databases only.
+   */
+  changeRetention?: Duration;
 }
 
 /** Where `openKv()` and `new Kv()` keep data when given no path. */
@@ -47,7 +75,11 @@ export function openDatabase(location: string, options: KvOptions = {}): Databas
     }
     location = fileURLToPath(location);
   }
-  return new Engine(new SqliteBackend(location, options));
+  const changeRetentionMs =
+    options.changeRetention === undefined
+      ? undefined
+      : parseDuration(options.changeRetention, "changeRetention");
+  return new Engine(new SqliteBackend(location, options), { changeRetentionMs });
 }
 
 function isKeyList(arg: unknown): arg is readonly KvKey[] {
@@ -65,6 +97,11 @@ function subtreeEnd(key: Uint8Array): Uint8Array {
  */
 export class Kv {
   #database: Database | undefined;
+  /** Watches and queue consumers, stopped when the Kv closes. */
+  readonly #running = new Set<{ stop(): unknown }>();
+
+  /** The dead-letter queue: messages whose every delivery failed. */
+  readonly dlq: KvDeadLetterQueue = new KvDeadLetterQueue(() => this.#db());
 
   /**
    * Opens the database at `location`: a SQLite file path (created with its directory if needed),
@@ -196,10 +233,79 @@ export class Kv {
     return commitVersionstamp;
   }
 
+  /**
+   * Adds `value` to the queue, for delivery to `listenQueue` consumers after `delay`; returns the
+   * commit's versionstamp and the message's id.
+   */
+  async enqueue(
+    value: unknown,
+    options?: KvEnqueueOptions,
+  ): Promise<KvCommitResult & { readonly id: string }> {
+    const mutation = enqueueMutation(value, options);
+    const result = await this.#db().commit({ checks: [], mutations: [mutation] });
+    if (!result.ok) throw new KvError("INTERNAL", "A commit without checks failed");
+    return { ok: true, versionstamp: result.versionstamp, id: (mutation as { id: string }).id };
+  }
+
+  /**
+   * Delivers queue messages to `handler`, one at a time unless `concurrency` says otherwise:
+   * returning acknowledges the message, throwing retries it after the next backoff interval and,
+   * after the last attempt, writes it to its `keysIfUndelivered` and moves it to the dead-letter
+   * queue. Delivery is at least once. Stops with `handle.stop()` or when the Kv closes.
+   */
+  listenQueue<T = unknown>(
+    handler: (message: KvQueueMessage<T>) => unknown,
+    options?: KvListenQueueOptions,
+  ): KvQueueListener {
+    const listener = listenQueue<T>(this.#db, handler, options);
+    this.#track(listener, listener.closed);
+    return listener;
+  }
+
+  /** Messages waiting, being handled, and dead-lettered. */
+  queueStats(): Promise<KvQueueStats> {
+    return this.#db().queueStats();
+  }
+
+  /**
+   * Calls `callback` with the entries that changed, commit by commit: for the keys and every key
+   * under them, or with `exact` only the keys. See `KvWatchOptions` for the initial emission,
+   * backpressure and resuming from a cursor.
+   */
+  watch<T = unknown>(
+    keyOrKeys: KvKey | readonly KvKey[],
+    callback: KvWatchCallback<T>,
+    options?: KvWatchOptions,
+  ): KvWatchHandle;
+  /** Deno's form: a stream of the keys' entries, first as they are, then after each change. */
+  watch<T extends readonly unknown[]>(
+    keys: readonly KvKey[],
+    options?: { raw?: boolean },
+  ): ReadableStream<{ [K in keyof T]: KvEntryMaybe<T[K]> }>;
+  watch(
+    keyOrKeys: KvKey | readonly KvKey[],
+    callbackOrOptions?: KvWatchCallback | { raw?: boolean },
+    options?: KvWatchOptions,
+  ): KvWatchHandle | ReadableStream {
+    if (typeof callbackOrOptions !== "function") {
+      return watchStream(this.#db, keyOrKeys as readonly KvKey[], callbackOrOptions);
+    }
+    const keys = isKeyList(keyOrKeys) ? keyOrKeys : [keyOrKeys as KvKey];
+    const handle = watchKeys(this.#db, keys, callbackOrOptions, options);
+    this.#track(handle, handle.closed);
+    return handle;
+  }
+
+  #track(running: { stop(): unknown }, closed: Promise<void>): void {
+    this.#running.add(running);
+    void closed.then(() => this.#running.delete(running));
+  }
+
   /** Finishes pending commits and closes the database. Later calls fail with `CLOSED`. */
   async close(): Promise<void> {
     const database = this.#database;
     this.#database = undefined;
+    for (const running of [...this.#running]) void running.stop();
     await database?.close();
   }
 

@@ -2,15 +2,56 @@
  * A `Database` on a Cairn server, over the database protocol (protocol/database-wire.ts). Errors
  * come back as the server's `{ error, code }` and are rebuilt as the same `KvError`.
  */
-import type { Commit, CommitResult, Database, KeyRange, RawEntry } from "../engine/database.js";
+import type {
+  ChangesPage,
+  ChangesRequest,
+  ClaimRequest,
+  Commit,
+  CommitResult,
+  Database,
+  DeadLetter,
+  FeedListener,
+  FeedRanges,
+  KeyRange,
+  LeasedMessage,
+  QueueStats,
+  RawEntry,
+  Subscription,
+} from "../engine/database.js";
 import { errorStatus, KvError, type KvErrorCode } from "../kv-error.js";
 import {
+  commitChangesFromWire,
   commitToWire,
+  deadLetterFromWire,
   entryFromWire,
+  feedRangesToWire,
   keysToWire,
+  leasedFromWire,
   rangesToWire,
+  type WireCommit,
+  type WireDeadLetter,
   type WireEntry,
+  type WireLeased,
 } from "../protocol/database-wire.js";
+import { SseParser } from "../protocol/sse.js";
+
+/** Reconnection delays of a change-feed stream: doubling from 100 ms up to 5 s. */
+const reconnectDelay = (attempt: number) => Math.min(100 * 2 ** attempt, 5000);
+
+/** The error a server's answer stands for: its `{ error, code }`, or one made from the status. */
+function errorFromResponse(base: string, status: number, text: string): KvError {
+  let json: { error?: string; code?: string } | undefined;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // not JSON: described below
+  }
+  const code = json?.code && json.code in errorStatus ? (json.code as KvErrorCode) : undefined;
+  return new KvError(
+    code ?? (status >= 500 ? "UNAVAILABLE" : "INTERNAL"),
+    json?.error ?? `The server at ${base} answered ${status}: ${text.slice(0, 200)}`,
+  );
+}
 
 /** The API base for a server URL: `/api` unless the URL names a path (e.g. the seed's `/keyval/api`). */
 export function apiBase(url: string): string {
@@ -22,6 +63,8 @@ export function apiBase(url: string): string {
 export class RemoteDatabase implements Database {
   readonly #base: string;
   readonly #headers: Record<string, string>;
+  /** Open change-feed streams, closed with the database. */
+  readonly #subscriptions = new Set<Subscription>();
 
   constructor(url: string, accessToken: string | undefined) {
     this.#base = apiBase(url);
@@ -29,37 +72,42 @@ export class RemoteDatabase implements Database {
     if (accessToken) this.#headers.authorization = `Bearer ${accessToken}`;
   }
 
-  async #post<T>(path: string, body: unknown): Promise<T> {
+  async #fetch(
+    path: string,
+    body: unknown,
+    signal?: AbortSignal,
+    headers?: Record<string, string>,
+  ): Promise<globalThis.Response> {
     let response: globalThis.Response;
     try {
       response = await fetch(`${this.#base}${path}`, {
         method: "POST",
-        headers: this.#headers,
+        headers: headers ? { ...this.#headers, ...headers } : this.#headers,
         body: JSON.stringify(body),
+        signal,
       });
     } catch (e) {
+      if (signal?.aborted) throw e;
       throw new KvError(
         "UNAVAILABLE",
         `Cannot reach the Cairn server at ${this.#base}: ${(e as Error).message}`,
-        {
-          cause: e,
-        },
+        { cause: e },
       );
     }
-    const text = await response.text();
-    let json: { error?: string; code?: string } | undefined;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      // not JSON: reported below
+    if (!response.ok) {
+      throw errorFromResponse(this.#base, response.status, await response.text());
     }
-    if (response.ok && json !== undefined) return json as T;
-    const code = json?.code && json.code in errorStatus ? (json.code as KvErrorCode) : undefined;
-    throw new KvError(
-      code ?? (response.status >= 500 ? "UNAVAILABLE" : "INTERNAL"),
-      json?.error ??
-        `The server at ${this.#base} answered ${response.status}: ${text.slice(0, 200)}`,
-    );
+    return response;
+  }
+
+  async #post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    const response = await this.#fetch(path, body, signal);
+    const text = await response.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw errorFromResponse(this.#base, response.status, text);
+    }
   }
 
   async get(keys: readonly Uint8Array[]): Promise<(RawEntry | null)[]> {
@@ -79,5 +127,98 @@ export class RemoteDatabase implements Database {
     return this.#post<CommitResult>("/db/commit", commitToWire(commit));
   }
 
-  async close(): Promise<void> {}
+  follow(request: FeedRanges & { cursor: string | null }, listener: FeedListener): Subscription {
+    const controller = new AbortController();
+    let position = request.cursor;
+    const subscription = {
+      close: () => {
+        this.#subscriptions.delete(subscription);
+        controller.abort();
+      },
+    };
+    this.#subscriptions.add(subscription);
+    const fail = (error: unknown) => {
+      subscription.close();
+      listener.error(error);
+    };
+    // One stream at a time; when it breaks, reconnect from the last position the server named.
+    const run = async () => {
+      for (let attempt = 0; !controller.signal.aborted; attempt++) {
+        try {
+          const resume = position === null ? undefined : { "last-event-id": position };
+          const response = await this.#fetch(
+            "/db/follow",
+            { ...feedRangesToWire(request), cursor: position },
+            controller.signal,
+            resume,
+          );
+          const parser = new SseParser();
+          const decoder = new TextDecoder();
+          for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+            for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
+              if (controller.signal.aborted) return;
+              attempt = 0;
+              if (event.id !== undefined) position = event.id;
+              if (event.event === "commit") {
+                listener.commit(commitChangesFromWire(JSON.parse(event.data) as WireCommit));
+              } else if (event.event === "heartbeat") listener.heartbeat(event.id!);
+              else if (event.event === "lost") listener.lost(event.id!);
+              else if (event.event === "error") {
+                const { error, code } = JSON.parse(event.data);
+                return fail(errorFromResponse(this.#base, 400, JSON.stringify({ error, code })));
+              }
+            }
+          }
+        } catch (error) {
+          if (controller.signal.aborted) return;
+          // Bad requests stay bad; only transient faults are retried.
+          if (error instanceof KvError && error.status < 500) return fail(error);
+        }
+        await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt)));
+      }
+    };
+    void run();
+    return subscription;
+  }
+
+  async changes(request: ChangesRequest): Promise<ChangesPage> {
+    const page = await this.#post<ChangesPage & { commits: WireCommit[] }>("/db/changes", {
+      ...feedRangesToWire(request),
+      cursor: request.cursor,
+      limit: request.limit,
+    });
+    return { ...page, commits: page.commits.map(commitChangesFromWire) };
+  }
+
+  async claim(request: ClaimRequest, signal?: AbortSignal): Promise<LeasedMessage[]> {
+    try {
+      const { messages } = await this.#post<{ messages: WireLeased[] }>(
+        "/db/claim",
+        request,
+        signal,
+      );
+      return messages.map(leasedFromWire);
+    } catch (error) {
+      if (signal?.aborted) return [];
+      throw error;
+    }
+  }
+
+  queueStats(): Promise<QueueStats> {
+    return this.#post<QueueStats>("/db/queue-stats", {});
+  }
+
+  async deadLetters(
+    query: { limit: number; offset: number } | { id: string },
+  ): Promise<DeadLetter[]> {
+    const { deadLetters } = await this.#post<{ deadLetters: WireDeadLetter[] }>(
+      "/db/dead-letters",
+      query,
+    );
+    return deadLetters.map(deadLetterFromWire);
+  }
+
+  async close(): Promise<void> {
+    for (const subscription of [...this.#subscriptions]) subscription.close();
+  }
 }

@@ -41,3 +41,13 @@ export interface KvDeleteResult {
   /** Live keys removed. */
   readonly deletedCount: number;
 }
+
+export interface KvQueueStats {
+  /** Waiting for delivery, including delayed and retrying messages. */
+  readonly pending: number;
+  /** Being handled by a consumer right now. */
+  readonly processing: number;
+  /** In the dead-letter queue. */
+  readonly dlq: number;
+  readonly total: number;
+}

@@ -12,9 +12,11 @@ import {
   type Response,
   readBody,
   readJson,
+  StreamReply,
   sendError,
   sendJson,
   sendReply,
+  sendStream,
 } from "../faces/http-io.js";
 import { jsonApiRoutes } from "../faces/json-api.js";
 import { databaseIdOf, kvConnectRoutes } from "../faces/kv-connect.js";
@@ -62,6 +64,7 @@ function mount(
   router: FindMyWay.Instance<FindMyWay.HTTPVersion.V1>,
   route: Route,
   auth: Authenticator,
+  streams: Set<() => void>,
 ): void {
   const prefix = route.path.endsWith("*") ? route.path.length - 1 : undefined;
   const handler =
@@ -72,6 +75,8 @@ function mount(
         if (!principal.can(route.access)) {
           throw new KvError("FORBIDDEN", `This token may not ${route.access} here`);
         }
+        const aborted = new AbortController();
+        res.on("close", () => aborted.abort());
         const url = req.url ?? "/";
         const q = url.indexOf("?");
         const pathname = q === -1 ? url : url.slice(0, q);
@@ -80,11 +85,16 @@ function mount(
           // The router decodes params; faces that give `/` a meaning need the raw text.
           wildcard: prefix === undefined ? "" : pathname.slice(base.length + prefix),
           query: new URLSearchParams(q === -1 ? "" : url.slice(q + 1)),
+          signal: aborted.signal,
           json: () => readJson(req, limits.maxRequestBytes),
           bytes: () => readBody(req, limits.maxRequestBytes),
         });
         if (result instanceof Reply) sendReply(res, result);
-        else sendJson(res, 200, result);
+        else if (result instanceof StreamReply) {
+          const end = sendStream(res, result);
+          streams.add(end);
+          res.on("close", () => streams.delete(end));
+        } else sendJson(res, 200, result);
       } catch (error) {
         if (error instanceof KvError && error.code === "UNAUTHORIZED") {
           res.setHeader("www-authenticate", "Bearer");
@@ -138,7 +148,9 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
       options.data === ":memory:" ? randomUUID() : databaseIdOf(options.data),
     ),
   ];
-  for (const route of routes) mount(router, route, auth);
+  // Open streams (watches, queue listeners) end when the server closes.
+  const streams = new Set<() => void>();
+  for (const route of routes) mount(router, route, auth, streams);
 
   const listener: Listener = await listen(
     (req, res) => {
@@ -163,7 +175,12 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     url: `${scheme}://${host}:${listener.port}`,
     port: listener.port,
     close: () => {
-      closing ??= listener.close().then(() => database.close());
+      closing ??= (async () => {
+        const stopping = listener.close();
+        for (const end of streams) end();
+        await stopping;
+        await database.close();
+      })();
       return closing;
     },
   };

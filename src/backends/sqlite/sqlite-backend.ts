@@ -3,21 +3,31 @@
  * primary key, JSON values as TEXT so SQLite's JSON functions can read them. A group of commits
  * runs in one `BEGIN IMMEDIATE` transaction (one fsync), each commit inside its own savepoint.
  */
+import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { suffixVersionstamp } from "../../codec/key-codec.js";
 import type { EncodedValue } from "../../codec/value-codec.js";
-import { versionstampFromCounter } from "../../codec/versionstamp.js";
+import { counterFromVersionstamp, versionstampFromCounter } from "../../codec/versionstamp.js";
 import { KvError } from "../../kv-error.js";
 import type {
   Backend,
+  ChangeRecord,
+  Claimed,
+  CommitChanges,
   CommitOutcome,
+  DeadLetter,
   KeyRange,
+  LeasedMessage,
+  QueueStats,
   RawEntry,
+  Settlement,
   StorageCommit,
   StorageMutation,
+  StoredChanges,
+  StoredMessage,
 } from "../backend.js";
 
 /** Append-only: each entry runs once, in order; `PRAGMA user_version` counts those applied. */
@@ -33,14 +43,58 @@ const MIGRATIONS = [
    -- meta.versionstamp: every versionstamp issued so far is below it (see #nextCounter).
    CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0), versionstamp INTEGER NOT NULL);
    INSERT INTO meta (id, versionstamp) VALUES (0, 0);`,
+  // The change feed, the queue and its dead letters.
+  `CREATE TABLE changes (
+     versionstamp INTEGER NOT NULL,
+     seq INTEGER NOT NULL,
+     key BLOB NOT NULL,
+     data BLOB, -- NULL: the key was deleted
+     encoding INTEGER,
+     expires_at INTEGER,
+     committed_at INTEGER NOT NULL,
+     PRIMARY KEY (versionstamp, seq)
+   ) WITHOUT ROWID;
+   -- meta.changes_horizon: every change above this versionstamp counter is still in changes.
+   ALTER TABLE meta ADD COLUMN changes_horizon INTEGER NOT NULL DEFAULT 0;
+   -- ready_at: when the message may be claimed: its delivery time while pending (lease NULL),
+   -- its lease's end while leased. An expired lease is as good as pending.
+   CREATE TABLE queue (
+     id TEXT NOT NULL UNIQUE,
+     data BLOB NOT NULL,
+     encoding INTEGER NOT NULL,
+     ready_at INTEGER NOT NULL,
+     lease TEXT,
+     attempts INTEGER NOT NULL,
+     backoff TEXT NOT NULL, -- JSON array of ms
+     undelivered TEXT NOT NULL, -- JSON array of base64 keys
+     created_at INTEGER NOT NULL
+   );
+   CREATE INDEX queue_ready_at ON queue (ready_at);
+   CREATE TABLE dead_letters (
+     id TEXT NOT NULL UNIQUE,
+     data BLOB NOT NULL,
+     encoding INTEGER NOT NULL,
+     error TEXT NOT NULL,
+     attempts INTEGER NOT NULL,
+     backoff TEXT NOT NULL,
+     undelivered TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     failed_at INTEGER NOT NULL
+   );
+   CREATE INDEX dead_letters_failed_at ON dead_letters (failed_at);`,
 ];
 
-// Statements take positional parameters (faster to bind than named ones); `now` always comes last.
+// Statements take positional parameters (faster to bind than named ones).
 /** Versionstamp counters reserved per write of the meta row. */
 const COUNTER_BLOCK = 4096;
 
 const LIVE = "(expires_at IS NULL OR expires_at > ?)";
 const ENTRY = "key, data, encoding, versionstamp";
+const MESSAGE = "id, data, encoding, attempts, backoff, undelivered, created_at, lease, ready_at";
+const DEAD_LETTER =
+  "id, data, encoding, attempts, backoff, undelivered, created_at, error, failed_at";
+/** How often another connection's commits are looked for, while someone listens for commits. */
+const EXTERNAL_COMMIT_POLL_MS = 50;
 
 const SQL = {
   get: `SELECT ${ENTRY} FROM kv WHERE key = ? AND ${LIVE}`,
@@ -49,10 +103,43 @@ const SQL = {
   set: `INSERT INTO kv (key, data, encoding, versionstamp, expires_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (key) DO UPDATE SET data = excluded.data, encoding = excluded.encoding,
           versionstamp = excluded.versionstamp, expires_at = excluded.expires_at`,
-  delete: `DELETE FROM kv WHERE key = ? AND ${LIVE}`,
-  deleteRange: `DELETE FROM kv WHERE key >= ? AND key < ? AND ${LIVE}`,
+  delete: `DELETE FROM kv WHERE key = ? AND ${LIVE} RETURNING key`,
+  deleteRange: `DELETE FROM kv WHERE key >= ? AND key < ? AND ${LIVE} RETURNING key`,
   purgeExpired: `DELETE FROM kv WHERE key IN
-                   (SELECT key FROM kv WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`,
+                   (SELECT key FROM kv WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING key`,
+  recordChange: `INSERT INTO changes (versionstamp, seq, key, data, encoding, expires_at, committed_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  readChanges: `SELECT versionstamp, key, data, encoding, expires_at FROM changes
+                WHERE versionstamp > ? ORDER BY versionstamp, seq LIMIT ?`,
+  readCommitChanges: `SELECT versionstamp, key, data, encoding, expires_at FROM changes
+                      WHERE versionstamp = ? ORDER BY seq`,
+  changesHead: "SELECT max(versionstamp) FROM changes",
+  changesHorizon: "SELECT changes_horizon FROM meta WHERE id = 0",
+  firstRecentChange: `SELECT versionstamp FROM changes WHERE committed_at >= ?
+                      ORDER BY versionstamp LIMIT 1`,
+  keptChange: "SELECT versionstamp FROM changes ORDER BY versionstamp DESC LIMIT 1 OFFSET ?",
+  pruneChanges: "DELETE FROM changes WHERE versionstamp < ?",
+  writeHorizon: "UPDATE meta SET changes_horizon = max(changes_horizon, ?) WHERE id = 0",
+  enqueue: `INSERT INTO queue (id, data, encoding, ready_at, lease, attempts, backoff, undelivered, created_at)
+            VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?)`,
+  claimable: `SELECT ${MESSAGE} FROM queue WHERE ready_at <= ? ORDER BY ready_at, rowid LIMIT ?`,
+  lease: "UPDATE queue SET lease = ?, ready_at = ?, attempts = attempts + 1 WHERE id = ?",
+  nextReady: "SELECT min(ready_at) FROM queue",
+  renewLease: "UPDATE queue SET ready_at = ? WHERE id = ? AND lease = ?",
+  leased: `SELECT ${MESSAGE} FROM queue WHERE id = ? AND lease IS NOT NULL`,
+  ack: "DELETE FROM queue WHERE id = ?",
+  retry: "UPDATE queue SET lease = NULL, ready_at = ? WHERE id = ?",
+  deadLetter: `INSERT INTO dead_letters (id, data, encoding, error, attempts, backoff, undelivered, created_at, failed_at)
+               SELECT id, data, encoding, ?, attempts, backoff, undelivered, created_at, ? FROM queue WHERE id = ?`,
+  requeue: `INSERT INTO queue (id, data, encoding, ready_at, lease, attempts, backoff, undelivered, created_at)
+            SELECT ?, data, encoding, ?, NULL, 0, backoff, undelivered, ? FROM dead_letters WHERE id = ?`,
+  deleteDeadLetter: "DELETE FROM dead_letters WHERE id = ?",
+  purgeDeadLetters: "DELETE FROM dead_letters",
+  queueStats: `SELECT count(*) FILTER (WHERE lease IS NULL OR ready_at <= ?),
+                      count(*) FILTER (WHERE lease IS NOT NULL AND ready_at > ?),
+                      (SELECT count(*) FROM dead_letters) FROM queue`,
+  deadLetters: `SELECT ${DEAD_LETTER} FROM dead_letters ORDER BY failed_at DESC, rowid DESC LIMIT ? OFFSET ?`,
+  deadLetter1: `SELECT ${DEAD_LETTER} FROM dead_letters WHERE id = ?`,
   nextExpiry: "SELECT min(expires_at) AS at FROM kv WHERE expires_at IS NOT NULL",
   readReserved: "SELECT versionstamp FROM meta WHERE id = 0",
   writeReserved: "UPDATE meta SET versionstamp = ? WHERE id = 0",
@@ -72,6 +159,26 @@ export interface SqliteOptions {
 type Statement = BetterSqlite3.Statement;
 /** A row of `ENTRY` columns. */
 type Row = [key: Buffer, data: Buffer | string, encoding: number, versionstamp: number];
+/** A row of `readChanges`: `data`/`encoding` are null for a deletion. */
+type ChangeRow = [
+  versionstamp: number,
+  key: Buffer,
+  data: Buffer | string | null,
+  encoding: number | null,
+  expiresAt: number | null,
+];
+/** A row of `MESSAGE` columns, or of `DEAD_LETTER` ones (whose last two are error and failed_at). */
+type MessageRow = [
+  id: string,
+  data: Buffer | string,
+  encoding: number,
+  attempts: number,
+  backoff: string,
+  undelivered: string,
+  createdAt: number,
+  leaseOrError: string | null,
+  readyAtOrFailedAt: number,
+];
 
 function entry(row: Row): RawEntry {
   return {
@@ -80,6 +187,27 @@ function entry(row: Row): RawEntry {
     encoding: row[2],
     versionstamp: versionstampFromCounter(row[3]),
   } as RawEntry;
+}
+
+function change(row: ChangeRow): ChangeRecord {
+  const [counter, key, data, encoding, expiresAt] = row;
+  if (data === null) return { key, entry: null };
+  const versionstamp = versionstampFromCounter(counter);
+  return { key, entry: { key, data, encoding, versionstamp, expiresAt } as ChangeRecord["entry"] };
+}
+
+function message(row: MessageRow): StoredMessage {
+  const [id, data, encoding, attempts, backoff, undelivered, createdAt] = row;
+  return {
+    id,
+    value: { data, encoding } as EncodedValue,
+    attempts,
+    backoffSchedule: JSON.parse(backoff),
+    keysIfUndelivered: (JSON.parse(undelivered) as string[]).map(
+      (k) => new Uint8Array(Buffer.from(k, "base64")),
+    ),
+    createdAt,
+  };
 }
 
 /** Maps driver errors to `KvError` where they enter. */
@@ -93,19 +221,46 @@ function storageError(e: unknown): KvError {
   return new KvError("INTERNAL", message, { cause: e });
 }
 
+/** The mutable state of one commit while it applies. */
+interface Applying {
+  readonly now: number;
+  readonly counter: number;
+  deleted: number;
+  changes: number;
+  claimed?: Claimed;
+}
+
+type Statements = { readonly [K in keyof typeof SQL]: Statement };
+/** Statements returning rows as arrays (cheaper than objects) or single values. */
+const RAW: readonly (keyof typeof SQL)[] = [
+  "get",
+  "scan",
+  "scanReverse",
+  "readChanges",
+  "readCommitChanges",
+  "claimable",
+  "leased",
+  "queueStats",
+  "deadLetters",
+  "deadLetter1",
+];
+const PLUCK: readonly (keyof typeof SQL)[] = [
+  "delete",
+  "deleteRange",
+  "purgeExpired",
+  "changesHead",
+  "changesHorizon",
+  "firstRecentChange",
+  "keptChange",
+  "nextReady",
+  "nextExpiry",
+  "readReserved",
+  "dataVersion",
+];
+
 export class SqliteBackend implements Backend {
   readonly #db: BetterSqlite3.Database;
-  readonly #get: Statement;
-  readonly #scan: Statement;
-  readonly #scanReverse: Statement;
-  readonly #set: Statement;
-  readonly #delete: Statement;
-  readonly #deleteRange: Statement;
-  readonly #purgeExpired: Statement;
-  readonly #nextExpiry: Statement;
-  readonly #readReserved: Statement;
-  readonly #writeReserved: Statement;
-  readonly #dataVersion: Statement;
+  readonly #sql: Statements;
   /** The last versionstamp counter this connection issued, and the reserved bound above it. */
   #counter = 0;
   #reserved = 0;
@@ -114,10 +269,11 @@ export class SqliteBackend implements Backend {
   readonly #commitGroup: BetterSqlite3.Transaction<
     (group: readonly StorageCommit[], now: number) => CommitOutcome[]
   >;
-  readonly #commitOne: BetterSqlite3.Transaction<
-    (commit: StorageCommit, now: number, counter: number) => number
-  >;
+  readonly #commitOne: BetterSqlite3.Transaction<(commit: StorageCommit, state: Applying) => void>;
   readonly #snapshot: BetterSqlite3.Transaction<(read: () => unknown) => unknown>;
+  readonly #commitListeners = new Set<() => void>();
+  #pollTimer: NodeJS.Timeout | undefined;
+  #polledDataVersion = -1;
 
   /** Opens (creating if needed) the database at `path`, or an in-memory one for `":memory:"`. */
   constructor(path: string, options: SqliteOptions = {}) {
@@ -134,28 +290,22 @@ export class SqliteBackend implements Backend {
       throw new KvError(
         "INVALID_ARGUMENT",
         `Cannot open SQLite database at ${path}: ${(e as Error).message}`,
-        {
-          cause: e,
-        },
+        { cause: e },
       );
     }
     const db = this.#db;
-    // Rows as arrays: cheaper than the driver's objects, and entries get one shape (see `entry`).
-    this.#get = db.prepare(SQL.get).raw();
-    this.#scan = db.prepare(SQL.scan).raw();
-    this.#scanReverse = db.prepare(SQL.scanReverse).raw();
-    this.#set = db.prepare(SQL.set);
-    this.#delete = db.prepare(SQL.delete);
-    this.#deleteRange = db.prepare(SQL.deleteRange);
-    this.#purgeExpired = db.prepare(SQL.purgeExpired);
-    this.#nextExpiry = db.prepare(SQL.nextExpiry).pluck();
-    this.#readReserved = db.prepare(SQL.readReserved).pluck();
-    this.#writeReserved = db.prepare(SQL.writeReserved);
-    this.#dataVersion = db.prepare(SQL.dataVersion).pluck();
+    const sql = {} as Record<keyof typeof SQL, Statement>;
+    for (const name of Object.keys(SQL) as (keyof typeof SQL)[]) {
+      const statement = db.prepare(SQL[name]);
+      sql[name] = RAW.includes(name)
+        ? statement.raw()
+        : PLUCK.includes(name)
+          ? statement.pluck()
+          : statement;
+    }
+    this.#sql = sql;
     this.#commitGroup = db.transaction((group, now) => this.#applyGroup(group, now));
-    this.#commitOne = db.transaction((commit, now, counter) =>
-      this.#applyCommit(commit, now, counter),
-    );
+    this.#commitOne = db.transaction((commit, state) => this.#applyCommit(commit, state));
     this.#snapshot = db.transaction((read) => read());
   }
 
@@ -182,9 +332,14 @@ export class SqliteBackend implements Backend {
 
   async scan(ranges: readonly KeyRange[], now: number): Promise<RawEntry[][]> {
     const scanOne = (r: KeyRange) =>
-      ((r.reverse ? this.#scanReverse : this.#scan).all(r.start, r.end, now, r.limit) as Row[]).map(
-        entry,
-      );
+      (
+        (r.reverse ? this.#sql.scanReverse : this.#sql.scan).all(
+          r.start,
+          r.end,
+          now,
+          r.limit,
+        ) as Row[]
+      ).map(entry);
     try {
       return ranges.length === 1
         ? [scanOne(ranges[0]!)]
@@ -195,14 +350,16 @@ export class SqliteBackend implements Backend {
   }
 
   async commit(group: readonly StorageCommit[], now: number): Promise<CommitOutcome[]> {
+    let outcomes: CommitOutcome[];
     try {
-      return this.#commitGroup.immediate(group, now);
+      outcomes = this.#commitGroup.immediate(group, now);
     } catch (e) {
       this.#seenDataVersion = -1; // rolled back, maybe with a reservation: re-read the meta row
       // A commit alone in its group fails the whole transaction; that is its outcome, not a storage failure.
       if (group.length === 1) return [{ ok: "error", error: storageError(e) }];
       throw storageError(e);
     }
+    return outcomes;
   }
 
   #applyGroup(group: readonly StorageCommit[], now: number): CommitOutcome[] {
@@ -214,14 +371,17 @@ export class SqliteBackend implements Backend {
         continue;
       }
       try {
+        const state: Applying = { now, counter: this.#nextCounter(), deleted: 0, changes: 0 };
         // Alone in its group, a failing commit rolls back the whole transaction (see `commit`);
         // otherwise only its savepoint.
-        const counter = this.#nextCounter();
-        const deleted =
-          group.length === 1
-            ? this.#applyCommit(commit, now, counter)
-            : this.#commitOne(commit, now, counter);
-        outcomes.push({ ok: true, versionstamp: versionstampFromCounter(counter), deleted });
+        if (group.length === 1) this.#applyCommit(commit, state);
+        else this.#commitOne(commit, state);
+        outcomes.push({
+          ok: true,
+          versionstamp: versionstampFromCounter(state.counter),
+          deleted: state.deleted,
+          ...(state.claimed && { claimed: state.claimed }),
+        });
       } catch (error) {
         if (group.length === 1) throw error;
         outcomes.push({ ok: "error", error: storageError(error) });
@@ -237,9 +397,9 @@ export class SqliteBackend implements Backend {
    * Gaps are allowed; after a crash, counting resumes above the reserved block.
    */
   #syncCounter(): void {
-    const dataVersion = this.#dataVersion.get() as number;
+    const dataVersion = this.#sql.dataVersion.get() as number;
     if (dataVersion !== this.#seenDataVersion) {
-      this.#counter = this.#reserved = this.#readReserved.get() as number;
+      this.#counter = this.#reserved = this.#sql.readReserved.get() as number;
       this.#seenDataVersion = dataVersion;
     }
   }
@@ -248,7 +408,7 @@ export class SqliteBackend implements Backend {
     this.#counter++;
     if (this.#counter >= this.#reserved) {
       this.#reserved = this.#counter + COUNTER_BLOCK;
-      this.#writeReserved.run(this.#reserved);
+      this.#sql.writeReserved.run(this.#reserved);
     }
     return this.#counter;
   }
@@ -260,53 +420,253 @@ export class SqliteBackend implements Backend {
     return true;
   }
 
-  /** Applies one commit's mutations at `counter`; returns how many live entries it deleted. */
-  #applyCommit(commit: StorageCommit, now: number, counter: number): number {
-    let deleted = 0;
-    for (const m of commit.mutations) deleted += this.#applyMutation(m, now, counter);
-    return deleted;
+  #applyCommit(commit: StorageCommit, state: Applying): void {
+    for (const m of commit.mutations) this.#applyMutation(m, state);
   }
 
-  #applyMutation(m: StorageMutation, now: number, counter: number): number {
+  #applyMutation(m: StorageMutation, state: Applying): void {
+    const { now, counter } = state;
     switch (m.type) {
       case "set": {
         const key = m.suffixVersionstamp
           ? suffixVersionstamp(m.key, versionstampFromCounter(counter))
           : m.key;
-        this.#write(key, m.value, counter, m.expiresAt);
-        return 0;
+        this.#write(state, key, m.value, m.expiresAt);
+        return;
       }
       case "delete":
-        return this.#delete.run(m.key, now).changes;
+        this.#deleted(state, this.#sql.delete.all(m.key, now) as Buffer[]);
+        return;
       case "deleteRange":
-        return this.#deleteRange.run(m.start, m.end, now).changes;
-      case "modify": {
-        this.#write(m.key, m.apply(this.#read(m.key, now)), counter, null);
-        return 0;
-      }
+        this.#deleted(state, this.#sql.deleteRange.all(m.start, m.end, now) as Buffer[]);
+        return;
+      case "modify":
+        this.#write(state, m.key, m.apply(this.#read(m.key, now)), null);
+        return;
       case "purgeExpired":
-        return this.#purgeExpired.run(now, m.limit).changes;
+        this.#deleted(state, this.#sql.purgeExpired.all(now, m.limit) as Buffer[]);
+        return;
+      case "pruneChanges":
+        this.#pruneChanges(m.before, m.keep);
+        return;
+      case "enqueue": {
+        const { message: msg } = m;
+        this.#sql.enqueue.run(
+          msg.id,
+          msg.value.data,
+          msg.value.encoding,
+          m.readyAt,
+          msg.attempts,
+          JSON.stringify(msg.backoffSchedule),
+          JSON.stringify(msg.keysIfUndelivered.map((k) => Buffer.from(k).toString("base64"))),
+          msg.createdAt,
+        );
+        return;
+      }
+      case "claim":
+        state.claimed = this.#claim(now, m.limit, m.leaseMs);
+        return;
+      case "renewLease":
+        this.#sql.renewLease.run(m.leaseUntil, m.id, m.lease);
+        return;
+      case "settle":
+        this.#settle(state, m.id, m.lease, m.decide);
+        return;
+      case "requeue":
+        state.deleted += this.#sql.requeue.run(m.newId, now, now, m.id).changes;
+        this.#sql.deleteDeadLetter.run(m.id);
+        return;
+      case "deleteDeadLetter":
+        state.deleted +=
+          m.id === null
+            ? this.#sql.purgeDeadLetters.run().changes
+            : this.#sql.deleteDeadLetter.run(m.id).changes;
+        return;
     }
   }
 
   #read(key: Uint8Array, now: number): RawEntry | null {
-    const row = this.#get.get(key, now) as Row | undefined;
+    const row = this.#sql.get.get(key, now) as Row | undefined;
     return row ? entry(row) : null;
   }
 
-  #write(key: Uint8Array, value: EncodedValue, counter: number, expiresAt: number | null): void {
-    this.#set.run(key, value.data, value.encoding, counter, expiresAt);
+  #write(state: Applying, key: Uint8Array, value: EncodedValue, expiresAt: number | null): void {
+    this.#sql.set.run(key, value.data, value.encoding, state.counter, expiresAt);
+    this.#record(state, key, value, expiresAt);
+  }
+
+  #deleted(state: Applying, keys: readonly Buffer[]): void {
+    state.deleted += keys.length;
+    for (const key of keys) this.#record(state, key, null, null);
+  }
+
+  #record(state: Applying, key: Uint8Array, value: EncodedValue | null, expiresAt: number | null) {
+    this.#sql.recordChange.run(
+      state.counter,
+      state.changes++,
+      key,
+      value?.data ?? null,
+      value?.encoding ?? null,
+      expiresAt,
+      state.now,
+    );
+  }
+
+  #pruneChanges(before: number, keep: number): void {
+    // Versionstamp order is commit order, so everything below the first recent change is old.
+    const recent = this.#sql.firstRecentChange.get(before) as number | undefined;
+    const head = this.#sql.changesHead.get() as number | null;
+    if (head === null) return;
+    const newest = this.#sql.keptChange.get(keep - 1) as number | undefined;
+    // Kept: changes that are recent and among the newest `keep`.
+    const firstKept = Math.max(recent ?? head + 1, newest ?? 0);
+    if (this.#sql.pruneChanges.run(firstKept).changes > 0) {
+      this.#sql.writeHorizon.run(firstKept - 1);
+    }
+  }
+
+  #claim(now: number, limit: number, leaseMs: number): Claimed {
+    const rows = this.#sql.claimable.all(now, limit) as MessageRow[];
+    const messages = rows.map((row): LeasedMessage => {
+      const lease = randomUUID();
+      const leaseUntil = now + leaseMs;
+      this.#sql.lease.run(lease, leaseUntil, row[0]);
+      const stored = message(row);
+      return { ...stored, attempts: stored.attempts + 1, lease, leaseUntil };
+    });
+    return { messages, nextAt: this.#sql.nextReady.get() as number | null };
+  }
+
+  #settle(
+    state: Applying,
+    id: string,
+    lease: string | null,
+    decide: (message: LeasedMessage) => Settlement,
+  ): void {
+    const row = this.#sql.leased.get(id) as MessageRow | undefined;
+    if (row === undefined || (lease !== null && row[7] !== lease)) return;
+    const leased: LeasedMessage = { ...message(row), lease: row[7]!, leaseUntil: row[8] };
+    const settlement = decide(leased);
+    switch (settlement.type) {
+      case "ack":
+        this.#sql.ack.run(id);
+        return;
+      case "retry":
+        this.#sql.retry.run(settlement.readyAt, id);
+        return;
+      case "deadLetter":
+        for (const key of leased.keysIfUndelivered) this.#write(state, key, leased.value, null);
+        this.#sql.deadLetter.run(settlement.error, state.now, id);
+        this.#sql.ack.run(id);
+        return;
+    }
+  }
+
+  async readChanges(after: string, limit: number): Promise<StoredChanges> {
+    try {
+      return this.#snapshot(() => {
+        const from = counterFromVersionstamp(after);
+        let rows = this.#sql.readChanges.all(from, limit + 1) as ChangeRow[];
+        if (rows.length > limit) {
+          // Whole commits only: drop the last, maybe partial one, unless it is the only one.
+          const last = rows[rows.length - 1]![0];
+          rows =
+            rows[0]![0] === last
+              ? (this.#sql.readCommitChanges.all(last) as ChangeRow[])
+              : rows.filter((row) => row[0] !== last);
+        }
+        const commits: CommitChanges[] = [];
+        let current: { versionstamp: string; changes: ChangeRecord[] } | undefined;
+        let counter = -1;
+        for (const row of rows) {
+          if (row[0] !== counter) {
+            counter = row[0];
+            current = { versionstamp: versionstampFromCounter(counter), changes: [] };
+            commits.push(current);
+          }
+          current!.changes.push(change(row));
+        }
+        const horizon = this.#sql.changesHorizon.get() as number;
+        const head = (this.#sql.changesHead.get() as number | null) ?? horizon;
+        return {
+          commits,
+          horizon: versionstampFromCounter(horizon),
+          head: versionstampFromCounter(Math.max(head, horizon)),
+        };
+      }) as StoredChanges;
+    } catch (e) {
+      throw storageError(e);
+    }
+  }
+
+  onCommit(listener: () => void): () => void {
+    this.#commitListeners.add(listener);
+    if (this.#pollTimer === undefined) {
+      this.#polledDataVersion = this.#sql.dataVersion.get() as number;
+      this.#pollTimer = setInterval(() => this.#pollExternalCommits(), EXTERNAL_COMMIT_POLL_MS);
+      this.#pollTimer.unref();
+    }
+    return () => {
+      this.#commitListeners.delete(listener);
+      if (this.#commitListeners.size === 0) {
+        clearInterval(this.#pollTimer);
+        this.#pollTimer = undefined;
+      }
+    };
+  }
+
+  /** `PRAGMA data_version` changes only when another connection commits. */
+  #pollExternalCommits(): void {
+    try {
+      const dataVersion = this.#sql.dataVersion.get() as number;
+      if (dataVersion === this.#polledDataVersion) return;
+      this.#polledDataVersion = dataVersion;
+    } catch {
+      return; // closed or busy: the next poll tries again
+    }
+    for (const listener of this.#commitListeners) listener();
+  }
+
+  async queueStats(now: number): Promise<QueueStats> {
+    try {
+      const [pending, processing, dlq] = this.#sql.queueStats.get(now, now) as number[];
+      return {
+        pending: pending!,
+        processing: processing!,
+        dlq: dlq!,
+        total: pending! + processing! + dlq!,
+      };
+    } catch (e) {
+      throw storageError(e);
+    }
+  }
+
+  async deadLetters(
+    query: { limit: number; offset: number } | { id: string },
+  ): Promise<DeadLetter[]> {
+    try {
+      const rows = (
+        "id" in query
+          ? this.#sql.deadLetter1.all(query.id)
+          : this.#sql.deadLetters.all(query.limit, query.offset)
+      ) as MessageRow[];
+      return rows.map((row) => ({ ...message(row), error: row[7]!, failedAt: row[8] }));
+    } catch (e) {
+      throw storageError(e);
+    }
   }
 
   async nextExpiry(): Promise<number | null> {
     try {
-      return this.#nextExpiry.get() as number | null;
+      return this.#sql.nextExpiry.get() as number | null;
     } catch (e) {
       throw storageError(e);
     }
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#pollTimer);
+    this.#commitListeners.clear();
     this.#db.close();
   }
 }

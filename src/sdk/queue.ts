@@ -1,0 +1,292 @@
+/**
+ * Queues in the SDK: enqueue options, the consumer loop behind `listenQueue`, and the dead-letter
+ * queue. Delivery is at least once: a consumer leases a message, renews the lease while its
+ * handler runs, and settles it (ack on return, retry or dead-letter on throw); a consumer that
+ * dies loses its lease and the message is delivered again.
+ */
+import { randomUUID } from "node:crypto";
+import { type Duration, parseDuration } from "../codec/duration.js";
+import { encodeWriteKey, type KvKey } from "../codec/key-codec.js";
+import { decodeValue, encodeValueChecked } from "../codec/value-codec.js";
+import type { Database, DeadLetter, LeasedMessage, Mutation } from "../engine/database.js";
+import { assertEnqueueLimits } from "../engine/enqueue-limits.js";
+import { KvError } from "../kv-error.js";
+import { limits } from "../limits.js";
+
+export interface KvEnqueueOptions {
+  /** Time before the first delivery (default 0, at most 30 days). */
+  readonly delay?: Duration;
+  /**
+   * Waits before the 2nd, 3rd, … delivery after a handler failed; its length + 1 deliveries in
+   * all (default Deno's `[100, 1000, 5000, 30000, 60000]` ms).
+   */
+  readonly backoffSchedule?: readonly Duration[];
+  /** Keys that receive the value when every delivery failed (at most 10). */
+  readonly keysIfUndelivered?: readonly KvKey[];
+}
+
+/** A message as a handler receives it. */
+export interface KvQueueMessage<T = unknown> {
+  readonly id: string;
+  readonly value: T;
+  /** 1 on the first delivery. */
+  readonly attempts: number;
+}
+
+export interface KvListenQueueOptions {
+  /**
+   * `"sse"` (default): messages are pushed as soon as they are ready. `"polling"`: the queue is
+   * checked every `pollInterval` while it is empty.
+   */
+  readonly mode?: "sse" | "polling";
+  /** Default 1000 ms. */
+  readonly pollInterval?: Duration;
+  /** Messages handled at the same time (default 1). */
+  readonly concurrency?: number;
+  /** How long a message stays leased to this consumer without renewal (default 30 s); renewed while the handler runs. */
+  readonly leaseDuration?: Duration;
+}
+
+/** A running consumer: `stop()` ends it and resolves once its handlers have finished. */
+export interface KvQueueListener {
+  stop(): Promise<void>;
+  /** Resolves when the consumer has ended: stopped, or its database closed. */
+  readonly closed: Promise<void>;
+  [Symbol.dispose](): void;
+}
+
+/** A message in the dead-letter queue (the seed's shape). */
+export interface KvDeadLetter<T = unknown> {
+  readonly id: string;
+  /** The id the message had in the queue (the same id in Cairn). */
+  readonly originalId: string;
+  readonly value: T;
+  readonly errorMessage: string;
+  readonly attempts: number;
+  readonly originalCreatedAt: number;
+  readonly failedAt: number;
+}
+
+export function enqueueMutation(value: unknown, options: KvEnqueueOptions = {}): Mutation {
+  const schedule = options.backoffSchedule ?? limits.defaultBackoffSchedule;
+  if (!Array.isArray(schedule)) {
+    throw new KvError("INVALID_ARGUMENT", "backoffSchedule must be an array of durations");
+  }
+  const undelivered = options.keysIfUndelivered ?? [];
+  if (!Array.isArray(undelivered)) {
+    throw new KvError("INVALID_ARGUMENT", "keysIfUndelivered must be an array of keys");
+  }
+  const mutation = {
+    type: "enqueue",
+    id: randomUUID(),
+    value: encodeValueChecked(value),
+    delay: options.delay === undefined ? 0 : parseDuration(options.delay, "delay"),
+    backoffSchedule: schedule.map((d) => parseDuration(d, "backoffSchedule")),
+    keysIfUndelivered: undelivered.map(encodeWriteKey),
+  } as const;
+  assertEnqueueLimits(mutation);
+  return mutation;
+}
+
+function positive(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 100) {
+    throw new KvError("INVALID_ARGUMENT", `${name} must be an integer from 1 to 100`);
+  }
+  return value;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+
+const isClosed = (e: unknown) => e instanceof KvError && e.code === "CLOSED";
+
+/** Runs a consumer of `database`'s queue until stopped or until the database closes. */
+export function listenQueue<T>(
+  database: () => Database,
+  handler: (message: KvQueueMessage<T>) => unknown,
+  options: KvListenQueueOptions = {},
+): KvQueueListener {
+  if (typeof handler !== "function") {
+    throw new KvError("INVALID_ARGUMENT", "listenQueue needs a handler function");
+  }
+  const mode = options.mode ?? "sse";
+  if (mode !== "sse" && mode !== "polling") {
+    throw new KvError("INVALID_ARGUMENT", 'mode must be "sse" or "polling"');
+  }
+  const pollMs = parseDuration(options.pollInterval ?? 1000, "pollInterval");
+  const leaseMs = Math.max(
+    1,
+    parseDuration(options.leaseDuration ?? limits.defaultLeaseMs, "leaseDuration"),
+  );
+  if (leaseMs > 3_600_000) throw new KvError("INVALID_ARGUMENT", "leaseDuration is at most 1h");
+  const concurrency = positive(options.concurrency, "concurrency", 1);
+  database(); // throws CLOSED now rather than in the loop
+  const controller = new AbortController();
+  const { signal } = controller;
+  const inFlight = new Set<Promise<void>>();
+
+  const settle = (m: LeasedMessage, ok: boolean, error?: string) =>
+    database().commit({
+      checks: [],
+      mutations: [{ type: "settle", id: m.id, lease: m.lease, ok, ...(error && { error }) }],
+    });
+
+  const handle = async (m: LeasedMessage) => {
+    const renew = setInterval(
+      () => {
+        const mutation = { type: "renewLease", id: m.id, lease: m.lease, leaseMs } as const;
+        database()
+          .commit({ checks: [], mutations: [mutation] })
+          .catch(() => {}); // the lease then lapses and the message is delivered again
+      },
+      Math.max(1, Math.floor(leaseMs / 3)),
+    );
+    let ok = true;
+    let error: string | undefined;
+    try {
+      await handler({ id: m.id, value: decodeValue(m.value) as T, attempts: m.attempts });
+    } catch (e) {
+      ok = false;
+      error = e instanceof Error ? e.message || e.name : String(e);
+    } finally {
+      clearInterval(renew);
+    }
+    // A settlement that cannot be written leaves the lease to lapse: delivered again.
+    await settle(m, ok, error).catch(() => {});
+  };
+
+  const run = async () => {
+    while (!signal.aborted) {
+      if (inFlight.size >= concurrency) {
+        await Promise.race(inFlight);
+        continue;
+      }
+      let messages: LeasedMessage[];
+      try {
+        messages = await database().claim(
+          {
+            limit: concurrency - inFlight.size,
+            leaseMs,
+            waitMs: mode === "polling" ? 0 : limits.maxClaimWaitMs,
+          },
+          signal,
+        );
+      } catch (e) {
+        if (isClosed(e) || signal.aborted) break;
+        await sleep(Math.max(pollMs, 1000), signal); // e.g. the server is unreachable: try again
+        continue;
+      }
+      if (messages.length === 0 && mode === "polling") await sleep(pollMs, signal);
+      for (const m of messages) {
+        const task = handle(m).finally(() => inFlight.delete(task));
+        inFlight.add(task);
+      }
+    }
+    await Promise.allSettled(inFlight);
+  };
+  const closed = run();
+  return {
+    stop: () => {
+      controller.abort();
+      return closed;
+    },
+    closed,
+    [Symbol.dispose]: () => controller.abort(),
+  };
+}
+
+function deadLetterOut<T>(d: DeadLetter): KvDeadLetter<T> {
+  return {
+    id: d.id,
+    originalId: d.id,
+    value: decodeValue(d.value) as T,
+    errorMessage: d.error,
+    attempts: d.attempts,
+    originalCreatedAt: d.createdAt,
+    failedAt: d.failedAt,
+  };
+}
+
+function dlqId(id: unknown): string {
+  if (typeof id !== "string" || id.length === 0 || id.length > 128) {
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      "id must be a non-empty string of at most 128 characters",
+    );
+  }
+  return id;
+}
+
+/** The dead-letter queue: messages whose every delivery failed, newest first. */
+export class KvDeadLetterQueue {
+  readonly #database: () => Database;
+
+  /** @internal Use `kv.dlq`. */
+  constructor(database: () => Database) {
+    this.#database = database;
+  }
+
+  async list<T = unknown>(
+    options: { limit?: number; offset?: number } = {},
+  ): Promise<KvDeadLetter<T>[]> {
+    const limit = options.limit ?? 100;
+    const offset = options.offset ?? 0;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new KvError("INVALID_ARGUMENT", "limit must be a positive integer");
+    }
+    if (!Number.isInteger(offset) || offset < 0) {
+      throw new KvError("INVALID_ARGUMENT", "offset must be a non-negative integer");
+    }
+    const found = await this.#database().deadLetters({ limit: Math.min(limit, 1000), offset });
+    return found.map(deadLetterOut<T>);
+  }
+
+  /** The dead letter with `id`, or `null`. */
+  async get<T = unknown>(id: string): Promise<KvDeadLetter<T> | null> {
+    const [found] = await this.#database().deadLetters({ id: dlqId(id) });
+    return found ? deadLetterOut<T>(found) : null;
+  }
+
+  /**
+   * Puts the message back in the queue under a new id, ready now, with its backoff schedule and
+   * undelivered keys; `NOT_FOUND` if there is no such dead letter.
+   */
+  async requeue(id: string): Promise<{ ok: true; id: string; newId: string }> {
+    const newId = randomUUID();
+    const result = await this.#database().commit({
+      checks: [],
+      mutations: [{ type: "requeue", id: dlqId(id), newId }],
+    });
+    if (!result.ok || result.deletedCount === 0) {
+      throw new KvError("NOT_FOUND", "Message not found in DLQ");
+    }
+    return { ok: true, id: newId, newId };
+  }
+
+  /** Removes the dead letter (nothing happens if there is none). */
+  async delete(id: string): Promise<{ ok: true }> {
+    await this.#database().commit({
+      checks: [],
+      mutations: [{ type: "deleteDeadLetter", id: dlqId(id) }],
+    });
+    return { ok: true };
+  }
+
+  /** Removes every dead letter. */
+  async purge(): Promise<{ deletedCount: number }> {
+    const result = await this.#database().commit({
+      checks: [],
+      mutations: [{ type: "deleteDeadLetter", id: null }],
+    });
+    return { deletedCount: result.ok ? result.deletedCount : 0 };
+  }
+}
