@@ -93,3 +93,15 @@ export function serverForTests(token: string): () => CairnServer {
   afterAll(() => server.close());
   return () => server;
 }
+
+/** Resolves once `predicate()` holds, checking every 10 ms; fails after `timeoutMs`. */
+export async function until(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`Condition not met within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}

@@ -69,6 +69,8 @@ export async function listen(
     handler(req, res);
   };
   const sessions = new Set<http2.Http2Session>();
+  /** Connections speaking HTTP/2: their sessions close them. */
+  const http2Sockets = new WeakSet<net.Socket>();
   const track = (session: http2.Http2Session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
@@ -91,6 +93,7 @@ export async function listen(
         socket.off("data", sniff);
         socket.pause();
         if (head.subarray(0, PRI.length).equals(PRI)) {
+          http2Sockets.add(socket);
           h2c.emit("connection", replay(socket, head));
         } else {
           socket.unshift(head);
@@ -133,7 +136,12 @@ export async function listen(
           resolve();
         });
         for (const session of sessions) session.close(); // finishes open streams, then closes
-        for (const [socket, active] of connections) if (active === 0) socket.destroy();
+        // Idle HTTP/1.1 connections, including ones that never sent a request, go now.
+        for (const socket of sockets) {
+          const h2 =
+            http2Sockets.has(socket) || (socket as { alpnProtocol?: string }).alpnProtocol === "h2";
+          if (!h2 && (connections.get(socket) ?? 0) === 0) socket.destroy();
+        }
       }),
   };
 }
