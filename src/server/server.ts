@@ -19,6 +19,7 @@ import {
   sendStream,
 } from "../faces/http-io.js";
 import { jsonApiRoutes } from "../faces/json-api.js";
+import { jsonApiRealtimeRoutes } from "../faces/json-api-realtime.js";
 import { databaseIdOf, kvConnectRoutes } from "../faces/kv-connect.js";
 import type { Route } from "../faces/route.js";
 import { KvError } from "../kv-error.js";
@@ -140,9 +141,11 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     },
   });
   router.on("GET", "/health", (_req, res) => void health(database, res));
+  const kv = new Kv(database);
   const routes = [
     ...databaseProtocolRoutes(database),
-    ...jsonApiRoutes(new Kv(database), database),
+    ...jsonApiRoutes(kv, database),
+    ...jsonApiRealtimeRoutes(kv, database),
     ...kvConnectRoutes(
       database,
       options.data === ":memory:" ? randomUUID() : databaseIdOf(options.data),

@@ -1,0 +1,408 @@
+/**
+ * The Buntime KeyVal seed's queue, dead-letter queue and watch routes (reference/seed-systems.md
+ * §1.4, §1.10, §1.12), translated to `Kv` calls. Streams are server-sent events whose `id:` is a
+ * versionstamp (watch) or a message id (queue); a watch resumes from `Last-Event-ID`.
+ */
+import { parseDuration } from "../codec/duration.js";
+import type { KvKey } from "../codec/key-codec.js";
+import { decodeValue } from "../codec/value-codec.js";
+import { isVersionstamp } from "../codec/versionstamp.js";
+import type { Database, LeasedMessage } from "../engine/database.js";
+import { KvError } from "../kv-error.js";
+import { limits } from "../limits.js";
+import { idFromWire } from "../protocol/database-wire.js";
+import { formatKeyPath, parseKeyPath } from "../protocol/key-path.js";
+import { formatSse } from "../protocol/sse.js";
+import { fromTagged, keyFromJson, keyToJson, toTagged } from "../protocol/tagged-json.js";
+import type { Kv } from "../sdk/kv.js";
+import type { KvDeadLetter } from "../sdk/queue.js";
+import type { KvEntryMaybe } from "../sdk/types.js";
+import { StreamReply } from "./http-io.js";
+import type { Route, RouteRequest } from "./route.js";
+
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
+
+const invalid = (message: string) => new KvError("INVALID_ARGUMENT", message);
+
+function object(value: unknown): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw invalid("The request body must be a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+function integer(value: string | null, name: string, fallback: number, min: number): number {
+  if (value === null || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    throw invalid(`${name} must be an integer of at least ${min}: received ${value}`);
+  }
+  return n;
+}
+
+const entryToJson = (e: KvEntryMaybe) => ({
+  key: keyToJson(e.key),
+  value: toTagged(e.value),
+  versionstamp: e.versionstamp,
+});
+
+const messageToJson = (m: LeasedMessage) => ({
+  id: m.id,
+  value: toTagged(decodeValue(m.value)),
+  attempts: m.attempts,
+});
+
+const deadLetterToJson = (d: KvDeadLetter) => ({ ...d, value: toTagged(d.value) });
+
+/** Comma-separated key paths (a comma inside a part is written `%2C`). */
+function keyPaths(text: string | null, name: string): KvKey[] {
+  if (text === null || text === "") throw invalid(`${name} is required, e.g. ${name}=users/1`);
+  const keys = text.split(",").map(parseKeyPath);
+  if (keys.length > limits.maxFeedRanges) {
+    throw invalid(`Too many keys in ${name} (max ${limits.maxFeedRanges})`);
+  }
+  return keys;
+}
+
+/** `prefixes=` (the seed's client) or `prefix=` (its server). */
+const prefixesOf = (query: URLSearchParams) =>
+  keyPaths(query.get("prefixes") ?? query.get("prefix"), "prefix");
+
+const initialOf = (query: URLSearchParams) => query.get("initial") !== "false";
+
+function cursorOf(request: RouteRequest): string | undefined {
+  const cursor = request.req.headers["last-event-id"] ?? request.query.get("cursor") ?? undefined;
+  if (cursor !== undefined && !isVersionstamp(cursor)) {
+    throw invalid("The cursor (Last-Event-ID) must be a versionstamp (20 hex characters)");
+  }
+  return cursor as string | undefined;
+}
+
+/** An SSE watch: `change` events with entries, `ping` heartbeats, `lost` when history is gone. */
+function watchStream(kv: Kv, keys: KvKey[], request: RouteRequest, exact: boolean): StreamReply {
+  const cursor = cursorOf(request);
+  const limit = Math.min(integer(request.query.get("limit"), "limit", DEFAULT_LIMIT, 1), MAX_LIMIT);
+  const emitInitial = initialOf(request.query);
+  return new StreamReply("text/event-stream", (stream) => {
+    const handle = kv.watch(
+      keys,
+      (entries, info) => {
+        const data = JSON.stringify(entries.map(entryToJson));
+        stream.write(formatSse({ event: "change", id: info.versionstamp ?? undefined, data }));
+      },
+      {
+        exact,
+        emitInitial,
+        limit,
+        cursor,
+        onHistoryLost: (oldest) =>
+          stream.write(formatSse({ event: "lost", id: oldest, data: JSON.stringify({ oldest }) })),
+        onError: (error) => {
+          const message = error instanceof Error ? error.message : String(error);
+          stream.write(formatSse({ event: "error", data: JSON.stringify({ error: message }) }));
+          stream.end();
+        },
+      },
+    );
+    const ping = setInterval(() => {
+      const versionstamp = handle.cursor ?? undefined;
+      stream.write(
+        formatSse({ event: "ping", id: versionstamp, data: JSON.stringify({ versionstamp }) }),
+      );
+    }, limits.watchHeartbeatMs);
+    return () => {
+      clearInterval(ping);
+      handle.stop();
+    };
+  });
+}
+
+/**
+ * `GET /queue/listen`: leases ready messages and sends each as a `message` event; with
+ * `concurrency=N` (default 1) at most N are outstanding until acknowledged or nacked (or their
+ * lease, `lease=` ms, default 30 s, runs out). `ping` events while the queue is empty.
+ */
+function listenStream(database: Database, request: RouteRequest, outstanding: Outstanding) {
+  const concurrency = integer(request.query.get("concurrency"), "concurrency", 1, 1);
+  if (concurrency > limits.maxClaimMessages) {
+    throw invalid(`concurrency is at most ${limits.maxClaimMessages}`);
+  }
+  const leaseMs = integer(request.query.get("lease"), "lease", limits.defaultLeaseMs, 1);
+  return new StreamReply("text/event-stream", (stream) => {
+    const controller = new AbortController();
+    const mine = new Map<string, number>(); // message id → lease end
+    let wake: (() => void) | undefined;
+    const run = async () => {
+      while (!controller.signal.aborted) {
+        const now = Date.now();
+        for (const [id, until] of mine) if (until <= now) mine.delete(id);
+        if (mine.size >= concurrency) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, Math.min(...mine.values()) - now);
+          });
+          continue;
+        }
+        const messages = await database.claim(
+          { limit: concurrency - mine.size, leaseMs, waitMs: limits.watchHeartbeatMs },
+          controller.signal,
+        );
+        if (controller.signal.aborted) {
+          // Claimed as the client left: let them go again at once.
+          for (const m of messages) outstanding.release(m.id);
+          return;
+        }
+        if (messages.length === 0) stream.write(formatSse({ event: "ping", data: "" }));
+        for (const m of messages) {
+          mine.set(m.id, m.leaseUntil);
+          outstanding.watch(m.id, () => {
+            mine.delete(m.id);
+            wake?.();
+          });
+          stream.write(
+            formatSse({ event: "message", id: m.id, data: JSON.stringify(messageToJson(m)) }),
+          );
+        }
+      }
+    };
+    run().catch((error) => {
+      const message = error instanceof Error ? error.message : String(error);
+      stream.write(formatSse({ event: "error", data: JSON.stringify({ error: message }) }));
+      stream.end();
+    });
+    return () => {
+      controller.abort();
+      wake?.();
+      for (const id of mine.keys()) outstanding.release(id);
+    };
+  });
+}
+
+/** Messages sent on listen streams, so that acknowledging one makes room on its stream. */
+class Outstanding {
+  readonly #settled = new Map<string, () => void>();
+  readonly #release: (id: string) => void;
+
+  constructor(release: (id: string) => void) {
+    this.#release = release;
+  }
+
+  watch(id: string, settled: () => void): void {
+    this.#settled.set(id, settled);
+  }
+
+  settled(id: string): void {
+    this.#settled.get(id)?.();
+    this.#settled.delete(id);
+  }
+
+  /** The stream ended with `id` unacknowledged: deliver it again without waiting for its lease. */
+  release(id: string): void {
+    this.#settled.delete(id);
+    this.#release(id);
+  }
+}
+
+function idOf(body: Record<string, unknown>): string {
+  if (typeof body.id !== "string" || body.id === "") throw invalid("id must be a non-empty string");
+  return idFromWire(body.id, "id");
+}
+
+/** The dead-letter id in `/queue/dlq/<id>[/requeue]`. */
+function dlqPath(wildcard: string): { id: string; requeue: boolean } {
+  const requeue = wildcard.endsWith("/requeue");
+  const id = decodeURIComponent(requeue ? wildcard.slice(0, -"/requeue".length) : wildcard);
+  return { id: idFromWire(id, "id"), requeue };
+}
+
+export function jsonApiRealtimeRoutes(kv: Kv, database: Database): Route[] {
+  const settle = (id: string, ok: boolean, error?: string) =>
+    database.commit({
+      checks: [],
+      mutations: [{ type: "settle", id, lease: null, ok, ...(error && { error }) }],
+    });
+  const outstanding = new Outstanding((id) => {
+    // A released message is retried as if its handler failed, keeping the attempt count honest.
+    void settle(id, false, "The consumer disconnected before acknowledging").catch(() => {});
+  });
+
+  return [
+    {
+      method: "POST",
+      path: "/queue/enqueue",
+      access: "write",
+      async handle(request) {
+        const body = object(await request.json());
+        if (!("value" in body)) throw invalid("The body needs a value to enqueue");
+        const options =
+          body.options === undefined || body.options === null ? {} : object(body.options);
+        const durations = (v: unknown, name: string) => {
+          if (v === undefined || v === null) return undefined;
+          if (!Array.isArray(v)) throw invalid(`${name} must be an array of durations`);
+          return v.map((d) => parseDuration(d, name));
+        };
+        const keys = options.keysIfUndelivered;
+        if (keys !== undefined && keys !== null && !Array.isArray(keys)) {
+          throw invalid("keysIfUndelivered must be an array of keys");
+        }
+        return kv.enqueue(fromTagged(body.value), {
+          delay:
+            options.delay === undefined || options.delay === null
+              ? undefined
+              : parseDuration(options.delay, "delay"),
+          backoffSchedule: durations(options.backoffSchedule, "backoffSchedule"),
+          keysIfUndelivered: keys?.map((k, i) => keyFromJson(k, `keysIfUndelivered[${i}]`)),
+        });
+      },
+    },
+    {
+      method: "GET",
+      path: "/queue/listen",
+      access: "write",
+      handle: async (request) => listenStream(database, request, outstanding),
+    },
+    {
+      method: "GET",
+      path: "/queue/poll",
+      access: "write",
+      async handle(request) {
+        const leaseMs = integer(request.query.get("lease"), "lease", limits.defaultLeaseMs, 1);
+        const [message] = await database.claim({ limit: 1, leaseMs, waitMs: 0 });
+        return { message: message ? messageToJson(message) : null };
+      },
+    },
+    {
+      method: "POST",
+      path: "/queue/ack",
+      access: "write",
+      async handle(request) {
+        const id = idOf(object(await request.json()));
+        await settle(id, true);
+        outstanding.settled(id);
+        return { ok: true };
+      },
+    },
+    {
+      method: "POST",
+      path: "/queue/nack",
+      access: "write",
+      async handle(request) {
+        const body = object(await request.json());
+        const id = idOf(body);
+        await settle(
+          id,
+          false,
+          typeof body.error === "string" ? body.error.slice(0, 4096) : undefined,
+        );
+        outstanding.settled(id);
+        return { ok: true };
+      },
+    },
+    {
+      method: "GET",
+      path: "/queue/stats",
+      access: "read",
+      handle: () => kv.queueStats(),
+    },
+    {
+      method: "GET",
+      path: "/queue/dlq",
+      access: "read",
+      async handle({ query }) {
+        const limit = Math.min(integer(query.get("limit"), "limit", DEFAULT_LIMIT, 1), MAX_LIMIT);
+        const offset = integer(query.get("offset"), "offset", 0, 0);
+        return (await kv.dlq.list({ limit, offset })).map(deadLetterToJson);
+      },
+    },
+    {
+      method: "GET",
+      path: "/queue/dlq/*",
+      access: "read",
+      async handle({ wildcard }) {
+        const found = await kv.dlq.get(dlqPath(wildcard).id);
+        if (!found) throw new KvError("NOT_FOUND", "Message not found in DLQ");
+        return deadLetterToJson(found);
+      },
+    },
+    {
+      method: "POST",
+      path: "/queue/dlq/*",
+      access: "write",
+      async handle({ wildcard }) {
+        const { id, requeue } = dlqPath(wildcard);
+        if (!requeue) throw new KvError("NOT_FOUND", "No route: use POST /queue/dlq/<id>/requeue");
+        return kv.dlq.requeue(id);
+      },
+    },
+    {
+      method: "DELETE",
+      path: "/queue/dlq/*",
+      access: "write",
+      handle: ({ wildcard }) => kv.dlq.delete(dlqPath(wildcard).id),
+    },
+    {
+      method: "DELETE",
+      path: "/queue/dlq",
+      access: "write",
+      handle: () => kv.dlq.purge(),
+    },
+    {
+      method: "GET",
+      path: "/watch",
+      access: "read",
+      handle: async (request) =>
+        watchStream(kv, keyPaths(request.query.get("keys"), "keys"), request, true),
+    },
+    {
+      method: "GET",
+      path: "/watch/prefix",
+      access: "read",
+      handle: async (request) => watchStream(kv, prefixesOf(request.query), request, false),
+    },
+    {
+      method: "GET",
+      path: "/watch/poll",
+      access: "read",
+      async handle({ query }) {
+        const keys = keyPaths(query.get("keys"), "keys");
+        const previous = (query.get("versionstamps") ?? "").split(",");
+        const current = await kv.get(keys);
+        const versionstamps = current.map((e) => e.versionstamp ?? "");
+        const changed = current.filter((e, i) => versionstamps[i] !== (previous[i] ?? ""));
+        return { entries: changed.map(entryToJson), versionstamps };
+      },
+    },
+    {
+      method: "GET",
+      path: "/watch/prefix/poll",
+      access: "read",
+      async handle({ query }) {
+        const prefixes = prefixesOf(query);
+        const limit = Math.min(integer(query.get("limit"), "limit", DEFAULT_LIMIT, 1), MAX_LIMIT);
+        // State travels as "k1/k2:vs,…": the key path, then the versionstamp after the last colon.
+        const previous = new Map<string, string>();
+        for (const item of (query.get("versionstamps") ?? "").split(",")) {
+          const colon = item.lastIndexOf(":");
+          if (colon > 0) previous.set(item.slice(0, colon), item.slice(colon + 1));
+        }
+        const entries: KvEntryMaybe[] = [];
+        const state: string[] = [];
+        const present = new Set<string>();
+        for (const prefix of prefixes) {
+          for await (const entry of kv.list(prefix, { limit })) {
+            const path = formatKeyPath(entry.key);
+            present.add(path);
+            state.push(`${path}:${entry.versionstamp}`);
+            if (previous.get(path) !== entry.versionstamp) entries.push(entry);
+          }
+        }
+        for (const path of previous.keys()) {
+          if (!present.has(path))
+            entries.push({ key: parseKeyPath(path), value: null, versionstamp: null });
+        }
+        return { entries: entries.map(entryToJson), versionstamps: state.join(",") };
+      },
+    },
+  ];
+}
