@@ -34,6 +34,7 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   durability: "full" | "relaxed";
+  changeRetention: string;
 }
 
 /**
@@ -67,6 +68,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     port: flags.port,
     data: flags.data,
     durability: flags.durability,
+    changeRetention: flags.changeRetention,
     auth: flags.auth,
     token,
     tls: flags.tlsCert
@@ -256,6 +258,14 @@ function program(): Command {
         .env("CAIRN_DURABILITY")
         .choices(["full", "relaxed"])
         .default("full"),
+    )
+    .addOption(
+      new Option(
+        "--change-retention <duration>",
+        "How long changes are kept for watches that resume from a cursor.",
+      )
+        .env("CAIRN_CHANGE_RETENTION")
+        .default("1h"),
     )
     .action((flags: ServeFlags) => serve(flags));
   addDataCommands(cli);

@@ -34,6 +34,8 @@ export interface ServerOptions {
   /** A SQLite path (or `:memory:`). */
   readonly data: string;
   readonly durability?: "full" | "relaxed";
+  /** How long changes are kept for resuming watches (default 1 hour). */
+  readonly changeRetention?: number | string;
   /** Required unless `auth` is false. */
   readonly token?: string;
   readonly auth: boolean;
@@ -121,7 +123,10 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
   if (options.auth && !options.token) {
     throw new KvError("INVALID_ARGUMENT", "An access token is required unless auth is turned off");
   }
-  const database = openDatabase(options.data, { durability: options.durability });
+  const database = openDatabase(options.data, {
+    durability: options.durability,
+    changeRetention: options.changeRetention,
+  });
   const auth = options.auth ? tokenAuthenticator(options.token!) : noAuth;
   const router = FindMyWay({
     ignoreTrailingSlash: true,

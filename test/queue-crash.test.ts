@@ -1,0 +1,134 @@
+/**
+ * Queues across crashes: a consumer killed with kill -9 mid-message loses its lease and the message
+ * is delivered again; a server killed mid-load keeps every acknowledged enqueue.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { type KvQueueMessage, openKv } from "../src/index.js";
+import { startServer } from "../src/server/server.js";
+import { until } from "./targets.js";
+
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+function tempDir(): string {
+  const dir = join(tmpdir(), `cairn-queue-crash-${randomUUID()}`);
+  cleanup.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Starts `args` with node; resolves once a stdout line matches `ready`, with that line. */
+function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; line: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    cleanup.push(() => {
+      child.kill("SIGKILL");
+    });
+    let output = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      output += chunk;
+      const line = output.split("\n").find((l) => ready.test(l));
+      if (line) resolve({ child, line });
+    });
+    child.on("error", reject);
+    child.on("exit", (code, signal) =>
+      reject(new Error(`exited early (${code ?? signal}): ${output}`)),
+    );
+  });
+}
+
+const killed = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    child.removeAllListeners("exit");
+    child.on("exit", () => resolve());
+    child.kill("SIGKILL");
+  });
+
+const consumer = join(__dirname, "fixtures/queue-consumer.js");
+
+describe("queue crashes", () => {
+  it("delivers a message again after its consumer was killed mid-message (embedded, two processes)", async () => {
+    const path = join(tempDir(), "queue.db");
+    const kv = await openKv(path);
+    cleanup.push(() => kv.close());
+    const { id } = await kv.enqueue({ job: 1 });
+    const { child, line } = await start([consumer, path], /^started /);
+    expect(line).toBe(`started ${id} 1`);
+    await killed(child);
+
+    const got: KvQueueMessage[] = [];
+    const listener = kv.listenQueue((m) => void got.push(m));
+    await until(() => got.length === 1);
+    expect(got[0]).toEqual({ id, value: { job: 1 }, attempts: 2 });
+    await listener.stop();
+    expect((await kv.queueStats()).total).toBe(0);
+  });
+
+  it("delivers a message again after a remote consumer was killed mid-message", async () => {
+    const token = randomUUID();
+    const server = await startServer({
+      host: "127.0.0.1",
+      port: 0,
+      data: ":memory:",
+      auth: true,
+      token,
+    });
+    cleanup.push(() => server.close());
+    const kv = await openKv(server.url, { accessToken: token });
+    cleanup.push(() => kv.close());
+    const { id } = await kv.enqueue("remote job");
+    const { child } = await start([consumer, server.url, token], /^started /);
+    expect((await kv.queueStats()).processing).toBe(1);
+    await killed(child);
+    const got: KvQueueMessage[] = [];
+    const listener = kv.listenQueue((m) => void got.push(m));
+    await until(() => got.length === 1);
+    expect(got[0]).toMatchObject({ id, attempts: 2 });
+    await listener.stop();
+  });
+
+  it("keeps every acknowledged enqueue when the server is killed mid-load", async () => {
+    const dir = tempDir();
+    const data = join(dir, "server.db");
+    const token = randomUUID();
+    const cli = join(__dirname, "../bin/cairn.js");
+    const { child, line } = await start(
+      [cli, "serve", "--host", "127.0.0.1", "--port", "0", "--data", data, "--token", token],
+      /listening on /,
+    );
+    const url = /listening on (\S+)/.exec(line)![1]!;
+    const client = await openKv(url, { accessToken: token });
+    const acknowledged: string[] = [];
+    let stop = false;
+    const writers = Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        try {
+          acknowledged.push((await client.enqueue({ n: acknowledged.length })).id);
+        } catch {
+          return; // the server is gone
+        }
+      }
+    });
+    await until(() => acknowledged.length >= 300, 20_000);
+    await killed(child);
+    stop = true;
+    await Promise.all(writers);
+    await client.close();
+
+    const kv = await openKv(data);
+    cleanup.push(() => kv.close());
+    const delivered = new Set<string>();
+    const listener = kv.listenQueue((m) => void delivered.add(m.id), { concurrency: 16 });
+    const stats = await kv.queueStats();
+    await until(() => delivered.size === stats.pending, 20_000);
+    await listener.stop();
+    expect(acknowledged.length).toBeGreaterThanOrEqual(300);
+    expect(acknowledged.filter((id) => !delivered.has(id))).toEqual([]);
+  });
+});
