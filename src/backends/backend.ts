@@ -204,7 +204,9 @@ export interface Backend {
   /**
    * The change feed: commits with a versionstamp above `after`, oldest first, whole commits only,
    * about `limit` changes at most (a larger commit comes alone). Every commit that writes or
-   * deletes entries (including `purgeExpired`) records one change per key it touched.
+   * deletes entries (including `purgeExpired`) records one change per key it touched, in key
+   * order. A change that a later commit superseded (it changed the same key again) is left out
+   * of its commit: the later change reports the key. A commit may therefore come with no changes.
    */
   readChanges(after: string, limit: number): Promise<StoredChanges>;
 

@@ -182,6 +182,22 @@ conformance("watch", (kv) => {
     h.stop();
   });
 
+  it("reports a key changed twice between reads once, with its latest state", async () => {
+    const { calls, callback } = recorder();
+    const h = kv().watch(["p"], callback, {
+      mode: "polling",
+      pollInterval: 200,
+      emitInitial: false,
+    });
+    await h.ready;
+    await kv().set(["p", 1], "one");
+    await kv().set(["p", 1], "two");
+    await until(() => calls.length === 1);
+    await sleep(300);
+    expect(shape(calls)).toEqual([[[["p", 1], "two", true]]]);
+    h.stop();
+  });
+
   it("resumes from a cursor with every change since, in order, none twice", async () => {
     const first = recorder();
     const h1 = kv().watch(["log"], first.callback, { emitInitial: false });
@@ -202,8 +218,8 @@ conformance("watch", (kv) => {
     expect(shape(second.calls)).toEqual([
       [[["log", 3], 3, true]],
       [
-        [["log", 4], 4, true],
         [["log", 1], null, false],
+        [["log", 4], 4, true],
       ],
     ]);
     h2.stop();
@@ -214,6 +230,7 @@ conformance("watch", (kv) => {
     const h = kv().watch(["p"], callback, { mode: "polling", pollInterval: 20 });
     await h.ready;
     await kv().set(["p", 1], "one");
+    await until(() => calls.length === 1);
     await kv().delete(["p", 1]);
     await until(() => calls.length === 2);
     expect(shape(calls)).toEqual([[[["p", 1], "one", true]], [[["p", 1], null, false]]]);

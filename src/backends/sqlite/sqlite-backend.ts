@@ -44,15 +44,14 @@ const MIGRATIONS = [
    CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0), versionstamp INTEGER NOT NULL);
    INSERT INTO meta (id, versionstamp) VALUES (0, 0);`,
   // The change feed, the queue and its dead letters.
+  // A change names the key a commit touched; what it wrote is the key's row in kv, as long as no
+  // later commit has touched the key again (then that later change reports it).
   `CREATE TABLE changes (
      versionstamp INTEGER NOT NULL,
-     seq INTEGER NOT NULL,
      key BLOB NOT NULL,
-     data BLOB, -- NULL: the key was deleted
-     encoding INTEGER,
-     expires_at INTEGER,
+     deleted INTEGER NOT NULL,
      committed_at INTEGER NOT NULL,
-     PRIMARY KEY (versionstamp, seq)
+     PRIMARY KEY (versionstamp, key)
    ) WITHOUT ROWID;
    -- meta.changes_horizon: every change above this versionstamp counter is still in changes.
    ALTER TABLE meta ADD COLUMN changes_horizon INTEGER NOT NULL DEFAULT 0;
@@ -90,6 +89,8 @@ const COUNTER_BLOCK = 4096;
 
 const LIVE = "(expires_at IS NULL OR expires_at > ?)";
 const ENTRY = "key, data, encoding, versionstamp";
+const CHANGE =
+  "c.versionstamp, c.key, c.deleted, kv.versionstamp, kv.data, kv.encoding, kv.expires_at";
 const MESSAGE = "id, data, encoding, attempts, backoff, undelivered, created_at, lease, ready_at";
 const DEAD_LETTER =
   "id, data, encoding, attempts, backoff, undelivered, created_at, error, failed_at";
@@ -107,12 +108,12 @@ const SQL = {
   deleteRange: `DELETE FROM kv WHERE key >= ? AND key < ? AND ${LIVE} RETURNING key`,
   purgeExpired: `DELETE FROM kv WHERE key IN
                    (SELECT key FROM kv WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING key`,
-  recordChange: `INSERT INTO changes (versionstamp, seq, key, data, encoding, expires_at, committed_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  readChanges: `SELECT versionstamp, key, data, encoding, expires_at FROM changes
-                WHERE versionstamp > ? ORDER BY versionstamp, seq LIMIT ?`,
-  readCommitChanges: `SELECT versionstamp, key, data, encoding, expires_at FROM changes
-                      WHERE versionstamp = ? ORDER BY seq`,
+  recordChange: `INSERT OR REPLACE INTO changes (versionstamp, key, deleted, committed_at)
+                 VALUES (?, ?, ?, ?)`,
+  readChanges: `SELECT ${CHANGE} FROM changes c LEFT JOIN kv ON kv.key = c.key
+                WHERE c.versionstamp > ? ORDER BY c.versionstamp, c.key LIMIT ?`,
+  readCommitChanges: `SELECT ${CHANGE} FROM changes c LEFT JOIN kv ON kv.key = c.key
+                      WHERE c.versionstamp = ? ORDER BY c.key`,
   changesHead: "SELECT max(versionstamp) FROM changes",
   changesHorizon: "SELECT changes_horizon FROM meta WHERE id = 0",
   firstRecentChange: `SELECT versionstamp FROM changes WHERE committed_at >= ?
@@ -159,10 +160,12 @@ export interface SqliteOptions {
 type Statement = BetterSqlite3.Statement;
 /** A row of `ENTRY` columns. */
 type Row = [key: Buffer, data: Buffer | string, encoding: number, versionstamp: number];
-/** A row of `readChanges`: `data`/`encoding` are null for a deletion. */
+/** A row of `CHANGE` columns: the change, and the key's row now (null columns if it has none). */
 type ChangeRow = [
   versionstamp: number,
   key: Buffer,
+  deleted: number,
+  current: number | null,
   data: Buffer | string | null,
   encoding: number | null,
   expiresAt: number | null,
@@ -189,11 +192,17 @@ function entry(row: Row): RawEntry {
   } as RawEntry;
 }
 
-function change(row: ChangeRow): ChangeRecord {
-  const [counter, key, data, encoding, expiresAt] = row;
-  if (data === null) return { key, entry: null };
-  const versionstamp = versionstampFromCounter(counter);
-  return { key, entry: { key, data, encoding, versionstamp, expiresAt } as ChangeRecord["entry"] };
+/** The change a row records, or `null` when a later commit has changed the key again. */
+function change(row: ChangeRow): ChangeRecord | null {
+  const [counter, key, deleted, current, data, encoding, expiresAt] = row;
+  if (current === counter) {
+    const versionstamp = versionstampFromCounter(counter);
+    return {
+      key,
+      entry: { key, data, encoding, versionstamp, expiresAt } as ChangeRecord["entry"],
+    };
+  }
+  return deleted ? { key, entry: null } : null;
 }
 
 function message(row: MessageRow): StoredMessage {
@@ -226,7 +235,6 @@ interface Applying {
   readonly now: number;
   readonly counter: number;
   deleted: number;
-  changes: number;
   claimed?: Claimed;
 }
 
@@ -371,7 +379,7 @@ export class SqliteBackend implements Backend {
         continue;
       }
       try {
-        const state: Applying = { now, counter: this.#nextCounter(), deleted: 0, changes: 0 };
+        const state: Applying = { now, counter: this.#nextCounter(), deleted: 0 };
         // Alone in its group, a failing commit rolls back the whole transaction (see `commit`);
         // otherwise only its savepoint.
         if (group.length === 1) this.#applyCommit(commit, state);
@@ -492,24 +500,12 @@ export class SqliteBackend implements Backend {
 
   #write(state: Applying, key: Uint8Array, value: EncodedValue, expiresAt: number | null): void {
     this.#sql.set.run(key, value.data, value.encoding, state.counter, expiresAt);
-    this.#record(state, key, value, expiresAt);
+    this.#sql.recordChange.run(state.counter, key, 0, state.now);
   }
 
   #deleted(state: Applying, keys: readonly Buffer[]): void {
     state.deleted += keys.length;
-    for (const key of keys) this.#record(state, key, null, null);
-  }
-
-  #record(state: Applying, key: Uint8Array, value: EncodedValue | null, expiresAt: number | null) {
-    this.#sql.recordChange.run(
-      state.counter,
-      state.changes++,
-      key,
-      value?.data ?? null,
-      value?.encoding ?? null,
-      expiresAt,
-      state.now,
-    );
+    for (const key of keys) this.#sql.recordChange.run(state.counter, key, 1, state.now);
   }
 
   #pruneChanges(before: number, keep: number): void {
@@ -584,7 +580,8 @@ export class SqliteBackend implements Backend {
             current = { versionstamp: versionstampFromCounter(counter), changes: [] };
             commits.push(current);
           }
-          current!.changes.push(change(row));
+          const recorded = change(row);
+          if (recorded) current!.changes.push(recorded);
         }
         const horizon = this.#sql.changesHorizon.get() as number;
         const head = (this.#sql.changesHead.get() as number | null) ?? horizon;
