@@ -6,7 +6,8 @@
  *   BENCH_RUNS=3            full repetitions; the median of each cell is reported
  *   BENCH_SCALE=1           multiplies the work per cell
  *   BENCH_ONLY=E1,E4,MEM,S1 workloads to run (E1–E5 embedded, MEM for the memory check, S1–S3
- *                           on servers: see bench/server-bench.js); default all
+ *                           on servers: see bench/server-bench.js; R1–R2 watch fan-out and
+ *                           queues: see bench/realtime-bench.js); default all
  *   BENCH_SYSTEMS=cairn,raw,deno,bare   systems to run; default all (bare: servers only)
  *
  * Every embedded cell (one workload on one system) runs in a fresh child process on a fresh
@@ -19,6 +20,7 @@ import { cpus } from "node:os";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { DENO, here, inTempDir, median, rotated, runJson } from "./harness.js";
+import { measureRealtime, REALTIME_WORKLOADS, renderRealtimeReport } from "./realtime-bench.js";
 import { human, RELAXED_WORKLOADS, ROWS, renderReport } from "./report.js";
 import { measureServers, SERVER_SYSTEMS, SERVER_WORKLOADS } from "./server-bench.js";
 import { renderServerReport } from "./server-report.js";
@@ -61,13 +63,19 @@ function numberFromEnv(name, fallback, valid) {
 }
 
 function readConfig() {
-  const only = listFromEnv("BENCH_ONLY", [...WORKLOADS, "MEM", ...SERVER_WORKLOADS]);
+  const only = listFromEnv("BENCH_ONLY", [
+    ...WORKLOADS,
+    "MEM",
+    ...SERVER_WORKLOADS,
+    ...REALTIME_WORKLOADS,
+  ]);
   return {
     runs: numberFromEnv("BENCH_RUNS", 3, (n) => Number.isInteger(n) && n >= 1),
     scale: numberFromEnv("BENCH_SCALE", 1, (n) => n > 0),
     workloads: only.filter((item) => WORKLOADS.includes(item)),
     memory: only.includes("MEM"),
     serverWorkloads: only.filter((item) => SERVER_WORKLOADS.includes(item)),
+    realtimeWorkloads: only.filter((item) => REALTIME_WORKLOADS.includes(item)),
     systems: listFromEnv("BENCH_SYSTEMS", [...new Set([...EMBEDDED_SYSTEMS, ...SERVER_SYSTEMS])]),
   };
 }
@@ -180,9 +188,11 @@ async function main() {
   const medians = await measureAll(config);
   const memory = config.memory ? await measureMemory(config.scale) : undefined;
   const server = config.serverWorkloads.length > 0 ? await measureServers(config) : undefined;
+  const realtime = config.realtimeWorkloads.length > 0 ? await measureRealtime(config) : undefined;
   const report =
     renderReport({ medians, memory, conditions: await describeConditions(config) }) +
-    (server ? renderServerReport(server) : "");
+    (server ? renderServerReport(server) : "") +
+    (realtime ? renderRealtimeReport(realtime) : "");
   await mkdir(here("results"), { recursive: true });
   await writeFile(RESULTS, report);
   process.stdout.write(report);

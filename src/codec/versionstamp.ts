@@ -16,3 +16,8 @@ export function versionstampFromCounter(counter: number | bigint): string {
 export function counterFromVersionstamp(versionstamp: string): number {
   return Number.parseInt(versionstamp.slice(0, 16), 16);
 }
+
+/** The later of two versionstamps. */
+export function laterVersionstamp(a: string, b: string): string {
+  return a > b ? a : b;
+}

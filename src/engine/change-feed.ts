@@ -5,6 +5,7 @@
  * the storage per subscription.
  */
 import type { Backend, ChangeRecord, CommitChanges } from "../backends/backend.js";
+import { laterVersionstamp } from "../codec/versionstamp.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import type {
@@ -34,13 +35,19 @@ function inRanges(key: Uint8Array, ranges: FeedRanges["ranges"]): boolean {
   return false;
 }
 
-/** The commit's changes within `ranges`, expired entries shown as deletions; `null` if none. */
+/**
+ * The commit's changes within `ranges`, expired entries shown as deletions; `null` if none. When
+ * that is all of the commit, the commit object itself, so that its watchers can share work.
+ */
 function select(commit: CommitChanges, ranges: FeedRanges["ranges"], now: number) {
+  const expired = (c: ChangeRecord) => c.entry?.expiresAt != null && c.entry.expiresAt <= now;
+  if (commit.changes.every((c) => inRanges(c.key, ranges) && !expired(c))) {
+    return commit.changes.length > 0 ? commit : null;
+  }
   const selected: ChangeRecord[] = [];
   for (const change of commit.changes) {
     if (!inRanges(change.key, ranges)) continue;
-    const expired = change.entry?.expiresAt != null && change.entry.expiresAt <= now;
-    selected.push(expired ? { key: change.key, entry: null } : change);
+    selected.push(expired(change) ? { key: change.key, entry: null } : change);
   }
   return selected.length > 0 ? { versionstamp: commit.versionstamp, changes: selected } : null;
 }
@@ -104,7 +111,7 @@ export class ChangeFeed {
     return {
       commits,
       // With nothing left to read, the cursor moves up to the head.
-      cursor: last ?? (page.head > cursor ? page.head : cursor), // strings: no Math.max
+      cursor: last ?? laterVersionstamp(page.head, cursor),
       ...(cursor < page.horizon && { lost: page.horizon }),
     };
   }

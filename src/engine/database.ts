@@ -140,6 +140,8 @@ export interface ClaimRequest {
   readonly leaseMs: number;
   /** When none is ready, wait up to this long for one (0: answer at once). */
   readonly waitMs: number;
+  /** `settle` mutations committed together with the claim: a consumer settles and asks for more at once. */
+  readonly settle?: readonly Extract<Mutation, { type: "settle" }>[];
 }
 
 export interface Database {

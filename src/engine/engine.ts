@@ -174,9 +174,15 @@ export class Engine implements Database {
     this.#listenForOthers();
     const deadline = Date.now() + request.waitMs;
     const claim = { type: "claim", limit: request.limit, leaseMs: request.leaseMs } as const;
+    let settle = request.settle ?? [];
     for (;;) {
       const wakes = this.#queueWakes;
-      const { claimed } = await this.#enqueue(() => ({ checks: [], mutations: [claim] }));
+      const settling = settle;
+      settle = [];
+      const { claimed } = await this.#enqueue((now) => ({
+        checks: [],
+        mutations: [...settling.map((m) => toStorage(m, now)), claim],
+      }));
       if (claimed!.messages.length > 0) return [...claimed!.messages];
       if (this.#closed || signal?.aborted || Date.now() >= deadline) return [];
       if (claimed!.nextAt !== null) this.#wakeQueueAt(claimed!.nextAt);

@@ -4,10 +4,10 @@
  * versionstamp (watch) or a message id (queue); a watch resumes from `Last-Event-ID`.
  */
 import { parseDuration } from "../codec/duration.js";
-import type { KvKey } from "../codec/key-codec.js";
+import { decodeKey, type KvKey } from "../codec/key-codec.js";
 import { decodeValue } from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
-import type { Database, LeasedMessage } from "../engine/database.js";
+import type { CommitChanges, Database, LeasedMessage } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { idFromWire } from "../protocol/database-wire.js";
@@ -17,6 +17,7 @@ import { fromTagged, keyFromJson, keyToJson, toTagged } from "../protocol/tagged
 import type { Kv } from "../sdk/kv.js";
 import type { KvDeadLetter } from "../sdk/queue.js";
 import type { KvEntryMaybe } from "../sdk/types.js";
+import { followKeys, type KeyFeedEvent } from "../sdk/watch.js";
 import { StreamReply } from "./http-io.js";
 import type { Route, RouteRequest } from "./route.js";
 
@@ -79,18 +80,38 @@ function cursorOf(request: RouteRequest): string | undefined {
   return cursor as string | undefined;
 }
 
+/** Watchers of one commit share its `change` event text; the feed hands them one commit object. */
+const changeEvents = new WeakMap<CommitChanges, string>();
+
+function changeEvent(event: KeyFeedEvent): string {
+  const cached = event.commit && changeEvents.get(event.commit);
+  if (cached !== undefined) return cached;
+  const entries = event.changes.map((c) => {
+    const key = keyToJson(decodeKey(c.key));
+    if (c.entry === null) return { key, value: null, versionstamp: null };
+    return { key, value: toTagged(decodeValue(c.entry)), versionstamp: c.entry.versionstamp };
+  });
+  const data = JSON.stringify(entries);
+  const text = formatSse({ event: "change", id: event.versionstamp ?? undefined, data });
+  if (event.commit) changeEvents.set(event.commit, text);
+  return text;
+}
+
 /** An SSE watch: `change` events with entries, `ping` heartbeats, `lost` when history is gone. */
-function watchStream(kv: Kv, keys: KvKey[], request: RouteRequest, exact: boolean): StreamReply {
+function watchStream(
+  database: Database,
+  keys: KvKey[],
+  request: RouteRequest,
+  exact: boolean,
+): StreamReply {
   const cursor = cursorOf(request);
   const limit = Math.min(integer(request.query.get("limit"), "limit", DEFAULT_LIMIT, 1), MAX_LIMIT);
   const emitInitial = initialOf(request.query);
   return new StreamReply("text/event-stream", (stream) => {
-    const handle = kv.watch(
+    const handle = followKeys(
+      () => database,
       keys,
-      (entries, info) => {
-        const data = JSON.stringify(entries.map(entryToJson));
-        stream.write(formatSse({ event: "change", id: info.versionstamp ?? undefined, data }));
-      },
+      (event) => stream.write(changeEvent(event)),
       {
         exact,
         emitInitial,
@@ -352,13 +373,13 @@ export function jsonApiRealtimeRoutes(kv: Kv, database: Database): Route[] {
       path: "/watch",
       access: "read",
       handle: async (request) =>
-        watchStream(kv, keyPaths(request.query.get("keys"), "keys"), request, true),
+        watchStream(database, keyPaths(request.query.get("keys"), "keys"), request, true),
     },
     {
       method: "GET",
       path: "/watch/prefix",
       access: "read",
-      handle: async (request) => watchStream(kv, prefixesOf(request.query), request, false),
+      handle: async (request) => watchStream(database, prefixesOf(request.query), request, false),
     },
     {
       method: "GET",
@@ -369,7 +390,7 @@ export function jsonApiRealtimeRoutes(kv: Kv, database: Database): Route[] {
         const previous = (query.get("versionstamps") ?? "").split(",");
         const current = await kv.get(keys);
         const versionstamps = current.map((e) => e.versionstamp ?? "");
-        const changed = current.filter((e, i) => versionstamps[i] !== (previous[i] ?? ""));
+        const changed = current.filter((_e, i) => versionstamps[i] !== (previous[i] ?? ""));
         return { entries: changed.map(entryToJson), versionstamps };
       },
     },

@@ -517,7 +517,17 @@ export function claimRequestFromWire(body: unknown): ClaimRequest {
   ) {
     throw invalid(`waitMs must be an integer from 0 to ${limits.maxClaimWaitMs}`);
   }
-  return { limit, waitMs, leaseMs: leaseFromWire(b.leaseMs, "leaseMs") };
+  const settle = array(
+    b.settle ?? [],
+    "settle",
+    limits.maxClaimMessages,
+    "Too many settlements",
+  ).map((m, i) => {
+    const mutation = mutationFromWire(m, i);
+    if (mutation.type !== "settle") throw invalid(`settle[${i}] must be a settle mutation`);
+    return mutation;
+  });
+  return { limit, waitMs, leaseMs: leaseFromWire(b.leaseMs, "leaseMs"), settle };
 }
 
 export function deadLetterQueryFromWire(

@@ -107,6 +107,8 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener("abort", done);
   });
 
+type Settle = Extract<Mutation, { type: "settle" }>;
+
 const isClosed = (e: unknown) => e instanceof KvError && e.code === "CLOSED";
 
 /** Runs a consumer of `database`'s queue until stopped or until the database closes. */
@@ -132,15 +134,9 @@ export function listenQueue<T>(
   database(); // throws CLOSED now rather than in the loop
   const controller = new AbortController();
   const { signal } = controller;
-  const inFlight = new Set<Promise<void>>();
 
-  const settle = (m: LeasedMessage, ok: boolean, error?: string) =>
-    database().commit({
-      checks: [],
-      mutations: [{ type: "settle", id: m.id, lease: m.lease, ok, ...(error && { error }) }],
-    });
-
-  const handle = async (m: LeasedMessage) => {
+  /** Runs the handler on `m` with its lease renewed meanwhile; returns how to settle it. */
+  const handle = async (m: LeasedMessage): Promise<Settle> => {
     const renew = setInterval(
       () => {
         const mutation = { type: "renewLease", id: m.id, lease: m.lease, leaseMs } as const;
@@ -150,48 +146,47 @@ export function listenQueue<T>(
       },
       Math.max(1, Math.floor(leaseMs / 3)),
     );
-    let ok = true;
-    let error: string | undefined;
+    const settle = { type: "settle", id: m.id, lease: m.lease } as const;
     try {
       await handler({ id: m.id, value: decodeValue(m.value) as T, attempts: m.attempts });
+      return { ...settle, ok: true };
     } catch (e) {
-      ok = false;
-      error = e instanceof Error ? e.message || e.name : String(e);
+      const error = e instanceof Error ? e.message || e.name : String(e);
+      return { ...settle, ok: false, error };
     } finally {
       clearInterval(renew);
     }
-    // A settlement that cannot be written leaves the lease to lapse: delivered again.
-    await settle(m, ok, error).catch(() => {});
   };
 
-  const run = async () => {
+  /**
+   * One of `concurrency` workers: claims a message, handles it, and settles it in the same commit
+   * that claims the next one.
+   */
+  const work = async () => {
+    let settle: Settle[] = [];
     while (!signal.aborted) {
-      if (inFlight.size >= concurrency) {
-        await Promise.race(inFlight);
-        continue;
-      }
       let messages: LeasedMessage[];
       try {
-        messages = await database().claim(
-          {
-            limit: concurrency - inFlight.size,
-            leaseMs,
-            waitMs: mode === "polling" ? 0 : limits.maxClaimWaitMs,
-          },
-          signal,
-        );
+        const waitMs = mode === "polling" ? 0 : limits.maxClaimWaitMs;
+        messages = await database().claim({ limit: 1, leaseMs, waitMs, settle }, signal);
+        settle = [];
       } catch (e) {
         if (isClosed(e) || signal.aborted) break;
         await sleep(Math.max(pollMs, 1000), signal); // e.g. the server is unreachable: try again
         continue;
       }
       if (messages.length === 0 && mode === "polling") await sleep(pollMs, signal);
-      for (const m of messages) {
-        const task = handle(m).finally(() => inFlight.delete(task));
-        inFlight.add(task);
-      }
+      for (const m of messages) settle.push(await handle(m));
     }
-    await Promise.allSettled(inFlight);
+    // A settlement that cannot be written leaves the lease to lapse: delivered again.
+    if (settle.length > 0) {
+      await Promise.resolve()
+        .then(() => database().commit({ checks: [], mutations: settle }))
+        .catch(() => {});
+    }
+  };
+  const run = async () => {
+    await Promise.all(Array.from({ length: concurrency }, work));
   };
   const closed = run();
   return {

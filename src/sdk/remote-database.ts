@@ -191,6 +191,13 @@ export class RemoteDatabase implements Database {
   }
 
   async claim(request: ClaimRequest, signal?: AbortSignal): Promise<LeasedMessage[]> {
+    // Settlements must reach the server even if `signal` aborts: they go with a claim that does
+    // not wait, and only the wait after it can be cut short.
+    if (request.settle?.length && request.waitMs > 0) {
+      const first = await this.claim({ ...request, waitMs: 0 });
+      if (first.length > 0 || signal?.aborted) return first;
+      return this.claim({ ...request, settle: [] }, signal);
+    }
     try {
       const { messages } = await this.#post<{ messages: WireLeased[] }>(
         "/db/claim",

@@ -8,7 +8,13 @@ import { type Duration, parseDuration } from "../codec/duration.js";
 import { concatBytes, decodeKey, encodeReadKey, type KvKey } from "../codec/key-codec.js";
 import { decodeValue } from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
-import type { CommitChanges, Database, FeedRanges, Subscription } from "../engine/database.js";
+import type {
+  ChangeRecord,
+  CommitChanges,
+  Database,
+  FeedRanges,
+  Subscription,
+} from "../engine/database.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import type { KvEntryMaybe } from "./types.js";
@@ -73,8 +79,8 @@ function rangesOf(keys: readonly Uint8Array[], exact: boolean): FeedRanges {
   };
 }
 
-function entryOf<T>(key: Uint8Array, change: CommitChanges["changes"][number]): KvEntryMaybe<T> {
-  const decoded = decodeKey(key);
+function entryOf<T>(change: ChangeRecord): KvEntryMaybe<T> {
+  const decoded = decodeKey(change.key);
   return change.entry
     ? {
         key: decoded,
@@ -147,17 +153,23 @@ class Delivery<T> {
   }
 }
 
-/** The seed's `kv.watch(keyOrKeys, callback, options)`. */
-export function watchKeys<T>(
-  database: () => Database,
-  keys: readonly KvKey[],
-  callback: KvWatchCallback<T>,
-  options: KvWatchOptions = {},
-): KvWatchHandle {
-  if (typeof callback !== "function") {
-    throw new KvError("INVALID_ARGUMENT", "watch needs a callback function");
-  }
-  if (keys.length === 0) throw new KvError("INVALID_ARGUMENT", "watch needs at least one key");
+/** What `followKeys` hands on: raw changes, the initial state as changes too. */
+export interface KeyFeedEvent {
+  /** Missing keys of an initial emission, and deleted keys, have `entry: null`. */
+  readonly changes: readonly ChangeRecord[];
+  readonly versionstamp: string | null;
+  readonly initial: boolean;
+  /** The feed's commit object when `changes` is all of it (shared by every watcher of it). */
+  readonly commit?: CommitChanges;
+}
+
+export type FollowKeysOptions = Omit<
+  KvWatchOptions,
+  "bufferSize" | "overflowStrategy" | "onError"
+> & { readonly onError: (error: unknown) => void };
+
+/** Validates watch options shared by every form; throws `INVALID_ARGUMENT`. */
+function checkOptions(keys: readonly KvKey[], options: KvWatchOptions): void {
   if (keys.length > limits.maxFeedRanges) {
     throw new KvError("INVALID_ARGUMENT", `Too many keys watched (max ${limits.maxFeedRanges})`);
   }
@@ -179,7 +191,6 @@ export function watchKeys<T>(
   if (mode !== "sse" && mode !== "polling") {
     throw new KvError("INVALID_ARGUMENT", 'mode must be "sse" or "polling"');
   }
-  const pollMs = parseDuration(options.pollInterval ?? 1000, "pollInterval");
   const limit = options.limit ?? 100;
   if (!Number.isInteger(limit) || limit < 1 || limit > limits.maxReadEntries) {
     throw new KvError(
@@ -187,16 +198,35 @@ export function watchKeys<T>(
       `limit must be an integer from 1 to ${limits.maxReadEntries}`,
     );
   }
+}
+
+const hex = (key: Uint8Array) => Buffer.from(key).toString("hex");
+
+/**
+ * The core of every watch: subscribes to the change feed for `keys` (prefixes unless `exact`),
+ * reads the initial state once subscribed, and hands `sink` each commit's changes in order,
+ * without the ones the initial state already showed.
+ */
+export function followKeys(
+  database: () => Database,
+  keys: readonly KvKey[],
+  sink: (event: KeyFeedEvent) => void,
+  options: FollowKeysOptions,
+): KvWatchHandle {
+  checkOptions(keys, options);
+  const { cursor, onError } = options;
+  const pollMs = parseDuration(options.pollInterval ?? 1000, "pollInterval");
+  const limit = options.limit ?? 100;
   const exact = options.exact === true;
   const encoded = keys.map(encodeReadKey);
   const ranges = rangesOf(encoded, exact);
   const db = database();
-  const delivery = new Delivery<T>(callback, options);
-  const onError = options.onError ?? ((e: unknown) => console.error("cairn: watch failed:", e));
 
+  let stopped = false;
   let position: string | null = cursor ?? null;
-  /** Per key, the versionstamp the initial emission showed: older changes are not news. */
+  /** Per key, the versionstamp the initial state showed; cleared once every commit is newer. */
   let shown = new Map<string, string>();
+  let shownUpTo = "";
   let ready = false;
   const pending: CommitChanges[] = [];
   let resolveReady!: () => void;
@@ -211,8 +241,8 @@ export function watchKeys<T>(
   let pollTimer: NodeJS.Timeout | undefined;
 
   const stop = () => {
-    if (delivery.stopped) return;
-    delivery.stopped = true;
+    if (stopped) return;
+    stopped = true;
     subscription?.close();
     clearTimeout(pollTimer);
     resolveReady();
@@ -220,14 +250,22 @@ export function watchKeys<T>(
   };
 
   const deliver = (commit: CommitChanges) => {
-    const entries: KvEntryMaybe<T>[] = [];
-    for (const change of commit.changes) {
-      const seen = shown.get(Buffer.from(change.key).toString("hex"));
-      if (seen !== undefined && commit.versionstamp <= seen) continue;
-      entries.push(entryOf<T>(change.key, change));
-    }
-    if (entries.length > 0)
-      delivery.push(entries, { versionstamp: commit.versionstamp, initial: false });
+    if (stopped) return;
+    if (shown.size > 0 && commit.versionstamp > shownUpTo) shown = new Map();
+    const changes =
+      shown.size === 0
+        ? commit.changes
+        : commit.changes.filter((c) => {
+            const seen = shown.get(hex(c.key));
+            return seen === undefined || commit.versionstamp > seen;
+          });
+    if (changes.length === 0) return;
+    sink({
+      changes,
+      versionstamp: commit.versionstamp,
+      initial: false,
+      ...(changes === commit.changes && { commit }),
+    });
   };
 
   const onCommit = (commit: CommitChanges) => {
@@ -236,61 +274,60 @@ export function watchKeys<T>(
     else pending.push(commit);
   };
 
-  /** Emits the current entries, then what arrived meanwhile. */
-  const emitInitial = async () => {
-    ready = false;
-    try {
-      const entries: KvEntryMaybe<T>[] = [];
-      const next = new Map<string, string>();
-      if (exact) {
-        const raws = await db.get(encoded);
-        raws.forEach((raw, i) => {
-          entries.push(
-            raw
-              ? { key: keys[i]!, value: decodeValue(raw) as T, versionstamp: raw.versionstamp }
-              : { key: keys[i]!, value: null, versionstamp: null },
-          );
-          if (raw) next.set(Buffer.from(raw.key).toString("hex"), raw.versionstamp);
-        });
-      } else {
-        const [own, ...scans] = await Promise.all([
-          db.get(encoded),
-          ...ranges.ranges.map((r) =>
-            db.scan([{ start: concatBytes(r.start, ZERO), end: r.end, limit, reverse: false }]),
-          ),
-        ]);
-        const raws = [...own!.filter((raw) => raw !== null), ...scans.flatMap((s) => s[0]!)];
-        for (const raw of raws) {
-          entries.push({
-            key: decodeKey(raw.key),
-            value: decodeValue(raw) as T,
-            versionstamp: raw.versionstamp,
-          });
-          next.set(Buffer.from(raw.key).toString("hex"), raw.versionstamp);
-        }
-      }
-      shown = next;
-      if (exact || entries.length > 0)
-        delivery.push(entries, { versionstamp: position, initial: true });
-    } catch (error) {
-      onError(error);
-    }
+  const live = () => {
     ready = true;
     for (const commit of pending.splice(0)) deliver(commit);
     resolveReady();
   };
 
+  /** Hands on the current entries, then what arrived meanwhile. */
+  const emitInitial = async () => {
+    ready = false;
+    try {
+      const own = await db.get(encoded);
+      const changes: ChangeRecord[] = exact
+        ? own.map((raw, i) => ({ key: encoded[i]!, entry: raw && { ...raw, expiresAt: null } }))
+        : own.flatMap((raw) => (raw ? [{ key: raw.key, entry: { ...raw, expiresAt: null } }] : []));
+      if (!exact) {
+        const scans = await Promise.all(
+          ranges.ranges.map((r) =>
+            db.scan([{ start: concatBytes(r.start, ZERO), end: r.end, limit, reverse: false }]),
+          ),
+        );
+        for (const raw of scans.flatMap((scan) => scan[0]!)) {
+          changes.push({ key: raw.key, entry: { ...raw, expiresAt: null } });
+        }
+      }
+      shown = new Map();
+      shownUpTo = "";
+      for (const c of changes) {
+        if (c.entry === null) continue;
+        shown.set(hex(c.key), c.entry.versionstamp);
+        if (c.entry.versionstamp > shownUpTo) shownUpTo = c.entry.versionstamp;
+      }
+      if (!stopped && (exact || changes.length > 0)) {
+        sink({ changes, versionstamp: position, initial: true });
+      }
+    } catch (error) {
+      onError(error);
+    }
+    live();
+  };
+
+  const lost = (oldest: string) => {
+    position = oldest;
+    options.onHistoryLost?.(oldest);
+    return emitInitial();
+  };
+
   const wantInitial = options.emitInitial !== false && cursor === undefined;
-  if (mode === "sse") {
+  if ((options.mode ?? "sse") === "sse") {
     let started = false;
     const start = () => {
       if (started) return;
       started = true;
       if (wantInitial) void emitInitial();
-      else {
-        ready = true;
-        resolveReady();
-      }
+      else live();
     };
     subscription = db.follow(
       { ...ranges, cursor: position },
@@ -303,13 +340,9 @@ export function watchKeys<T>(
           position = versionstamp;
           start();
         },
-        lost: (oldest) => {
-          position = oldest;
-          options.onHistoryLost?.(oldest);
-          void emitInitial();
-        },
+        lost: (oldest) => void lost(oldest),
         error: (error) => {
-          if (!delivery.stopped) onError(error);
+          if (!stopped) onError(error);
           stop();
         },
       },
@@ -322,12 +355,9 @@ export function watchKeys<T>(
           cursor: position,
           limit: limits.feedPageChanges,
         });
-        if (delivery.stopped) return;
-        if (page.lost !== undefined) {
-          position = page.lost;
-          options.onHistoryLost?.(page.lost);
-          await emitInitial();
-        } else {
+        if (stopped) return;
+        if (page.lost !== undefined) await lost(page.lost);
+        else {
           for (const commit of page.commits) onCommit(commit);
           position = page.cursor;
         }
@@ -335,23 +365,18 @@ export function watchKeys<T>(
         onError(error);
         if (error instanceof KvError && error.status < 500) return stop();
       }
-      if (!delivery.stopped) pollTimer = setTimeout(poll, pollMs);
+      if (!stopped) pollTimer = setTimeout(poll, pollMs);
     };
     void (async () => {
-      if (position === null) {
-        try {
-          position = (await db.changes({ ...ranges, cursor: null, limit: 1 })).cursor;
-        } catch (error) {
-          onError(error);
-          return stop();
-        }
+      try {
+        position ??= (await db.changes({ ...ranges, cursor: null, limit: 1 })).cursor;
+      } catch (error) {
+        onError(error);
+        return stop();
       }
       if (wantInitial) await emitInitial();
-      else {
-        ready = true;
-        resolveReady();
-      }
-      if (!delivery.stopped) pollTimer = setTimeout(poll, pollMs);
+      else live();
+      if (!stopped) pollTimer = setTimeout(poll, pollMs);
     })();
   }
 
@@ -364,6 +389,33 @@ export function watchKeys<T>(
     stop,
     [Symbol.dispose]: stop,
   };
+}
+
+/** The seed's `kv.watch(keyOrKeys, callback, options)`: decoded entries, with backpressure. */
+export function watchKeys<T>(
+  database: () => Database,
+  keys: readonly KvKey[],
+  callback: KvWatchCallback<T>,
+  options: KvWatchOptions = {},
+): KvWatchHandle {
+  if (typeof callback !== "function") {
+    throw new KvError("INVALID_ARGUMENT", "watch needs a callback function");
+  }
+  checkOptions(keys, options);
+  const delivery = new Delivery<T>(callback, options);
+  const handle = followKeys(
+    database,
+    keys,
+    (event) => {
+      const entries = event.changes.map((c) => entryOf<T>(c));
+      delivery.push(entries, { versionstamp: event.versionstamp, initial: event.initial });
+    },
+    { ...options, onError: options.onError ?? ((e) => console.error("cairn: watch failed:", e)) },
+  );
+  void handle.closed.then(() => {
+    delivery.stopped = true;
+  });
+  return handle;
 }
 
 /**
