@@ -3,10 +3,13 @@
  * explicitly, with the oldest cursor it can resume from, and re-sends the current entries.
  */
 import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type Kv, type KvEntryMaybe, openKv } from "../src/index.js";
 import { startServer } from "../src/server/server.js";
-import { sleep } from "./targets.js";
+import { sleep, until } from "./targets.js";
 
 /** Resumes from `cursor` until the watch reports lost history; returns what it saw. */
 async function resumeLost(kv: Kv, cursor: string) {
@@ -78,6 +81,42 @@ describe.each(cases)("change history [%s]", (_name, open) => {
       ]);
     } finally {
       await close();
+    }
+  });
+});
+
+describe("remote watch across a server restart", () => {
+  it("reconnects by itself and delivers what changed while the server was down, once", async () => {
+    const dir = join(tmpdir(), `cairn-reconnect-${randomUUID()}`);
+    const data = join(dir, "db.sqlite");
+    const token = randomUUID();
+    const options = { host: "127.0.0.1", data, auth: true, token } as const;
+    let server = await startServer({ ...options, port: 0 });
+    const { port } = server;
+    const kv = await openKv(server.url, { accessToken: token });
+    try {
+      const seen: unknown[] = [];
+      const h = kv.watch(["r"], (entries) => void seen.push(...entries.map((e) => e.value)), {
+        emitInitial: false,
+      });
+      await h.ready;
+      await kv.set(["r", 1], "before");
+      await until(() => seen.length === 1);
+      await server.close();
+      const direct = await openKv(data); // written while no server runs
+      await direct.set(["r", 2], "while down");
+      await direct.set(["r", 3], "also while down");
+      await direct.close();
+      server = await startServer({ ...options, port });
+      await kv.set(["r", 4], "after");
+      await until(() => seen.length === 4, 10_000);
+      await sleep(100);
+      expect(seen).toEqual(["before", "while down", "also while down", "after"]);
+      h.stop();
+    } finally {
+      await kv.close();
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
