@@ -5,9 +5,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from "vitest";
+import { PostgresBackend } from "../src/backends/postgres/postgres-backend.js";
 import { type Kv, openKv } from "../src/index.js";
 import { type CairnServer, startServer } from "../src/server/server.js";
 
@@ -16,7 +18,51 @@ export interface Target {
   open(): Promise<{ kv: Kv; dispose(): Promise<void> }>;
 }
 
-export const targets: Target[] = [
+/** The PostgreSQL the postgres targets use: CAIRN_TEST_POSTGRES, else the local one (trust auth). */
+export const POSTGRES_URL =
+  process.env.CAIRN_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
+
+/** Whether that PostgreSQL accepts connections; its targets are skipped with a reason otherwise. */
+async function reachable(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port || 5432) });
+    socket.setTimeout(2000);
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+    socket.once("timeout", () => done(false));
+  });
+}
+
+export const postgresAvailable = await reachable(POSTGRES_URL);
+if (!postgresAvailable) {
+  console.warn(
+    `cairn tests: PostgreSQL at ${POSTGRES_URL} is unreachable: skipping the postgres and remote-postgres targets (set CAIRN_TEST_POSTGRES to run them)`,
+  );
+}
+
+/** A fresh schema on the test PostgreSQL, and how to drop it. */
+export function postgresSchema(): { url: string; drop(): Promise<void> } {
+  const schema = `t_${randomUUID().replaceAll("-", "")}`;
+  const url = `${POSTGRES_URL}${POSTGRES_URL.includes("?") ? "&" : "?"}schema=${schema}`;
+  return {
+    url,
+    async drop() {
+      const backend = new PostgresBackend(url, { maxConnections: 1 });
+      try {
+        await backend.dropSchema();
+      } finally {
+        await backend.close();
+      }
+    },
+  };
+}
+
+const allTargets: (Target & { postgres?: true })[] = [
   {
     name: "sqlite-file",
     async open() {
@@ -53,7 +99,41 @@ export const targets: Target[] = [
       };
     },
   },
+  {
+    name: "postgres",
+    postgres: true,
+    async open() {
+      const schema = postgresSchema();
+      const kv = await openKv(schema.url);
+      return { kv, dispose: () => schema.drop() };
+    },
+  },
+  {
+    name: "remote-postgres",
+    postgres: true,
+    async open() {
+      const schema = postgresSchema();
+      const token = randomUUID();
+      const server = await startServer({
+        host: "127.0.0.1",
+        port: 0,
+        data: schema.url,
+        auth: true,
+        token,
+      });
+      const kv = await openKv(server.url, { accessToken: token });
+      return {
+        kv,
+        async dispose() {
+          await server.close();
+          await schema.drop();
+        },
+      };
+    },
+  },
 ];
+
+export const targets: Target[] = allTargets.filter((t) => postgresAvailable || !t.postgres);
 
 /**
  * Declares `body`'s tests once per target. `kv()` is a fresh database for each test, closed and

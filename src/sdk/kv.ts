@@ -1,4 +1,5 @@
 import { fileURLToPath } from "node:url";
+import { PostgresBackend, type PostgresOptions } from "../backends/postgres/postgres-backend.js";
 import { SqliteBackend, type SqliteOptions } from "../backends/sqlite/sqlite-backend.js";
 import { type Duration, parseDuration } from "../codec/duration.js";
 import { concatBytes, encodeReadKey, encodeWriteKey, type KvKey } from "../codec/key-codec.js";
@@ -48,7 +49,7 @@ import {
   watchStream,
 } from "./watch.js";
 
-export interface KvOptions extends SqliteOptions {
+export interface KvOptions extends SqliteOptions, PostgresOptions {
   /** For `http(s)://` URLs: the server's access token (default: the `CAIRN_TOKEN` environment variable). */
   accessToken?: string;
   /**
@@ -66,19 +67,22 @@ export function openDatabase(location: string, options: KvOptions = {}): Databas
   if (/^https?:\/\//i.test(location)) {
     return new RemoteDatabase(location, options.accessToken ?? process.env.CAIRN_TOKEN);
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-    if (!location.startsWith("file://")) {
-      throw new KvError(
-        "INVALID_ARGUMENT",
-        `Unsupported database URL ${location}: Cairn opens SQLite files (a path, file:// URL or ":memory:") and servers (http:// or https://)`,
-      );
-    }
-    location = fileURLToPath(location);
-  }
   const changeRetentionMs =
     options.changeRetention === undefined
       ? undefined
       : parseDuration(options.changeRetention, "changeRetention");
+  if (/^postgres(ql)?:\/\//i.test(location)) {
+    return new Engine(new PostgresBackend(location, options), { changeRetentionMs });
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    if (!location.startsWith("file://")) {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `Unsupported database URL ${location}: Cairn opens SQLite files (a path, file:// URL or ":memory:"), PostgreSQL (postgres://) and servers (http:// or https://)`,
+      );
+    }
+    location = fileURLToPath(location);
+  }
   return new Engine(new SqliteBackend(location, options), { changeRetentionMs });
 }
 
