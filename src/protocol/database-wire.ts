@@ -3,14 +3,17 @@
  * JSON bodies with keys and non-JSON values in base64. `POST <base>/db/get | scan | commit`:
  *
  *   get     { keys: Key[] }                       → { entries: (Entry | null)[] }
- *   scan    { ranges: { start, end, limit, reverse }[] } → { ranges: Entry[][] }
+ *   scan    { ranges: { start, end, limit, reverse, where? }[] } → { ranges: Entry[][] }
+ *   count   { start, end, where? }                 → { count }
  *   commit  { checks: { key, versionstamp }[], mutations: Mutation[] }
  *                                                 → { ok: true, versionstamp, deletedCount } | { ok: false }
  *
  * Key: an encoded key in base64. Value: `{ encoding, data }`, `data` being the JSON text for the
  * JSON encoding (4) and base64 bytes otherwise. Entry: `{ key, versionstamp, encoding, data }`.
- * Mutation: `{ type, key, value?, expireIn?, suffixVersionstamp? }`, or `{ type: "deleteRange",
- * start, end }`. Decoding validates everything a client could get wrong, with `KvError`s.
+ * Mutation: `{ type, key, value?, expireIn?, suffixVersionstamp?, resolveNow? }`, `{ type: "delete",
+ * key, where? }` or `{ type: "deleteRange", start, end, where? }`. A `where` is a where filter in
+ * the SDK's syntax (protocol/where-filter.ts), validated again by the server. Decoding validates
+ * everything a client could get wrong, with `KvError`s.
  */
 import { checkKeySize, decodeKey, VERSIONSTAMP_PART_BYTES } from "../codec/key-codec.js";
 import { type EncodedValue, encodedSize, ValueEncoding } from "../codec/value-codec.js";
@@ -21,8 +24,10 @@ import type {
   ClaimRequest,
   Commit,
   CommitChanges,
+  CountRange,
   DeadLetter,
   FeedRanges,
+  Filter,
   KeyRange,
   LeasedMessage,
   Mutation,
@@ -32,6 +37,7 @@ import type {
 import { assertEnqueueLimits } from "../engine/enqueue-limits.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
+import { filterToWhere, parseWhere } from "./where-filter.js";
 
 export interface WireValue {
   encoding: number;
@@ -87,13 +93,23 @@ export function entryFromWire(w: WireEntry): RawEntry {
 
 export const keysToWire = (keys: readonly Uint8Array[]) => ({ keys: keys.map(b64) });
 
+const whereToWire = (filter: Filter | undefined) =>
+  filter === undefined ? undefined : filterToWhere(filter);
+
 export const rangesToWire = (ranges: readonly KeyRange[]) => ({
   ranges: ranges.map((r) => ({
     start: b64(r.start),
     end: b64(r.end),
     limit: r.limit,
     reverse: r.reverse,
+    where: whereToWire(r.filter),
   })),
+});
+
+export const countToWire = (range: CountRange) => ({
+  start: b64(range.start),
+  end: b64(range.end),
+  where: whereToWire(range.filter),
 });
 
 export function commitToWire(commit: Commit): unknown {
@@ -102,9 +118,14 @@ export function commitToWire(commit: Commit): unknown {
     mutations: commit.mutations.map((m) => {
       switch (m.type) {
         case "deleteRange":
-          return { type: m.type, start: b64(m.start), end: b64(m.end) };
+          return {
+            type: m.type,
+            start: b64(m.start),
+            end: b64(m.end),
+            where: whereToWire(m.filter),
+          };
         case "delete":
-          return { type: m.type, key: b64(m.key) };
+          return { type: m.type, key: b64(m.key), where: whereToWire(m.filter) };
         case "set":
           return {
             type: m.type,
@@ -112,6 +133,7 @@ export function commitToWire(commit: Commit): unknown {
             value: valueToWire(m.value),
             expireIn: m.expireIn,
             suffixVersionstamp: m.suffixVersionstamp,
+            resolveNow: m.resolveNow,
           };
         case "enqueue":
           return {
@@ -183,6 +205,11 @@ function valueFromWire(value: unknown): EncodedValue {
   return encoded;
 }
 
+/** An optional `where` filter; `what` names it in messages. */
+function filterFromWire(value: unknown, what: string): Filter | undefined {
+  return value === undefined || value === null ? undefined : parseWhere(value, what);
+}
+
 export function keysFromWire(body: unknown): Uint8Array[] {
   const keys = array(object(body, "body").keys, "keys", 1000, "Too many keys (max 1000)");
   return keys.map((k, i) => keyFromWire(k, `keys[${i}]`, "read"));
@@ -208,12 +235,22 @@ export function rangesFromWire(body: unknown): KeyRange[] {
       end: boundFromWire(range.end, `ranges[${i}].end`),
       limit,
       reverse: reverse === true,
+      filter: filterFromWire(range.where, `ranges[${i}].where`),
     };
   });
   if (entries > limits.maxReadEntries) {
     throw new KvError("INVALID_ARGUMENT", `Too many entries (max ${limits.maxReadEntries})`);
   }
   return decoded;
+}
+
+export function countFromWire(body: unknown): CountRange {
+  const b = object(body, "body");
+  return {
+    start: boundFromWire(b.start, "start"),
+    end: boundFromWire(b.end, "end"),
+    filter: filterFromWire(b.where, "where"),
+  };
 }
 
 function mutationFromWire(value: unknown, i: number): Mutation {
@@ -239,15 +276,21 @@ function mutationFromWire(value: unknown, i: number): Mutation {
         value: valueFromWire(m.value),
         expireIn: expireIn as number | undefined,
         suffixVersionstamp: m.suffixVersionstamp === true,
+        resolveNow: m.resolveNow === true,
       };
     }
     case "delete":
-      return { type: "delete", key: keyFromWire(m.key, what, "write") };
+      return {
+        type: "delete",
+        key: keyFromWire(m.key, what, "write"),
+        filter: filterFromWire(m.where, `mutations[${i}].where`),
+      };
     case "deleteRange":
       return {
         type: "deleteRange",
         start: boundFromWire(m.start, `mutations[${i}].start`),
         end: boundFromWire(m.end, `mutations[${i}].end`),
+        filter: filterFromWire(m.where, `mutations[${i}].where`),
       };
     case "sum":
     case "min":
