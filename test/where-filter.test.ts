@@ -77,4 +77,18 @@ describe("the database protocol", () => {
     }
     expect((await post("count", all)).json).toEqual({ count: 1 });
   });
+
+  it("resolves server-time placeholders in values with its own clock at commit", async () => {
+    const data = '{"at":{"$now":true,"$offset":1000},"seed":{"$now":true,"offset":-1000}}';
+    const before = Date.now();
+    const set = { type: "set", key: "AnQA", value: { encoding: 4, data }, resolveNow: true }; // ["t"]
+    expect((await post("commit", { mutations: [set] })).status).toBe(200);
+    const { json } = await post("get", { keys: ["AnQA"] });
+    const stored = JSON.parse(
+      (json as unknown as { entries: { data: string }[] }).entries[0]!.data,
+    );
+    expect(stored.at - stored.seed).toBe(2000);
+    expect(stored.at - 1000).toBeGreaterThanOrEqual(before);
+    expect(stored.at - 1000).toBeLessThanOrEqual(Date.now());
+  });
 });
