@@ -18,6 +18,11 @@ export type {
   KvPrefixListOptions,
 } from "./sdk/kv-list-iterator.js";
 export type {
+  KvTransaction,
+  KvTransactionOptions,
+  KvTransactionResult,
+} from "./sdk/kv-transaction.js";
+export type {
   KvDeadLetter,
   KvDeadLetterQueue,
   KvEnqueueOptions,

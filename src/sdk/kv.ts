@@ -32,6 +32,12 @@ import {
   toEntry,
 } from "./kv-list-iterator.js";
 import {
+  type KvTransaction,
+  type KvTransactionOptions,
+  type KvTransactionResult,
+  runTransaction,
+} from "./kv-transaction.js";
+import {
   enqueueMutation,
   KvDeadLetterQueue,
   type KvEnqueueOptions,
@@ -264,6 +270,22 @@ export class Kv {
    */
   now(): KvNow {
     return new KvNow();
+  }
+
+  /**
+   * Runs `fn` as an optimistic transaction: `tx.get` reads (cached per key), `tx.set`, `delete`,
+   * `sum`, `min`, `max`, `append`, `prepend` buffer writes, and when `fn` returns they commit
+   * together with a check on every key read. If one of those keys changed meanwhile, nothing is
+   * applied and `fn` runs again, up to `maxRetries` times (default 0), after `retryDelay × n`
+   * (default 10 ms, jittered). Resolves `{ ok: true, value, versionstamp }` with `fn`'s result,
+   * or `{ ok: false, error: "conflict" }`; rejects with `fn`'s error if it throws (nothing applied).
+   */
+  transaction<T>(
+    fn: (tx: KvTransaction) => T | Promise<T>,
+    options?: KvTransactionOptions,
+  ): Promise<KvTransactionResult<T>> {
+    this.#db();
+    return runTransaction(this.#db, fn, options);
   }
 
   /** Starts an atomic operation: checks and mutations committed together or not at all. */
