@@ -78,6 +78,20 @@ describe("the database protocol", () => {
     expect((await post("count", all)).json).toEqual({ count: 1 });
   });
 
+  it("stores JSON text as JSON.stringify writes it, so filters find values sent in any JSON form", async () => {
+    const data = '{ "s" : "h\\u0069t", "n": 1.50e1 }';
+    const set = { type: "set", key: "AnUA", value: { encoding: 4, data } }; // ["u"]
+    expect((await post("commit", { mutations: [set] })).status).toBe(200);
+    const { json } = await post("get", { keys: ["AnUA"] });
+    expect((json as unknown as { entries: { data: string }[] }).entries[0]!.data).toBe(
+      '{"s":"hit","n":15}',
+    );
+    const range = { start: "AnUA", end: "AnUB" };
+    expect((await post("count", { ...range, where: { s: "hit", n: 15 } })).json).toEqual({
+      count: 1,
+    });
+  });
+
   it("resolves server-time placeholders in values with its own clock at commit", async () => {
     const data = '{"at":{"$now":true,"$offset":1000},"seed":{"$now":true,"offset":-1000}}';
     const before = Date.now();

@@ -3,6 +3,10 @@
  * commits atomically, and reads consistent snapshots. It knows nothing of key parts, value types
  * or API shapes: the engine hands it bytes and pure functions. Every method is required.
  *
+ * JSON values (`ValueEncoding.JSON`) arrive as exactly the text `JSON.stringify` writes for the
+ * value, whoever sent them (the engine and the faces re-encode anything else), so a backend may
+ * rely on that form, e.g. to search the raw text before parsing it.
+ *
  * Time is always the engine's: `now` (epoch ms) is passed in, and an entry whose `expiresAt` is
  * `<= now` does not exist for any read, check, count or delete.
  */

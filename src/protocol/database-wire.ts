@@ -16,7 +16,12 @@
  * everything a client could get wrong, with `KvError`s.
  */
 import { checkKeySize, decodeKey, VERSIONSTAMP_PART_BYTES } from "../codec/key-codec.js";
-import { type EncodedValue, encodedSize, ValueEncoding } from "../codec/value-codec.js";
+import {
+  type EncodedValue,
+  encodedSize,
+  encodeValue,
+  ValueEncoding,
+} from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
 import type {
   ChangesRequest,
@@ -180,14 +185,17 @@ function valueFromWire(value: unknown): EncodedValue {
   if (typeof data !== "string") throw invalid("value.data must be a string");
   let encoded: EncodedValue;
   switch (encoding) {
-    case ValueEncoding.JSON:
+    case ValueEncoding.JSON: {
+      let parsed: unknown;
       try {
-        JSON.parse(data);
+        parsed = JSON.parse(data);
       } catch {
         throw new KvError("INVALID_VALUE", "value.data is not valid JSON text");
       }
-      encoded = { encoding, data };
+      // Stored JSON text is always JSON.stringify's (see backend.ts): re-encode what was sent.
+      encoded = encodeValue(parsed);
       break;
+    }
     case ValueEncoding.V8:
     case ValueEncoding.BYTES:
     case ValueEncoding.LE64:

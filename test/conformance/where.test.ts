@@ -162,6 +162,7 @@ conformance("where filters", (kv) => {
     op.set(["s", 3], { text: "Hello \\ World" });
     op.set(["s", 4], { text: 'it\'s "quoted"' });
     op.set(["s", 5], { text: "Ünïcödé" });
+    op.set(["s", 6], { text: "line\nbreak 😀" });
     await op.commit();
     const ids = async (where: KvWhere) =>
       (await collect(kv().list(["s"], { where }))).map((e) => e.key[1]);
@@ -172,7 +173,10 @@ conformance("where filters", (kv) => {
     expect(await ids({ text: { $startsWith: "Ün" } })).toEqual([5]);
     expect(await ids({ text: { $endsWith: "dé" } })).toEqual([5]);
     expect(await ids({ text: { $endsWithi: "WORLD" } })).toEqual([1, 2, 3]);
-    expect(await ids({ text: { $startsWith: "" } })).toEqual([1, 2, 3, 4, 5]);
+    expect(await ids({ text: { $startsWith: "" } })).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await ids({ text: "line\nbreak 😀" })).toEqual([6]);
+    expect(await ids({ text: { $endsWith: "😀" } })).toEqual([6]);
+    expect(await ids({ text: { $contains: "\nb" } })).toEqual([6]);
   });
 
   it("never matches values that are not stored as JSON, negated or not", async () => {

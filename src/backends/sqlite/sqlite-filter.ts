@@ -4,8 +4,10 @@
  * bound parameter, field paths included (as JSON path strings); only fixed SQL text is spliced.
  *
  * Every test is written to be two-valued (never NULL), so that `NOT` is the exact complement:
- * types are read with `ifnull(json_type(...), '')` (`''`: missing), and values are compared only
- * once their type is known to match.
+ * types are read with `ifnull(json_type(...), '')` (`''`: missing), and a value comparison, NULL
+ * for a missing field, is always ANDed with a type test, false for a missing field. The value is
+ * compared before the type is tested: most rows fail the comparison, and each JSON function call
+ * parses the value again.
  */
 import { ValueEncoding } from "../../codec/value-codec.js";
 import type { FieldPath, Filter, Operand } from "../filter.js";
@@ -18,6 +20,13 @@ export interface CompiledFilter {
 
 const NUMBER_TYPES = "('integer','real')";
 
+/**
+ * The value as JSON text, NULL for the other encodings, whose bytes would make the JSON functions
+ * fail. Guarding each use (rather than wrapping the whole filter in one CASE) keeps the filter in
+ * WHERE context, where SQLite evaluates AND and OR lazily: a value expression evaluates both sides.
+ */
+const DATA = `(CASE WHEN encoding = ${ValueEncoding.JSON} THEN data END)`;
+
 /** The JSON path of `path` for SQLite: `$."a"[0]."b"`. */
 function jsonPath(path: FieldPath): string {
   let out = "$";
@@ -27,6 +36,9 @@ function jsonPath(path: FieldPath): string {
   }
   return out;
 }
+
+/** Characters `JSON.stringify` escapes inside strings (and surrogates, to stay simple). */
+const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** Joins as a balanced tree, so that long `$or` lists stay within SQLite's expression depth limit. */
 function join(parts: string[], op: "AND" | "OR", empty: string): string {
@@ -47,17 +59,30 @@ class Compiler {
   // Each helper pushes its parameters in the order its SQL text uses them.
   #type(path: FieldPath): string {
     this.params.push(jsonPath(path));
-    return "ifnull(json_type(data, ?), '')";
+    return `ifnull(json_type(${DATA}, ?), '')`;
   }
 
   #value(path: FieldPath): string {
     this.params.push(jsonPath(path));
-    return "json_extract(data, ?)";
+    return `json_extract(${DATA}, ?)`;
   }
 
   #param(value: unknown): string {
     this.params.push(value);
     return "?";
+  }
+
+  /**
+   * `test`, preceded by a check that the raw JSON text contains `needle`, a form of the string
+   * `value` as it appears in JSON. Stored JSON text is
+   * exactly `JSON.stringify`'s output (backend.ts), so a string that needs no escaping appears
+   * verbatim in the text of any value holding it; searching the text is much cheaper than parsing
+   * it, and rejects most rows before `test` parses them.
+   */
+  #prefiltered(value: string, needle: string, test: () => string): string {
+    if (value === "" || ESCAPED.test(value)) return test();
+    const check = `instr(${DATA}, ${this.#param(needle)}) > 0`;
+    return `(${check} AND ${test()})`;
   }
 
   #resolve(v: Operand): string | number | boolean | null {
@@ -69,41 +94,54 @@ class Compiler {
     const v = this.#resolve(operand);
     if (v === null) return `${this.#type(path)} IN ('null','')`;
     if (typeof v === "boolean") return `${this.#type(path)} = '${v}'`;
-    const types = typeof v === "number" ? NUMBER_TYPES : "('text')";
-    return `(${this.#type(path)} IN ${types} AND ${this.#value(path)} = ${this.#param(v)})`;
+    if (typeof v === "number") {
+      return `(${this.#value(path)} = ${this.#param(v)} AND ${this.#type(path)} IN ${NUMBER_TYPES})`;
+    }
+    return this.#prefiltered(
+      v,
+      `"${v}"`,
+      () => `(${this.#value(path)} = ${this.#param(v)} AND ${this.#type(path)} = 'text')`,
+    );
   }
 
   /** A test that the field is a string, or a number for numeric operands, and `field <sql>`. */
   #ordered(path: FieldPath, isNumber: boolean, test: (field: string) => string): string {
     const types = isNumber ? NUMBER_TYPES : "('text')";
-    return `(${this.#type(path)} IN ${types} AND ${test(this.#value(path))})`;
+    return `(${test(this.#value(path))} AND ${this.#type(path)} IN ${types})`;
   }
 
   #text(f: Extract<Filter, { kind: "text" }>): string {
     const fold = (sql: string) => (f.caseInsensitive ? `lower(${sql})` : sql);
     const isText = () => `${this.#type(f.path)} = 'text'`;
     if (f.value === "" && f.match !== "contains") return isText();
-    let test: string;
+    // Case-sensitive tests look for the operand in the raw text first (see `#prefiltered`).
+    const prefilter = (needle: string, test: () => string) =>
+      f.caseInsensitive ? test() : this.#prefiltered(f.value, needle, test);
     switch (f.match) {
-      case "contains": {
-        const inString =
-          f.value === ""
-            ? isText()
-            : `(${isText()} AND instr(${fold(this.#value(f.path))}, ${fold(this.#param(f.value))}) > 0)`;
-        const array = `${this.#type(f.path)} = 'array'`;
-        this.params.push(jsonPath(f.path));
-        const element = `EXISTS (SELECT 1 FROM json_each(data, ?) WHERE type = 'text' AND ${fold("value")} = ${fold(this.#param(f.value))})`;
-        test = `(${inString} OR (${array} AND ${element}))`;
-        break;
-      }
+      case "contains":
+        return prefilter(f.value, () => {
+          const inString =
+            f.value === ""
+              ? isText()
+              : `(instr(${fold(this.#value(f.path))}, ${fold(this.#param(f.value))}) > 0 AND ${isText()})`;
+          const array = `${this.#type(f.path)} = 'array'`;
+          this.params.push(jsonPath(f.path));
+          const element = `EXISTS (SELECT 1 FROM json_each(${DATA}, ?) WHERE type = 'text' AND ${fold("value")} = ${fold(this.#param(f.value))})`;
+          return `(${inString} OR (${array} AND ${element}))`;
+        });
       case "startsWith":
-        test = `(${isText()} AND ${fold(`substr(${this.#value(f.path)}, 1, length(${this.#param(f.value)}))`)} = ${fold(this.#param(f.value))})`;
-        break;
+        return prefilter(
+          `"${f.value}`,
+          () =>
+            `(${fold(`substr(${this.#value(f.path)}, 1, length(${this.#param(f.value)}))`)} = ${fold(this.#param(f.value))} AND ${isText()})`,
+        );
       case "endsWith":
-        test = `(${isText()} AND ${fold(`substr(${this.#value(f.path)}, -length(${this.#param(f.value)}))`)} = ${fold(this.#param(f.value))})`;
-        break;
+        return prefilter(
+          `${f.value}"`,
+          () =>
+            `(${fold(`substr(${this.#value(f.path)}, -length(${this.#param(f.value)}))`)} = ${fold(this.#param(f.value))} AND ${isText()})`,
+        );
     }
-    return test;
   }
 
   compile(f: Filter): string {
@@ -165,7 +203,7 @@ class Compiler {
         const string = `(${this.#type(f.path)} = 'text' AND ${this.#value(f.path)} = '')`;
         const container = `${this.#type(f.path)} IN ('array','object')`;
         this.params.push(jsonPath(f.path));
-        const test = `(${missing} OR ${string} OR (${container} AND NOT EXISTS (SELECT 1 FROM json_each(data, ?))))`;
+        const test = `(${missing} OR ${string} OR (${container} AND NOT EXISTS (SELECT 1 FROM json_each(${DATA}, ?))))`;
         return f.negate ? `NOT (${test})` : test;
       }
     }
@@ -173,16 +211,16 @@ class Compiler {
 }
 
 /**
- * The filter as a SQL condition with its parameters, resolving server-time operands to `now`;
- * `undefined` when it matches everything. Values not stored as JSON text never match: the JSON
- * functions only run under a `CASE` that has checked the encoding (they would fail on V8 bytes).
+ * The filter as a SQL condition for a WHERE clause, with its parameters, resolving server-time
+ * operands to `now`; `undefined` when it matches everything. Values not stored as JSON text
+ * never match.
  */
 export function compileFilter(filter: Filter, now: number): CompiledFilter | undefined {
   if (matchesAll(filter)) return undefined;
   const compiler = new Compiler(now);
   const test = compiler.compile(filter);
   return {
-    sql: `(CASE WHEN encoding = ${ValueEncoding.JSON} THEN ${test} ELSE 0 END)`,
+    sql: `(encoding = ${ValueEncoding.JSON} AND ${test})`,
     params: compiler.params,
   };
 }
