@@ -81,7 +81,8 @@ class Compiler {
    */
   #prefiltered(value: string, needle: string, test: () => string): string {
     if (value === "" || ESCAPED.test(value)) return test();
-    const check = `instr(${DATA}, ${this.#param(needle)}) > 0`;
+    // instr reads other encodings' bytes without failing; the filter's encoding test rejects them.
+    const check = `instr(data, ${this.#param(needle)}) > 0`;
     return `(${check} AND ${test()})`;
   }
 
