@@ -63,8 +63,8 @@ describe("the database protocol", () => {
       ["scan", { ranges: [{ ...all, limit: 10, where: bad }] }],
       ["scan", { ranges: [{ ...all, limit: 10, where: { a: { $regex: "." } } }] }],
       ["count", { ...all, where: { a: { $gt: [] } } }],
-      ["commit", { mutations: [{ type: "deleteRange", ...all, where: bad }] }],
-      ["commit", { mutations: [{ type: "delete", key: "AmEA", where: "a = 1" }] }],
+      ["commit", { mutations: [{ type: "deleteRange", ...all, filter: 0 }], filters: [bad] }],
+      ["commit", { mutations: [{ type: "delete", key: "AmEA", filter: 0 }], filters: ["a = 1"] }],
     ];
     for (const [path, body] of requests) {
       const response = await post(path, body);
@@ -75,6 +75,11 @@ describe("the database protocol", () => {
       });
       expect(response.json.error).toMatch(/^Invalid where filter at /);
     }
+    const unknownFilter = {
+      mutations: [{ type: "delete", key: "AmEA", filter: 1 }],
+      filters: [{}],
+    };
+    expect((await post("commit", unknownFilter)).json.code).toBe("INVALID_ARGUMENT");
     expect((await post("count", all)).json).toEqual({ count: 1 });
   });
 

@@ -5,15 +5,16 @@
  *   get     { keys: Key[] }                       → { entries: (Entry | null)[] }
  *   scan    { ranges: { start, end, limit, reverse, where? }[] } → { ranges: Entry[][] }
  *   count   { start, end, where? }                 → { count }
- *   commit  { checks: { key, versionstamp }[], mutations: Mutation[] }
+ *   commit  { checks: { key, versionstamp }[], mutations: Mutation[], filters?: Where[] }
  *                                                 → { ok: true, versionstamp, deletedCount } | { ok: false }
  *
  * Key: an encoded key in base64. Value: `{ encoding, data }`, `data` being the JSON text for the
  * JSON encoding (4) and base64 bytes otherwise. Entry: `{ key, versionstamp, encoding, data }`.
  * Mutation: `{ type, key, value?, expireIn?, suffixVersionstamp?, resolveNow? }`, `{ type: "delete",
- * key, where? }` or `{ type: "deleteRange", start, end, where? }`. A `where` is a where filter in
- * the SDK's syntax (protocol/where-filter.ts), validated again by the server. Decoding validates
- * everything a client could get wrong, with `KvError`s.
+ * key, filter? }` or `{ type: "deleteRange", start, end, filter? }`, `filter` being an index into
+ * the commit's `filters` (a batch delete sends its one filter once). A `where` / `Where` is a where
+ * filter in the SDK's syntax (protocol/where-filter.ts), validated again by the server. Decoding
+ * validates everything a client could get wrong, with `KvError`s.
  */
 import { checkKeySize, decodeKey, VERSIONSTAMP_PART_BYTES } from "../codec/key-codec.js";
 import {
@@ -118,43 +119,51 @@ export const countToWire = (range: CountRange) => ({
 });
 
 export function commitToWire(commit: Commit): unknown {
+  const filters = new Map<Filter, number>();
+  const filterIndex = (filter: Filter | undefined) => {
+    if (filter === undefined) return undefined;
+    if (!filters.has(filter)) filters.set(filter, filters.size);
+    return filters.get(filter);
+  };
+  const mutations = commit.mutations.map((m) => {
+    switch (m.type) {
+      case "deleteRange":
+        return {
+          type: m.type,
+          start: b64(m.start),
+          end: b64(m.end),
+          filter: filterIndex(m.filter),
+        };
+      case "delete":
+        return { type: m.type, key: b64(m.key), filter: filterIndex(m.filter) };
+      case "set":
+        return {
+          type: m.type,
+          key: b64(m.key),
+          value: valueToWire(m.value),
+          expireIn: m.expireIn,
+          suffixVersionstamp: m.suffixVersionstamp,
+          resolveNow: m.resolveNow,
+        };
+      case "enqueue":
+        return {
+          ...m,
+          value: valueToWire(m.value),
+          keysIfUndelivered: m.keysIfUndelivered.map(b64),
+        };
+      case "settle":
+      case "renewLease":
+      case "requeue":
+      case "deleteDeadLetter":
+        return m;
+      default:
+        return { type: m.type, key: b64(m.key), value: valueToWire(m.value) };
+    }
+  });
   return {
     checks: commit.checks.map((c) => ({ key: b64(c.key), versionstamp: c.versionstamp })),
-    mutations: commit.mutations.map((m) => {
-      switch (m.type) {
-        case "deleteRange":
-          return {
-            type: m.type,
-            start: b64(m.start),
-            end: b64(m.end),
-            where: whereToWire(m.filter),
-          };
-        case "delete":
-          return { type: m.type, key: b64(m.key), where: whereToWire(m.filter) };
-        case "set":
-          return {
-            type: m.type,
-            key: b64(m.key),
-            value: valueToWire(m.value),
-            expireIn: m.expireIn,
-            suffixVersionstamp: m.suffixVersionstamp,
-            resolveNow: m.resolveNow,
-          };
-        case "enqueue":
-          return {
-            ...m,
-            value: valueToWire(m.value),
-            keysIfUndelivered: m.keysIfUndelivered.map(b64),
-          };
-        case "settle":
-        case "renewLease":
-        case "requeue":
-        case "deleteDeadLetter":
-          return m;
-        default:
-          return { type: m.type, key: b64(m.key), value: valueToWire(m.value) };
-      }
-    }),
+    mutations,
+    filters: filters.size === 0 ? undefined : [...filters.keys()].map(filterToWhere),
   };
 }
 
@@ -261,7 +270,23 @@ export function countFromWire(body: unknown): CountRange {
   };
 }
 
-function mutationFromWire(value: unknown, i: number): Mutation {
+function filterAt(filters: readonly Filter[], index: unknown, i: number): Filter | undefined {
+  if (index === undefined || index === null) return undefined;
+  if (typeof index !== "number" || !Number.isInteger(index) || filters[index] === undefined) {
+    throw invalid(`mutations[${i}].filter must be the index of one of the commit's filters`);
+  }
+  return filters[index];
+}
+
+/** The commit's `filters`, each validated once. */
+function filtersFromWire(value: unknown): Filter[] {
+  if (value === undefined || value === null) return [];
+  return array(value, "filters", limits.maxMutations, "Too many filters").map((where, i) =>
+    parseWhere(where, `filters[${i}]`),
+  );
+}
+
+function mutationFromWire(value: unknown, i: number, filters: readonly Filter[] = []): Mutation {
   const m = object(value, `mutations[${i}]`);
   const what = `mutations[${i}].key`;
   switch (m.type) {
@@ -291,14 +316,14 @@ function mutationFromWire(value: unknown, i: number): Mutation {
       return {
         type: "delete",
         key: keyFromWire(m.key, what, "write"),
-        filter: filterFromWire(m.where, `mutations[${i}].where`),
+        filter: filterAt(filters, m.filter, i),
       };
     case "deleteRange":
       return {
         type: "deleteRange",
         start: boundFromWire(m.start, `mutations[${i}].start`),
         end: boundFromWire(m.end, `mutations[${i}].end`),
-        filter: filterFromWire(m.where, `mutations[${i}].where`),
+        filter: filterAt(filters, m.filter, i),
       };
     case "sum":
     case "min":
@@ -414,12 +439,13 @@ export function commitFromWire(body: unknown): Commit {
       versionstamp,
     };
   });
+  const filters = filtersFromWire(b.filters);
   const mutations = array(
     b.mutations ?? [],
     "mutations",
     limits.maxMutations,
     `Too many mutations (max ${limits.maxMutations})`,
-  ).map(mutationFromWire);
+  ).map((m, i) => mutationFromWire(m, i, filters));
   return { checks, mutations };
 }
 

@@ -110,6 +110,15 @@ export function formatPath(path: FieldPath): string {
     .join("");
 }
 
+/** The offset of a `{ "$now": true, … }` object, `undefined` for other values. */
+function nowOffset(value: unknown, at: string): number | undefined {
+  try {
+    return placeholderOffset(value);
+  } catch (e) {
+    return fail(at, (e as Error).message);
+  }
+}
+
 function operand(value: unknown, at: string): Operand {
   switch (typeof value) {
     case "string":
@@ -126,13 +135,7 @@ function operand(value: unknown, at: string): Operand {
   }
   if (value === null) return null;
   if (isKvNow(value)) return { now: true, offset: value.offset };
-  const offset = (() => {
-    try {
-      return placeholderOffset(value);
-    } catch (e) {
-      fail(at, (e as Error).message);
-    }
-  })();
+  const offset = nowOffset(value, at);
   if (offset !== undefined) return { now: true, offset };
   if (value instanceof Date) {
     fail(at, "Date operands are not supported: store and compare epoch ms, e.g. date.getTime()");
@@ -195,7 +198,7 @@ class Parser {
   }
 
   #field(path: FieldPath, value: unknown, at: string, depth: number): Filter[] {
-    if (isPlainObject(value) && placeholderOffset(value) === undefined && !isKvNow(value)) {
+    if (isPlainObject(value) && nowOffset(value, at) === undefined) {
       const keys = Object.keys(value);
       const operators = keys.filter((k) => k.startsWith("$"));
       if (operators.length === 0) {

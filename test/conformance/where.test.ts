@@ -255,6 +255,7 @@ const badFilters: [string, unknown, string][] = [
   ["mixed keys", { age: { $gt: 1, b: 2 } }, "mixes operators with field names"],
   ["not an object", "status = 'active'", "a filter must be an object"],
   ["undefined operand", { age: undefined }, "an operand must be"],
+  ["bad server time", { at: { $now: true, offset: "1h" } }, "a finite number of milliseconds"],
   ["too deep", JSON.parse(`${'{"$not":'.repeat(30)}{}${"}".repeat(30)}`), "nest at most"],
   [
     "too many terms",
@@ -350,6 +351,17 @@ conformance("filtered delete", (kv) => {
     );
     expect(result.deletedCount).toBe(3); // Bob, his child, Eve
     expect(await kv().count(["users"])).toBe(3);
+  });
+
+  it("deletes a batch of 1000 keys with one large filter", async () => {
+    const op = kv().atomic();
+    for (let i = 0; i < 1000; i++) op.set(["many", i], { tag: `tag-${i % 3}-${"x".repeat(24)}` });
+    await op.commit();
+    const tags = Array.from({ length: 999 }, (_, i) => `tag-${i}-${"x".repeat(24)}`);
+    const keys = Array.from({ length: 1000 }, (_, i) => ["many", i]);
+    const result = await kv().delete(keys, { exact: true, where: { tag: { $in: tags.slice(1) } } });
+    expect(result.deletedCount).toBe(666);
+    expect(await kv().count(["many"])).toBe(334);
   });
 
   it("never deletes or counts expired entries", async () => {
