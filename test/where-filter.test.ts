@@ -1,5 +1,6 @@
 /** The where-filter parser, its wire form, and the server's own validation of filters it receives. */
 import { describe, expect, it } from "vitest";
+import { compileFilter } from "../src/backends/sqlite/sqlite-filter.js";
 import { KvNow } from "../src/index.js";
 import { filterToWhere, parsePath, parseWhere } from "../src/protocol/where-filter.js";
 import { serverForTests } from "./targets.js";
@@ -38,6 +39,34 @@ describe("where filters", () => {
         expect.objectContaining({ code: "INVALID_FILTER" }),
       );
     }
+  });
+});
+
+describe("the SQLite filter compiler", () => {
+  it("binds every operand and path as a parameter, splicing no user text into the SQL", () => {
+    const evil = "x' OR 1=1; DROP TABLE kv; --";
+    const where = {
+      $or: [
+        { "field one": evil, "a.b[3]": { $in: [evil, 1.5, true, null] } },
+        { name: { $containsi: evil, $startsWith: evil, $endsWith: evil, $notContains: evil } },
+        { n: { $between: [1, 2] }, t: { $gt: evil }, when: { $lt: new KvNow(5) } },
+        { e: { $empty: true }, z: { $null: false } },
+      ],
+    };
+    const compiled = compileFilter(parseWhere(where), 1000)!;
+    for (const text of [evil, "field one", "DROP", "1.5", "1005"]) {
+      expect(compiled.sql).not.toContain(text);
+    }
+    expect(compiled.params).toContain(evil);
+    expect(compiled.params).toContain('$."field one"');
+    expect(compiled.params).toContain('$."a"."b"[3]');
+    expect(compiled.params).toContain(1005); // kv.now() + 5 at now = 1000
+    expect(compiled.sql.split("?").length - 1).toBe(compiled.params.length);
+  });
+
+  it("compiles an empty filter to nothing", () => {
+    expect(compileFilter(parseWhere({}), 0)).toBeUndefined();
+    expect(compileFilter(parseWhere({ $and: [{}, { $and: [] }] }), 0)).toBeUndefined();
   });
 });
 
