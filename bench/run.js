@@ -7,7 +7,8 @@
  *   BENCH_SCALE=1           multiplies the work per cell
  *   BENCH_ONLY=E1,E4,MEM,S1 workloads to run (E1–E5 embedded, MEM for the memory check, S1–S3
  *                           on servers: see bench/server-bench.js; R1–R2 watch fan-out and
- *                           queues: see bench/realtime-bench.js); default all
+ *                           queues: see bench/realtime-bench.js; Q for where filters and
+ *                           count: see bench/query-bench.js); default all
  *   BENCH_SYSTEMS=cairn,raw,deno,bare   systems to run; default all (bare: servers only)
  *
  * Every embedded cell (one workload on one system) runs in a fresh child process on a fresh
@@ -20,6 +21,7 @@ import { cpus } from "node:os";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { DENO, here, inTempDir, median, rotated, runJson } from "./harness.js";
+import { measureQueries, renderQueryReport } from "./query-bench.js";
 import { measureRealtime, REALTIME_WORKLOADS, renderRealtimeReport } from "./realtime-bench.js";
 import { human, RELAXED_WORKLOADS, ROWS, renderReport } from "./report.js";
 import { measureServers, SERVER_SYSTEMS, SERVER_WORKLOADS } from "./server-bench.js";
@@ -66,6 +68,7 @@ function readConfig() {
   const only = listFromEnv("BENCH_ONLY", [
     ...WORKLOADS,
     "MEM",
+    "Q",
     ...SERVER_WORKLOADS,
     ...REALTIME_WORKLOADS,
   ]);
@@ -74,6 +77,7 @@ function readConfig() {
     scale: numberFromEnv("BENCH_SCALE", 1, (n) => n > 0),
     workloads: only.filter((item) => WORKLOADS.includes(item)),
     memory: only.includes("MEM"),
+    queries: only.includes("Q"),
     serverWorkloads: only.filter((item) => SERVER_WORKLOADS.includes(item)),
     realtimeWorkloads: only.filter((item) => REALTIME_WORKLOADS.includes(item)),
     systems: listFromEnv("BENCH_SYSTEMS", [...new Set([...EMBEDDED_SYSTEMS, ...SERVER_SYSTEMS])]),
@@ -189,10 +193,12 @@ async function main() {
   const memory = config.memory ? await measureMemory(config.scale) : undefined;
   const server = config.serverWorkloads.length > 0 ? await measureServers(config) : undefined;
   const realtime = config.realtimeWorkloads.length > 0 ? await measureRealtime(config) : undefined;
+  const queries = config.queries ? await measureQueries(config.runs, config.scale) : undefined;
   const report =
     renderReport({ medians, memory, conditions: await describeConditions(config) }) +
     (server ? renderServerReport(server) : "") +
-    (realtime ? renderRealtimeReport(realtime) : "");
+    (realtime ? renderRealtimeReport(realtime) : "") +
+    (queries ? renderQueryReport(queries) : "");
   await mkdir(here("results"), { recursive: true });
   await writeFile(RESULTS, report);
   process.stdout.write(report);

@@ -18,6 +18,8 @@ export const errorStatus = {
   INVALID_CURSOR: 400,
   /** An option or argument has the wrong type or range (limits, durations, mutation shapes). */
   INVALID_ARGUMENT: 400,
+  /** A where filter is malformed: an unknown operator, a bad field path or a wrong operand type. */
+  INVALID_FILTER: 400,
   /** An atomic operation exceeds a limit (checks, mutations, total size). */
   ATOMIC_TOO_LARGE: 400,
   /** A sum/min/max/append/prepend met a stored value of a type it cannot combine with. */

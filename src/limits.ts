@@ -24,6 +24,14 @@ export const limits = {
   /** Default list batch size, and the cap when the batch size is derived from `limit`. */
   defaultListBatch: 100,
   maxDerivedListBatch: 500,
+  /** A where filter: conditions plus `$in`/`$nin` values, nesting of `$and`/`$or`/`$not` and objects, path length and parts. */
+  maxFilterTerms: 1000,
+  maxFilterDepth: 20,
+  maxFilterPathLength: 1024,
+  maxFilterPathParts: 32,
+  /** Entries in one `paginate` page: default and maximum (the seed's list limits). */
+  defaultPageSize: 100,
+  maxPageSize: 1000,
   /** Commits grouped into one storage transaction at most. */
   maxGroupCommit: 512,
   /** Size of a request body the server reads (an atomic operation at its limits fits, base64 included). */

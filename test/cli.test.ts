@@ -111,6 +111,19 @@ describe("cairn serve", () => {
     expect(run("list", "users", "--json", "--reverse", "--limit", "1").out).toContain(
       '"key":["users",3]',
     );
+    expect(run("list", "users", "--where", '{"name":"Alice"}').out).toBe(
+      'users/1\t{"name":"Alice"}',
+    );
+    expect(run("count", "users").out).toBe("3");
+    expect(run("count", "users", "--where", '{"name":{"$null":false}}', "--json").out).toBe(
+      '{"count":1}',
+    );
+    expect(run("count", "users", "--where", '{"name":{"$nope":1}}')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining("INVALID_FILTER"),
+    });
+    expect(run("list", "users", "--where", "{oops").code).toBe(1);
+    expect(run("delete", "users", "--where", '{"name":"Bob"}').out).toBe("deleted 0");
     expect(JSON.parse(run("delete", "users", "--json").out)).toEqual({
       success: true,
       deletedCount: 3,

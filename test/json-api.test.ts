@@ -227,7 +227,7 @@ describe("JSON API", () => {
       ["PUT", "/keys/bigint:nope", 1, 400, "INVALID_KEY"],
       ["POST", "/keys/batch", { keys: [[{ nested: 1 }]] }, 400, "INVALID_KEY"],
       ["POST", "/keys/batch", { keys: "x" }, 400, "INVALID_ARGUMENT"],
-      ["POST", "/keys/list", { prefix: ["a"], where: { a: 1 } }, 400, "INVALID_ARGUMENT"],
+      ["POST", "/keys/list", { prefix: ["a"], where: { a: { $nope: 1 } } }, 400, "INVALID_FILTER"],
       [
         "POST",
         "/atomic",

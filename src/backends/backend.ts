@@ -3,10 +3,23 @@
  * commits atomically, and reads consistent snapshots. It knows nothing of key parts, value types
  * or API shapes: the engine hands it bytes and pure functions. Every method is required.
  *
+ * JSON values (`ValueEncoding.JSON`) arrive as exactly the text `JSON.stringify` writes for the
+ * value, whoever sent them (the engine and the faces re-encode anything else), so a backend may
+ * rely on that form, e.g. to search the raw text before parsing it.
+ *
  * Time is always the engine's: `now` (epoch ms) is passed in, and an entry whose `expiresAt` is
  * `<= now` does not exist for any read, check, count or delete.
  */
 import type { EncodedValue } from "../codec/value-codec.js";
+import type { Filter } from "./filter.js";
+
+export type {
+  FieldPath,
+  Filter,
+  NowOperand,
+  Operand,
+  OrderedOperand,
+} from "./filter.js";
 
 /** One stored entry, as a backend returns it: its encoded value with its key and versionstamp. */
 export type RawEntry = EncodedValue & {
@@ -22,6 +35,18 @@ export interface KeyRange {
   /** At most this many entries (≥ 1), taken from `start` upwards or, with `reverse`, from `end` down. */
   readonly limit: number;
   readonly reverse: boolean;
+  /**
+   * Only entries matching this filter (see filter.ts for its semantics), evaluated inside the
+   * database with `now` for server-time operands; `limit` counts matching entries. Absent: all.
+   */
+  readonly filter?: Filter;
+}
+
+/** The live entries in `[start, end)` matching `filter` (absent: all), counted inside the database. */
+export interface CountRange {
+  readonly start: Uint8Array;
+  readonly end: Uint8Array;
+  readonly filter?: Filter;
 }
 
 /** One key's change in a commit: what was written (with its expiry), or `null` for a deletion. */
@@ -110,8 +135,15 @@ export type StorageMutation =
       /** Append the commit's versionstamp to `key` as one more string part (see `suffixVersionstamp`). */
       readonly suffixVersionstamp?: boolean;
     }
-  | { readonly type: "delete"; readonly key: Uint8Array }
-  | { readonly type: "deleteRange"; readonly start: Uint8Array; readonly end: Uint8Array }
+  /** Removes `key` if it is live and, with `filter`, its value matches (server-time operands: the commit's `now`). */
+  | { readonly type: "delete"; readonly key: Uint8Array; readonly filter?: Filter }
+  /** Removes every live entry in `[start, end)`, with `filter` only those whose value matches. */
+  | {
+      readonly type: "deleteRange";
+      readonly start: Uint8Array;
+      readonly end: Uint8Array;
+      readonly filter?: Filter;
+    }
   | {
       readonly type: "modify";
       readonly key: Uint8Array;
@@ -186,6 +218,9 @@ export interface Backend {
 
   /** Live entries of each range, in the range's order; all ranges from one consistent snapshot. */
   scan(ranges: readonly KeyRange[], now: number): Promise<RawEntry[][]>;
+
+  /** How many live entries `range` holds; one snapshot. */
+  count(range: CountRange, now: number): Promise<number>;
 
   /**
    * Commits a group of independent commits in order, durably, in as few storage transactions as

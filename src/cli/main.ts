@@ -9,6 +9,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { KvError } from "../kv-error.js";
 import { formatKeyPath, parseKeyPath } from "../protocol/key-path.js";
 import { fromTagged, keyToJson, toTagged } from "../protocol/tagged-json.js";
+import type { KvWhere } from "../protocol/where-filter.js";
 import { DEFAULT_PATH, type Kv, openKv } from "../sdk/kv.js";
 import type { KvEntryMaybe } from "../sdk/types.js";
 import { type ServerOptions, startServer } from "../server/server.js";
@@ -133,6 +134,18 @@ function parseValue(text: string, asString: boolean | undefined): unknown {
   }
 }
 
+/** A `--where` filter: JSON text, validated by the `Kv` call. */
+function whereOption(text: string): KvWhere {
+  try {
+    return JSON.parse(text) as KvWhere;
+  } catch {
+    throw new InvalidArgumentError('a filter is JSON, e.g. \'{"status":"active"}\'');
+  }
+}
+
+const WHERE_HELP =
+  'Only entries whose value matches this filter (JSON), e.g. \'{"age":{"$gte":18}}\'.';
+
 function addDataCommands(cli: Command): void {
   clientOptions(
     cli
@@ -171,10 +184,11 @@ function addDataCommands(cli: Command): void {
       .command("delete")
       .argument("<key>", "Key path, e.g. users/123.")
       .option("--exact", "Delete only this key, not the keys under it.")
+      .option("--where <filter>", WHERE_HELP, whereOption)
       .description("Delete a key and every key under it."),
-  ).action((key: string, flags: ClientFlags & { exact?: boolean }) =>
+  ).action((key: string, flags: ClientFlags & { exact?: boolean; where?: KvWhere }) =>
     withKv(flags, async (kv) => {
-      const result = await kv.delete(parseKeyPath(key), { exact: flags.exact });
+      const result = await kv.delete(parseKeyPath(key), { exact: flags.exact, where: flags.where });
       if (flags.json) print(result);
       else console.log(`deleted ${result.deletedCount}`);
     }),
@@ -187,11 +201,18 @@ function addDataCommands(cli: Command): void {
       .option("--end <key>", "Last key (exclusive).")
       .option("--limit <n>", "At most this many entries.", (v) => Number(v))
       .option("--reverse", "Descending key order.")
+      .option("--where <filter>", WHERE_HELP, whereOption)
       .description("List entries in key order, one per line."),
   ).action(
     (
       prefix: string | undefined,
-      flags: ClientFlags & { start?: string; end?: string; limit?: number; reverse?: boolean },
+      flags: ClientFlags & {
+        start?: string;
+        end?: string;
+        limit?: number;
+        reverse?: boolean;
+        where?: KvWhere;
+      },
     ) =>
       withKv(flags, async (kv) => {
         const entries = kv.list(prefix ? parseKeyPath(prefix) : [], {
@@ -199,12 +220,26 @@ function addDataCommands(cli: Command): void {
           end: flags.end ? parseKeyPath(flags.end) : undefined,
           limit: flags.limit,
           reverse: flags.reverse,
+          where: flags.where,
         });
         for await (const e of entries) {
           if (flags.json) printEntry(e);
           else console.log(`${formatKeyPath(e.key)}\t${pretty(e.value)}`);
         }
       }),
+  );
+  clientOptions(
+    cli
+      .command("count")
+      .argument("[prefix]", "Key path prefix (default: everything).")
+      .option("--where <filter>", WHERE_HELP, whereOption)
+      .description("Print how many keys are under a prefix."),
+  ).action((prefix: string | undefined, flags: ClientFlags & { where?: KvWhere }) =>
+    withKv(flags, async (kv) => {
+      const count = await kv.count(prefix ? parseKeyPath(prefix) : [], { where: flags.where });
+      if (flags.json) print({ count });
+      else console.log(count);
+    }),
   );
 }
 

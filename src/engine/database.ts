@@ -5,7 +5,9 @@
  */
 import type {
   CommitChanges,
+  CountRange,
   DeadLetter,
+  Filter,
   KeyRange,
   LeasedMessage,
   QueueStats,
@@ -17,9 +19,15 @@ export type {
   ChangeRecord,
   Check,
   CommitChanges,
+  CountRange,
   DeadLetter,
+  FieldPath,
+  Filter,
   KeyRange,
   LeasedMessage,
+  NowOperand,
+  Operand,
+  OrderedOperand,
   QueueStats,
   RawEntry,
   StoredMessage,
@@ -34,10 +42,21 @@ export type Mutation =
       readonly expireIn?: number;
       /** Write to `key` plus one string part holding the commit's versionstamp. */
       readonly suffixVersionstamp?: boolean;
+      /**
+       * The value holds server-time placeholders (codec/server-time.ts), each replaced by the
+       * commit's time plus its offset, in epoch ms.
+       */
+      readonly resolveNow?: boolean;
     }
-  | { readonly type: "delete"; readonly key: Uint8Array }
-  /** Deletes every live key in `[start, end)`, inside the database. */
-  | { readonly type: "deleteRange"; readonly start: Uint8Array; readonly end: Uint8Array }
+  /** Deletes `key`; with `filter`, only if its value matches (server-time operands: commit time). */
+  | { readonly type: "delete"; readonly key: Uint8Array; readonly filter?: Filter }
+  /** Deletes every live key in `[start, end)` (with `filter`: that matches), inside the database. */
+  | {
+      readonly type: "deleteRange";
+      readonly start: Uint8Array;
+      readonly end: Uint8Array;
+      readonly filter?: Filter;
+    }
   /** Read-modify-write mutations; see `mutations.ts` for their semantics and error texts. */
   | {
       readonly type: "sum" | "min" | "max" | "append" | "prepend";
@@ -147,8 +166,10 @@ export interface ClaimRequest {
 export interface Database {
   /** Live entries for `keys` in order (`null` where absent), from one snapshot. */
   get(keys: readonly Uint8Array[]): Promise<(RawEntry | null)[]>;
-  /** Live entries of each range, from one snapshot. */
+  /** Live entries of each range (filtered inside the database), from one snapshot. */
   scan(ranges: readonly KeyRange[]): Promise<RawEntry[][]>;
+  /** How many live entries of `range` match its filter, counted inside the database. */
+  count(range: CountRange): Promise<number>;
   /**
    * Evaluates the checks and applies the mutations atomically under one new versionstamp, or
    * resolves `{ ok: false }` with nothing applied when a check fails. Rejects with a `KvError`

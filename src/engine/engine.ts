@@ -10,6 +10,7 @@
 import type {
   Backend,
   Claimed,
+  CountRange,
   DeadLetter,
   KeyRange,
   LeasedMessage,
@@ -19,6 +20,8 @@ import type {
   StorageCommit,
   StorageMutation,
 } from "../backends/backend.js";
+import { resolvePlaceholders } from "../codec/server-time.js";
+import { decodeValue, encodeValue } from "../codec/value-codec.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { ChangeFeed } from "./change-feed.js";
@@ -91,7 +94,7 @@ function toStorage(m: Mutation, now: number): StorageMutation {
       return {
         type: "set",
         key: m.key,
-        value: m.value,
+        value: m.resolveNow ? encodeValue(resolvePlaceholders(decodeValue(m.value), now)) : m.value,
         expiresAt: m.expireIn === undefined ? null : now + m.expireIn,
         suffixVersionstamp: m.suffixVersionstamp === true,
       };
@@ -151,6 +154,10 @@ export class Engine implements Database {
 
   scan(ranges: readonly KeyRange[]): Promise<RawEntry[][]> {
     return this.#backend.scan(ranges, Date.now());
+  }
+
+  count(range: CountRange): Promise<number> {
+    return this.#backend.count(range, Date.now());
   }
 
   commit(commit: Commit): Promise<CommitResult> {

@@ -9,6 +9,7 @@ import {
   claimRequestFromWire,
   commitChangesToWire,
   commitFromWire,
+  countFromWire,
   cursorFromWire,
   deadLetterQueryFromWire,
   deadLetterToWire,
@@ -77,6 +78,14 @@ export function databaseProtocolRoutes(database: Database): Route[] {
       async handle(request) {
         const ranges = await database.scan(rangesFromWire(await request.json()));
         return { ranges: ranges.map((entries) => entries.map(entryToWire)) };
+      },
+    },
+    {
+      method: "POST",
+      path: "/db/count",
+      access: "read",
+      async handle(request) {
+        return { count: await database.count(countFromWire(await request.json())) };
       },
     },
     {

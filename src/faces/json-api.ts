@@ -11,8 +11,10 @@ import type { Database, RawEntry } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
 import { parseKeyPath } from "../protocol/key-path.js";
 import { fromTagged, keyFromJson, keyToJson, toTagged } from "../protocol/tagged-json.js";
+import type { KvWhere } from "../protocol/where-filter.js";
 import type { Kv } from "../sdk/kv.js";
-import { spanOfPrefix } from "../sdk/kv-list-iterator.js";
+import { filterOf, spanOfPrefix } from "../sdk/kv-list-iterator.js";
+import type { KvEntry } from "../sdk/types.js";
 import { JsonText } from "./http-io.js";
 import type { Route, RouteRequest } from "./route.js";
 
@@ -54,14 +56,46 @@ function keysFromBody(value: unknown): KvKey[] {
   return value.map((k, i) => keyFromJson(k, `keys[${i}]`));
 }
 
-function rejectWhere(options: Record<string, unknown>): void {
-  if (options.where !== undefined) {
+/** A where filter from a body field; absent: `undefined`. Validated by the `Kv` call. */
+function whereOf(value: unknown): KvWhere | undefined {
+  return value === undefined || value === null ? undefined : (value as KvWhere);
+}
+
+/** A where filter in a query parameter, as JSON text. */
+function whereOfQuery(value: string | null): KvWhere | undefined {
+  if (value === null || value === "") return undefined;
+  try {
+    return JSON.parse(value) as KvWhere;
+  } catch (e) {
     throw new KvError(
-      "INVALID_ARGUMENT",
-      "where filters are not supported by this version of Cairn",
+      "INVALID_JSON",
+      `The where parameter is not valid JSON: ${(e as Error).message}`,
     );
   }
 }
+
+/** `prefix`, `start`, `end` (keys) and `where` from a JSON body, or from a query string (paths). */
+function listArguments(source: Record<string, unknown> | URLSearchParams) {
+  const fromQuery = source instanceof URLSearchParams;
+  const get = (name: string) => (fromQuery ? (source.get(name) ?? undefined) : source[name]);
+  const key = (name: string): KvKey | undefined => {
+    const value = get(name);
+    if (value === undefined || value === "") return undefined;
+    return fromQuery ? parseKeyPath(value as string) : keyFromJson(value, name);
+  };
+  return {
+    prefix: key("prefix") ?? [],
+    start: key("start"),
+    end: key("end"),
+    where: fromQuery ? whereOfQuery(source.get("where")) : whereOf(source.where),
+  };
+}
+
+const tagEntry = (e: KvEntry) => ({
+  key: keyToJson(e.key),
+  value: toTagged(e.value),
+  versionstamp: e.versionstamp,
+});
 
 function limitOf(value: unknown): number {
   if (value === undefined || value === null || value === "") return DEFAULT_LIST_LIMIT;
@@ -85,12 +119,20 @@ function booleanOf(value: unknown, name: string): boolean {
 /** One read: the limit is at most the engine's per-read maximum. */
 async function list(
   database: Database,
-  options: { prefix?: KvKey; start?: KvKey; end?: KvKey; limit: number; reverse: boolean },
+  options: {
+    prefix?: KvKey;
+    start?: KvKey;
+    end?: KvKey;
+    limit: number;
+    reverse: boolean;
+    where?: KvWhere;
+  },
 ) {
   const span = spanOfPrefix(options.prefix ?? [], options);
+  const filter = filterOf(options.where);
   if (Buffer.compare(span.start, span.end) >= 0) return jsonArray([]);
   const [entries] = await database.scan([
-    { start: span.start, end: span.end, limit: options.limit, reverse: options.reverse },
+    { start: span.start, end: span.end, limit: options.limit, reverse: options.reverse, filter },
   ]);
   return jsonArray(entries!.map((raw) => entryJson(decodeKey(raw.key), raw)));
 }
@@ -183,9 +225,9 @@ export function jsonApiRoutes(kv: Kv, database: Database): Route[] {
       access: "write",
       async handle(request) {
         const options = await deleteOptions(request);
-        rejectWhere(options);
         return kv.delete(parseKeyPath(request.wildcard), {
           exact: booleanOf(options.exact, "exact"),
+          where: whereOf(options.where),
         });
       },
     },
@@ -205,8 +247,10 @@ export function jsonApiRoutes(kv: Kv, database: Database): Route[] {
       access: "write",
       async handle(request) {
         const options = body(await request.json());
-        rejectWhere(options);
-        return kv.delete(keysFromBody(options.keys), { exact: booleanOf(options.exact, "exact") });
+        return kv.delete(keysFromBody(options.keys), {
+          exact: booleanOf(options.exact, "exact"),
+          where: whereOf(options.where),
+        });
       },
     },
     {
@@ -214,12 +258,8 @@ export function jsonApiRoutes(kv: Kv, database: Database): Route[] {
       path: "/keys",
       access: "read",
       handle({ query }) {
-        const path = (name: string) =>
-          query.get(name) ? parseKeyPath(query.get(name)!) : undefined;
         return list(database, {
-          prefix: path("prefix"),
-          start: path("start"),
-          end: path("end"),
+          ...listArguments(query),
           limit: limitOf(query.get("limit")),
           reverse: booleanOf(query.get("reverse"), "reverse"),
         });
@@ -231,18 +271,53 @@ export function jsonApiRoutes(kv: Kv, database: Database): Route[] {
       access: "read",
       async handle(request) {
         const options = body(await request.json());
-        rejectWhere(options);
-        const key = (name: string) =>
-          options[name] === undefined ? undefined : keyFromJson(options[name], name);
         return list(database, {
-          prefix: key("prefix"),
-          start: key("start"),
-          end: key("end"),
+          ...listArguments(options),
           limit: limitOf(options.limit),
           reverse: booleanOf(options.reverse, "reverse"),
         });
       },
     },
+    ...(["GET", "POST"] as const).flatMap((method): Route[] => {
+      const input = async (request: RouteRequest) =>
+        method === "GET" ? request.query : body(await request.json());
+      return [
+        {
+          method,
+          path: "/keys/count",
+          access: "read",
+          async handle(request) {
+            const { prefix, ...options } = listArguments(await input(request));
+            return { count: await kv.count(prefix, options) };
+          },
+        },
+        {
+          method,
+          path: "/keys/paginate",
+          access: "read",
+          async handle(request) {
+            const source = await input(request);
+            const get = (name: string) =>
+              source instanceof URLSearchParams ? source.get(name) : source[name];
+            const cursor = get("cursor");
+            if (cursor !== undefined && cursor !== null && typeof cursor !== "string") {
+              throw new KvError(
+                "INVALID_CURSOR",
+                "cursor must be the string a previous page returned",
+              );
+            }
+            const { prefix, ...options } = listArguments(source);
+            const page = await kv.paginate(prefix, {
+              ...options,
+              cursor,
+              limit: limitOf(get("limit")),
+              reverse: booleanOf(get("reverse"), "reverse"),
+            });
+            return { ...page, entries: page.entries.map(tagEntry) };
+          },
+        },
+      ];
+    }),
     {
       method: "POST",
       path: "/atomic",

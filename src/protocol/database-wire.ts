@@ -3,17 +3,26 @@
  * JSON bodies with keys and non-JSON values in base64. `POST <base>/db/get | scan | commit`:
  *
  *   get     { keys: Key[] }                       → { entries: (Entry | null)[] }
- *   scan    { ranges: { start, end, limit, reverse }[] } → { ranges: Entry[][] }
- *   commit  { checks: { key, versionstamp }[], mutations: Mutation[] }
+ *   scan    { ranges: { start, end, limit, reverse, where? }[] } → { ranges: Entry[][] }
+ *   count   { start, end, where? }                 → { count }
+ *   commit  { checks: { key, versionstamp }[], mutations: Mutation[], filters?: Where[] }
  *                                                 → { ok: true, versionstamp, deletedCount } | { ok: false }
  *
  * Key: an encoded key in base64. Value: `{ encoding, data }`, `data` being the JSON text for the
  * JSON encoding (4) and base64 bytes otherwise. Entry: `{ key, versionstamp, encoding, data }`.
- * Mutation: `{ type, key, value?, expireIn?, suffixVersionstamp? }`, or `{ type: "deleteRange",
- * start, end }`. Decoding validates everything a client could get wrong, with `KvError`s.
+ * Mutation: `{ type, key, value?, expireIn?, suffixVersionstamp?, resolveNow? }`, `{ type: "delete",
+ * key, filter? }` or `{ type: "deleteRange", start, end, filter? }`, `filter` being an index into
+ * the commit's `filters` (a batch delete sends its one filter once). A `where` / `Where` is a where
+ * filter in the SDK's syntax (protocol/where-filter.ts), validated again by the server. Decoding
+ * validates everything a client could get wrong, with `KvError`s.
  */
 import { checkKeySize, decodeKey, VERSIONSTAMP_PART_BYTES } from "../codec/key-codec.js";
-import { type EncodedValue, encodedSize, ValueEncoding } from "../codec/value-codec.js";
+import {
+  type EncodedValue,
+  encodedSize,
+  encodeValue,
+  ValueEncoding,
+} from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
 import type {
   ChangesRequest,
@@ -21,8 +30,10 @@ import type {
   ClaimRequest,
   Commit,
   CommitChanges,
+  CountRange,
   DeadLetter,
   FeedRanges,
+  Filter,
   KeyRange,
   LeasedMessage,
   Mutation,
@@ -32,6 +43,7 @@ import type {
 import { assertEnqueueLimits } from "../engine/enqueue-limits.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
+import { filterToWhere, parseWhere } from "./where-filter.js";
 
 export interface WireValue {
   encoding: number;
@@ -87,47 +99,71 @@ export function entryFromWire(w: WireEntry): RawEntry {
 
 export const keysToWire = (keys: readonly Uint8Array[]) => ({ keys: keys.map(b64) });
 
+const whereToWire = (filter: Filter | undefined) =>
+  filter === undefined ? undefined : filterToWhere(filter);
+
 export const rangesToWire = (ranges: readonly KeyRange[]) => ({
   ranges: ranges.map((r) => ({
     start: b64(r.start),
     end: b64(r.end),
     limit: r.limit,
     reverse: r.reverse,
+    where: whereToWire(r.filter),
   })),
 });
 
+export const countToWire = (range: CountRange) => ({
+  start: b64(range.start),
+  end: b64(range.end),
+  where: whereToWire(range.filter),
+});
+
 export function commitToWire(commit: Commit): unknown {
+  const filters = new Map<Filter, number>();
+  const filterIndex = (filter: Filter | undefined) => {
+    if (filter === undefined) return undefined;
+    if (!filters.has(filter)) filters.set(filter, filters.size);
+    return filters.get(filter);
+  };
+  const mutations = commit.mutations.map((m) => {
+    switch (m.type) {
+      case "deleteRange":
+        return {
+          type: m.type,
+          start: b64(m.start),
+          end: b64(m.end),
+          filter: filterIndex(m.filter),
+        };
+      case "delete":
+        return { type: m.type, key: b64(m.key), filter: filterIndex(m.filter) };
+      case "set":
+        return {
+          type: m.type,
+          key: b64(m.key),
+          value: valueToWire(m.value),
+          expireIn: m.expireIn,
+          suffixVersionstamp: m.suffixVersionstamp,
+          resolveNow: m.resolveNow,
+        };
+      case "enqueue":
+        return {
+          ...m,
+          value: valueToWire(m.value),
+          keysIfUndelivered: m.keysIfUndelivered.map(b64),
+        };
+      case "settle":
+      case "renewLease":
+      case "requeue":
+      case "deleteDeadLetter":
+        return m;
+      default:
+        return { type: m.type, key: b64(m.key), value: valueToWire(m.value) };
+    }
+  });
   return {
     checks: commit.checks.map((c) => ({ key: b64(c.key), versionstamp: c.versionstamp })),
-    mutations: commit.mutations.map((m) => {
-      switch (m.type) {
-        case "deleteRange":
-          return { type: m.type, start: b64(m.start), end: b64(m.end) };
-        case "delete":
-          return { type: m.type, key: b64(m.key) };
-        case "set":
-          return {
-            type: m.type,
-            key: b64(m.key),
-            value: valueToWire(m.value),
-            expireIn: m.expireIn,
-            suffixVersionstamp: m.suffixVersionstamp,
-          };
-        case "enqueue":
-          return {
-            ...m,
-            value: valueToWire(m.value),
-            keysIfUndelivered: m.keysIfUndelivered.map(b64),
-          };
-        case "settle":
-        case "renewLease":
-        case "requeue":
-        case "deleteDeadLetter":
-          return m;
-        default:
-          return { type: m.type, key: b64(m.key), value: valueToWire(m.value) };
-      }
-    }),
+    mutations,
+    filters: filters.size === 0 ? undefined : [...filters.keys()].map(filterToWhere),
   };
 }
 
@@ -158,14 +194,17 @@ function valueFromWire(value: unknown): EncodedValue {
   if (typeof data !== "string") throw invalid("value.data must be a string");
   let encoded: EncodedValue;
   switch (encoding) {
-    case ValueEncoding.JSON:
+    case ValueEncoding.JSON: {
+      let parsed: unknown;
       try {
-        JSON.parse(data);
+        parsed = JSON.parse(data);
       } catch {
         throw new KvError("INVALID_VALUE", "value.data is not valid JSON text");
       }
-      encoded = { encoding, data };
+      // Stored JSON text is always JSON.stringify's (see backend.ts): re-encode what was sent.
+      encoded = encodeValue(parsed);
       break;
+    }
     case ValueEncoding.V8:
     case ValueEncoding.BYTES:
     case ValueEncoding.LE64:
@@ -181,6 +220,11 @@ function valueFromWire(value: unknown): EncodedValue {
     throw new KvError("VALUE_TOO_LARGE", `Value too large (max ${limits.maxValueBytes} bytes)`);
   }
   return encoded;
+}
+
+/** An optional `where` filter; `what` names it in messages. */
+function filterFromWire(value: unknown, what: string): Filter | undefined {
+  return value === undefined || value === null ? undefined : parseWhere(value, what);
 }
 
 export function keysFromWire(body: unknown): Uint8Array[] {
@@ -208,6 +252,7 @@ export function rangesFromWire(body: unknown): KeyRange[] {
       end: boundFromWire(range.end, `ranges[${i}].end`),
       limit,
       reverse: reverse === true,
+      filter: filterFromWire(range.where, `ranges[${i}].where`),
     };
   });
   if (entries > limits.maxReadEntries) {
@@ -216,7 +261,32 @@ export function rangesFromWire(body: unknown): KeyRange[] {
   return decoded;
 }
 
-function mutationFromWire(value: unknown, i: number): Mutation {
+export function countFromWire(body: unknown): CountRange {
+  const b = object(body, "body");
+  return {
+    start: boundFromWire(b.start, "start"),
+    end: boundFromWire(b.end, "end"),
+    filter: filterFromWire(b.where, "where"),
+  };
+}
+
+function filterAt(filters: readonly Filter[], index: unknown, i: number): Filter | undefined {
+  if (index === undefined || index === null) return undefined;
+  if (typeof index !== "number" || !Number.isInteger(index) || filters[index] === undefined) {
+    throw invalid(`mutations[${i}].filter must be the index of one of the commit's filters`);
+  }
+  return filters[index];
+}
+
+/** The commit's `filters`, each validated once. */
+function filtersFromWire(value: unknown): Filter[] {
+  if (value === undefined || value === null) return [];
+  return array(value, "filters", limits.maxMutations, "Too many filters").map((where, i) =>
+    parseWhere(where, `filters[${i}]`),
+  );
+}
+
+function mutationFromWire(value: unknown, i: number, filters: readonly Filter[] = []): Mutation {
   const m = object(value, `mutations[${i}]`);
   const what = `mutations[${i}].key`;
   switch (m.type) {
@@ -239,15 +309,21 @@ function mutationFromWire(value: unknown, i: number): Mutation {
         value: valueFromWire(m.value),
         expireIn: expireIn as number | undefined,
         suffixVersionstamp: m.suffixVersionstamp === true,
+        resolveNow: m.resolveNow === true,
       };
     }
     case "delete":
-      return { type: "delete", key: keyFromWire(m.key, what, "write") };
+      return {
+        type: "delete",
+        key: keyFromWire(m.key, what, "write"),
+        filter: filterAt(filters, m.filter, i),
+      };
     case "deleteRange":
       return {
         type: "deleteRange",
         start: boundFromWire(m.start, `mutations[${i}].start`),
         end: boundFromWire(m.end, `mutations[${i}].end`),
+        filter: filterAt(filters, m.filter, i),
       };
     case "sum":
     case "min":
@@ -363,12 +439,13 @@ export function commitFromWire(body: unknown): Commit {
       versionstamp,
     };
   });
+  const filters = filtersFromWire(b.filters);
   const mutations = array(
     b.mutations ?? [],
     "mutations",
     limits.maxMutations,
     `Too many mutations (max ${limits.maxMutations})`,
-  ).map(mutationFromWire);
+  ).map((m, i) => mutationFromWire(m, i, filters));
   return { checks, mutations };
 }
 

@@ -8,6 +8,7 @@ import {
   VERSIONSTAMP_PART_BYTES,
 } from "../codec/key-codec.js";
 import { KvU64 } from "../codec/kv-u64.js";
+import { withPlaceholders } from "../codec/server-time.js";
 import { type EncodedValue, encodeValueChecked } from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
 import { assertCommitLimits } from "../engine/commit-limits.js";
@@ -40,6 +41,15 @@ export type KvMutation =
 export function expiryOf(options: KvSetOptions | undefined): number | undefined {
   const duration = options?.expireIn ?? options?.expiresIn;
   return duration === undefined ? undefined : parseDuration(duration, "expireIn");
+}
+
+/**
+ * Encodes a set's value; `resolveNow` when it holds `kv.now()` placeholders (or the seed's
+ * `{ "$now": true }` objects), which the database replaces with its time at commit.
+ */
+export function encodeSetValue(value: unknown): { value: EncodedValue; resolveNow: boolean } {
+  const { value: stored, placeholders } = withPlaceholders(value);
+  return { value: encodeValueChecked(stored), resolveNow: placeholders };
 }
 
 /** Encodes a set's key, resolving a trailing `commitVersionstamp`. */
@@ -131,13 +141,14 @@ export class AtomicOperation {
 
   set(key: KvWriteKey, value: unknown, options?: KvSetOptions): this {
     const target = encodeSetKey(key);
-    const encoded = encodeValueChecked(value);
+    const encoded = encodeSetValue(value);
     const expireIn = expiryOf(options);
     this.#mutations.push({
       type: "set",
       key: target.key,
-      value: encoded,
+      value: encoded.value,
       suffixVersionstamp: target.suffixVersionstamp,
+      resolveNow: encoded.resolveNow,
       expireIn,
     });
     return this;

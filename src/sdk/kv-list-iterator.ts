@@ -1,3 +1,4 @@
+import { matchesAll } from "../backends/filter.js";
 import {
   concatBytes,
   decodeKey,
@@ -6,9 +7,10 @@ import {
   type KvKey,
 } from "../codec/key-codec.js";
 import { decodeValue } from "../codec/value-codec.js";
-import type { Database, RawEntry } from "../engine/database.js";
+import type { Database, Filter, RawEntry } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
+import { type KvWhere, parseWhere } from "../protocol/where-filter.js";
 import type { KvEntry } from "./types.js";
 
 /**
@@ -33,6 +35,11 @@ export interface KvListOptions {
   readonly batchSize?: number;
   /** Accepted for Deno compatibility; every read is strongly consistent. */
   readonly consistency?: "strong" | "eventual";
+  /**
+   * Only entries whose value matches, evaluated inside the database (see the README's filter
+   * table); `limit` counts matching entries. `INVALID_FILTER` when malformed.
+   */
+  readonly where?: KvWhere;
 }
 
 /** The seed's form: `list(prefix, { start, end, ... })`, start inclusive and end exclusive, both within `prefix`. */
@@ -127,6 +134,13 @@ function fromBase64Url(cursor: string): Uint8Array {
   return new Uint8Array(Buffer.from(cursor, "base64url"));
 }
 
+/** The filter tree of an optional `where`; `undefined` when absent or matching everything. */
+export function filterOf(where: unknown): Filter | undefined {
+  if (where === undefined) return undefined;
+  const filter = parseWhere(where);
+  return matchesAll(filter) ? undefined : filter;
+}
+
 function positiveInteger(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
@@ -161,7 +175,70 @@ export function listIterator<T>(
     limit,
     batchSize,
     options.cursor,
+    filterOf(options.where),
   );
+}
+
+export interface KvPaginateOptions {
+  /** Entries per page: default 100, at most 1000. */
+  readonly limit?: number;
+  /** The `cursor` of the previous page: this page starts after its last entry. */
+  readonly cursor?: string | null;
+  readonly reverse?: boolean;
+  /** Only entries whose value matches (see `list`); `limit` counts matching entries. */
+  readonly where?: KvWhere;
+  /** Narrow the prefix: from `start` (inclusive) to `end` (exclusive), as in `list`. */
+  readonly start?: KvKey;
+  readonly end?: KvKey;
+}
+
+/** One page of a prefix; `cursor` resumes after its last entry and is `null` on the last page. */
+export interface KvPage<T = unknown> {
+  readonly entries: KvEntry<T>[];
+  readonly cursor: string | null;
+  readonly hasMore: boolean;
+}
+
+/** The seed's cursor pagination over a prefix (see `Kv.paginate`). */
+export async function paginate<T>(
+  database: Database,
+  prefix: KvKey,
+  options: KvPaginateOptions,
+): Promise<KvPage<T>> {
+  const span = spanOfPrefix(prefix, { start: options.start, end: options.end });
+  const limit = positiveInteger(options.limit, "limit") ?? limits.defaultPageSize;
+  if (limit > limits.maxPageSize) {
+    throw new KvError("INVALID_ARGUMENT", `limit must be at most ${limits.maxPageSize}`);
+  }
+  const filter = filterOf(options.where);
+  const reverse = options.reverse === true;
+  let { start, end } = span;
+  if (options.cursor !== undefined && options.cursor !== null && options.cursor !== "") {
+    const resumeAt = concatBytes(span.cursorBase, fromBase64Url(options.cursor));
+    if (reverse) end = min(end, resumeAt);
+    else start = max(start, concatBytes(resumeAt, ZERO));
+  }
+  const read = async (from: Uint8Array, to: Uint8Array, n: number) =>
+    Buffer.compare(from, to) >= 0
+      ? []
+      : (await database.scan([{ start: from, end: to, limit: n, reverse, filter }]))[0]!;
+  // One more entry than the page tells whether there is a next page; past the per-read maximum,
+  // a second read of one entry after the page does.
+  const rows = await read(start, end, Math.min(limit + 1, limits.maxReadEntries));
+  let hasMore = rows.length > limit;
+  const page = rows.slice(0, limit);
+  if (!hasMore && page.length === limit && page.length > 0) {
+    const last = page[page.length - 1]!.key;
+    const next = reverse ? await read(start, last, 1) : await read(concatBytes(last, ZERO), end, 1);
+    hasMore = next.length > 0;
+  }
+  const entries = page.map((raw) => toEntry<T>(raw));
+  const last = page[page.length - 1];
+  return {
+    entries,
+    cursor: hasMore && last ? toBase64Url(last.key.subarray(span.cursorBase.length)) : null,
+    hasMore,
+  };
 }
 
 /**
@@ -182,6 +259,7 @@ export class KvListIterator<T = unknown> implements AsyncIterableIterator<KvEntr
   #last: Uint8Array | undefined;
   #exhausted = false;
   readonly #initialCursor: string | undefined;
+  readonly #filter: Filter | undefined;
 
   /** @internal Use `kv.list()`. */
   constructor(
@@ -191,8 +269,10 @@ export class KvListIterator<T = unknown> implements AsyncIterableIterator<KvEntr
     limit: number | undefined,
     batchSize: number,
     cursor: string | undefined,
+    filter: Filter | undefined,
   ) {
     this.#database = database;
+    this.#filter = filter;
     this.#span = span;
     this.#reverse = reverse;
     this.#batchSize = batchSize;
@@ -243,7 +323,7 @@ export class KvListIterator<T = unknown> implements AsyncIterableIterator<KvEntr
     }
     const limit = Math.min(this.#batchSize, this.#remaining);
     const [batch] = await this.#database().scan([
-      { start: this.#start, end: this.#end, limit, reverse: this.#reverse },
+      { start: this.#start, end: this.#end, limit, reverse: this.#reverse, filter: this.#filter },
     ]);
     this.#batch = batch!.reverse(); // popped from the end
     if (this.#batch.length < limit) this.#lastBatch = true;

@@ -3,27 +3,41 @@ import { PostgresBackend, type PostgresOptions } from "../backends/postgres/post
 import { SqliteBackend, type SqliteOptions } from "../backends/sqlite/sqlite-backend.js";
 import { type Duration, parseDuration } from "../codec/duration.js";
 import { concatBytes, encodeReadKey, encodeWriteKey, type KvKey } from "../codec/key-codec.js";
-import { decodeValue, encodeValueChecked } from "../codec/value-codec.js";
+import { KvNow } from "../codec/server-time.js";
+import { decodeValue } from "../codec/value-codec.js";
 import { assertCommitLimits } from "../engine/commit-limits.js";
 import type { Database, Mutation } from "../engine/database.js";
 import { Engine } from "../engine/engine.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
+import type { KvWhere } from "../protocol/where-filter.js";
 import {
   AtomicOperation,
   commitVersionstamp,
   encodeSetKey,
+  encodeSetValue,
   expiryOf,
   type KvWriteKey,
 } from "./atomic-operation.js";
 import {
+  filterOf,
   type KvListIterator,
   type KvListOptions,
   type KvListSelector,
+  type KvPage,
+  type KvPaginateOptions,
   type KvPrefixListOptions,
   listIterator,
+  paginate,
+  spanOfPrefix,
   toEntry,
 } from "./kv-list-iterator.js";
+import {
+  type KvTransaction,
+  type KvTransactionOptions,
+  type KvTransactionResult,
+  runTransaction,
+} from "./kv-transaction.js";
 import {
   enqueueMutation,
   KvDeadLetterQueue,
@@ -176,12 +190,14 @@ export class Kv {
   /** Writes `value` at `key`, replacing any value and TTL. `expireIn`/`expiresIn` sets a TTL. */
   async set(key: KvWriteKey, value: unknown, options?: KvSetOptions): Promise<KvCommitResult> {
     const target = encodeSetKey(key);
+    const encoded = encodeSetValue(value);
     const mutation: Mutation = {
       type: "set",
       key: target.key,
-      value: encodeValueChecked(value),
+      value: encoded.value,
       expireIn: expiryOf(options),
       suffixVersionstamp: target.suffixVersionstamp,
+      resolveNow: encoded.resolveNow,
     };
     const result = await this.#db().commit({ checks: [], mutations: [mutation] });
     if (!result.ok) throw new KvError("INTERNAL", "A commit without checks failed");
@@ -190,19 +206,21 @@ export class Kv {
 
   /**
    * Deletes `key` and every key under it (the seed's semantics), or with `{ exact: true }` only
-   * `key`; an array of keys deletes each the same way, all in one atomic commit. Runs inside the
-   * database as range deletes and reports how many live keys were removed.
+   * `key`; an array of keys deletes each the same way, all in one atomic commit. With `where`,
+   * only the keys whose value matches (see the README's filter table). Runs inside the database
+   * and reports how many live keys were removed.
    */
   async delete(
     keyOrKeys: KvKey | readonly KvKey[],
-    options?: { exact?: boolean },
+    options?: { exact?: boolean; where?: KvWhere },
   ): Promise<KvDeleteResult> {
     const keys = isKeyList(keyOrKeys) ? keyOrKeys : [keyOrKeys as KvKey];
+    const filter = filterOf(options?.where);
     const mutations: Mutation[] = keys.map((k) => {
       const key = encodeWriteKey(k);
       return options?.exact
-        ? { type: "delete", key }
-        : { type: "deleteRange", start: key, end: subtreeEnd(key) };
+        ? { type: "delete", key, filter }
+        : { type: "deleteRange", start: key, end: subtreeEnd(key), filter };
     });
     const commit = { checks: [], mutations };
     assertCommitLimits(commit);
@@ -224,6 +242,54 @@ export class Kv {
   ): KvListIterator<T> {
     this.#db();
     return listIterator<T>(this.#db, selector, options);
+  }
+
+  /**
+   * How many live keys are under `prefix` (not counting `prefix` itself; `[]`: every key), narrowed
+   * to `[start, end)` and to values matching `where` if given; counted inside the database.
+   */
+  async count(
+    prefix: KvKey,
+    options: { where?: KvWhere; start?: KvKey; end?: KvKey } = {},
+  ): Promise<number> {
+    const database = this.#db();
+    const span = spanOfPrefix(prefix, options);
+    const filter = filterOf(options.where);
+    if (Buffer.compare(span.start, span.end) >= 0) return 0;
+    return database.count({ start: span.start, end: span.end, filter });
+  }
+
+  /**
+   * One page of the keys under `prefix`, in key order (or reversed): `{ entries, cursor, hasMore }`.
+   * Pass `cursor` back for the next page; it is a position in the keyspace, so pages neither repeat
+   * nor skip entries that exist throughout, however the data changes in between.
+   */
+  paginate<T = unknown>(prefix: KvKey, options: KvPaginateOptions = {}): Promise<KvPage<T>> {
+    return paginate<T>(this.#db(), prefix, options);
+  }
+
+  /**
+   * The database's current time, resolved where it is used: in a filter, when the query runs; in
+   * a stored value, at commit (as epoch ms). `kv.now().add("1h")`, `kv.now().sub("7d")`.
+   */
+  now(): KvNow {
+    return new KvNow();
+  }
+
+  /**
+   * Runs `fn` as an optimistic transaction: `tx.get` reads (cached per key), `tx.set`, `delete`,
+   * `sum`, `min`, `max`, `append`, `prepend` buffer writes, and when `fn` returns they commit
+   * together with a check on every key read. If one of those keys changed meanwhile, nothing is
+   * applied and `fn` runs again, up to `maxRetries` times (default 0), after `retryDelay × n`
+   * (default 10 ms, jittered). Resolves `{ ok: true, value, versionstamp }` with `fn`'s result,
+   * or `{ ok: false, error: "conflict" }`; rejects with `fn`'s error if it throws (nothing applied).
+   */
+  transaction<T>(
+    fn: (tx: KvTransaction) => T | Promise<T>,
+    options?: KvTransactionOptions,
+  ): Promise<KvTransactionResult<T>> {
+    this.#db();
+    return runTransaction(this.#db, fn, options);
   }
 
   /** Starts an atomic operation: checks and mutations committed together or not at all. */

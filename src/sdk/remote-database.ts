@@ -8,6 +8,7 @@ import type {
   ClaimRequest,
   Commit,
   CommitResult,
+  CountRange,
   Database,
   DeadLetter,
   FeedListener,
@@ -22,6 +23,7 @@ import { errorStatus, KvError, type KvErrorCode } from "../kv-error.js";
 import {
   commitChangesFromWire,
   commitToWire,
+  countToWire,
   deadLetterFromWire,
   entryFromWire,
   feedRangesToWire,
@@ -121,6 +123,10 @@ export class RemoteDatabase implements Database {
   async scan(ranges: readonly KeyRange[]): Promise<RawEntry[][]> {
     const result = await this.#post<{ ranges: WireEntry[][] }>("/db/scan", rangesToWire(ranges));
     return result.ranges.map((entries) => entries.map(entryFromWire));
+  }
+
+  async count(range: CountRange): Promise<number> {
+    return (await this.#post<{ count: number }>("/db/count", countToWire(range))).count;
   }
 
   commit(commit: Commit): Promise<CommitResult> {

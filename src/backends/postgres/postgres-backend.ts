@@ -18,7 +18,9 @@ import type {
   Claimed,
   CommitChanges,
   CommitOutcome,
+  CountRange,
   DeadLetter,
+  Filter,
   KeyRange,
   LeasedMessage,
   QueueStats,
@@ -29,6 +31,7 @@ import type {
   StoredChanges,
   StoredMessage,
 } from "../backend.js";
+import { compileFilter, DOC } from "./postgres-filter.js";
 
 /** Append-only: each entry runs once, in order, recorded in `migrations`. */
 const MIGRATIONS = [
@@ -104,6 +107,7 @@ const SQL = {
          ORDER BY key LIMIT $4`,
   scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= $1 AND key < $2 AND ${LIVE.replace("$NOW", "$3")}
                 ORDER BY key DESC LIMIT $4`,
+  count: `SELECT count(*) FROM kv WHERE key >= $1 AND key < $2 AND ${LIVE.replace("$NOW", "$3")}`,
   lock: "SELECT pg_advisory_xact_lock($1)",
   reserve:
     "UPDATE meta SET versionstamp = versionstamp + $1 WHERE id = 0 RETURNING versionstamp - $1",
@@ -165,6 +169,34 @@ const SQL = {
   nextExpiry: "SELECT min(expires_at) FROM kv WHERE expires_at IS NOT NULL",
   notify: "SELECT pg_notify($1, $2)",
 } as const;
+
+/** Statements with a compiled filter (postgres-filter.ts) in place of `FILTER`, its parameters after theirs. */
+const FILTERED_SQL = {
+  scan: `SELECT ${ENTRY} FROM kv, ${DOC} WHERE key >= $1 AND key < $2 AND ${LIVE.replace("$NOW", "$3")}
+         AND FILTER ORDER BY key LIMIT $4`,
+  scanReverse: `SELECT ${ENTRY} FROM kv, ${DOC} WHERE key >= $1 AND key < $2 AND ${LIVE.replace("$NOW", "$3")}
+                AND FILTER ORDER BY key DESC LIMIT $4`,
+  count: `SELECT count(*) FROM kv, ${DOC} WHERE key >= $1 AND key < $2 AND ${LIVE.replace("$NOW", "$3")}
+          AND FILTER`,
+  delete: `WITH d AS (DELETE FROM kv WHERE key IN
+             (SELECT key FROM kv, ${DOC} WHERE key = $1 AND ${LIVE.replace("$NOW", "$2")} AND FILTER)
+             RETURNING key)
+           ${RECORD_DELETED.replace("$VS", "$3").replace("$AT", "$2")}`,
+  deleteRange: `WITH d AS (DELETE FROM kv WHERE key IN
+                  (SELECT key FROM kv, ${DOC} WHERE key >= $1 AND key < $2
+                   AND ${LIVE.replace("$NOW", "$3")} AND FILTER)
+                  RETURNING key)
+                ${RECORD_DELETED.replace("$VS", "$4").replace("$AT", "$3")}`,
+} as const;
+
+/** How many parameters each filtered statement has before the filter's. */
+const FILTERED_PARAMS: Record<keyof typeof FILTERED_SQL, number> = {
+  scan: 4,
+  scanReverse: 4,
+  count: 3,
+  delete: 3,
+  deleteRange: 4,
+};
 
 /** The advisory lock that serializes commits to one database (its schema's), across processes. */
 function lockId(schema: string): number {
@@ -365,12 +397,8 @@ export class PostgresBackend implements Backend {
     const read = (q: Sql | Tx) =>
       Promise.all(
         ranges.map(async (r) => {
-          const rows = await this.#query(q, r.reverse ? SQL.scanReverse : SQL.scan, [
-            r.start,
-            r.end,
-            now,
-            r.limit,
-          ]);
+          const name = r.reverse ? "scanReverse" : "scan";
+          const rows = await this.#filtered(q, name, r.filter, now, [r.start, r.end, now, r.limit]);
           return rows.map((row) => entry(row as EntryRow));
         }),
       );
@@ -381,6 +409,31 @@ export class PostgresBackend implements Backend {
             RawEntry[][]
           >),
     );
+  }
+
+  count(range: CountRange, now: number): Promise<number> {
+    return this.#run(async () => {
+      const [row] = await this.#filtered(this.#sql, "count", range.filter, now, [
+        range.start,
+        range.end,
+        now,
+      ]);
+      return Number(row![0]);
+    });
+  }
+
+  /** Statement `name`, with `filter` compiled into it when there is one that restricts. */
+  #filtered(
+    q: Sql | Tx,
+    name: keyof typeof FILTERED_SQL,
+    filter: Filter | undefined,
+    now: number,
+    params: unknown[],
+  ): Promise<unknown[][] & { count: number }> {
+    const compiled = filter && compileFilter(filter, now, FILTERED_PARAMS[name] + 1);
+    if (compiled === undefined) return this.#query(q, SQL[name], params);
+    const text = FILTERED_SQL[name].replace("FILTER", compiled.sql);
+    return this.#query(q, text, [...params, ...compiled.params]);
   }
 
   commit(group: readonly StorageCommit[], now: number): Promise<CommitOutcome[]> {
@@ -465,12 +518,23 @@ export class PostgresBackend implements Backend {
       sent.push(query);
       return query;
     };
-    const countDeleted = (text: string, params: unknown[]) => {
-      const counted = send(text, params).then((r) => {
+    const counted = (query: Promise<{ count: number }>) => {
+      const counting = query.then((r) => {
         state.deleted += r.count;
       });
-      counted.catch(() => {});
-      sent.push(counted);
+      counting.catch(() => {}); // handled where `sent` is awaited
+      sent.push(counting);
+    };
+    const countDeleted = (text: string, params: unknown[]) => counted(send(text, params));
+    const deleteFiltered = (
+      name: "delete" | "deleteRange",
+      filter: Filter | undefined,
+      params: unknown[],
+    ) => {
+      const query = this.#filtered(q, name, filter, now, params);
+      query.catch(() => {});
+      sent.push(query);
+      counted(query);
     };
     switch (m.type) {
       case "set": {
@@ -481,10 +545,10 @@ export class PostgresBackend implements Backend {
         return;
       }
       case "delete":
-        countDeleted(SQL.delete, [m.key, now, counter]);
+        deleteFiltered("delete", m.filter, [m.key, now, counter]);
         return;
       case "deleteRange":
-        countDeleted(SQL.deleteRange, [m.start, m.end, now, counter]);
+        deleteFiltered("deleteRange", m.filter, [m.start, m.end, now, counter]);
         return;
       case "purgeExpired":
         countDeleted(SQL.purgeExpired, [now, m.limit, counter]);

@@ -18,7 +18,9 @@ import type {
   Claimed,
   CommitChanges,
   CommitOutcome,
+  CountRange,
   DeadLetter,
+  Filter,
   KeyRange,
   LeasedMessage,
   QueueStats,
@@ -29,6 +31,7 @@ import type {
   StoredChanges,
   StoredMessage,
 } from "../backend.js";
+import { compileFilter } from "./sqlite-filter.js";
 
 /** Append-only: each entry runs once, in order; `PRAGMA user_version` counts those applied. */
 const MIGRATIONS = [
@@ -104,6 +107,7 @@ const SQL = {
   set: `INSERT INTO kv (key, data, encoding, versionstamp, expires_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (key) DO UPDATE SET data = excluded.data, encoding = excluded.encoding,
           versionstamp = excluded.versionstamp, expires_at = excluded.expires_at`,
+  count: `SELECT count(*) FROM kv WHERE key >= ? AND key < ? AND ${LIVE}`,
   delete: `DELETE FROM kv WHERE key = ? AND ${LIVE} RETURNING key`,
   deleteRange: `DELETE FROM kv WHERE key >= ? AND key < ? AND ${LIVE} RETURNING key`,
   purgeExpired: `DELETE FROM kv WHERE key IN
@@ -146,6 +150,18 @@ const SQL = {
   writeReserved: "UPDATE meta SET versionstamp = ? WHERE id = 0",
   dataVersion: "PRAGMA data_version",
 } as const;
+
+/** Statements with a compiled filter (sqlite-filter.ts) in place of `FILTER`. */
+const FILTERED_SQL = {
+  scan: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND ${LIVE} AND FILTER ORDER BY key LIMIT ?`,
+  scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND ${LIVE} AND FILTER ORDER BY key DESC LIMIT ?`,
+  count: `SELECT count(*) FROM kv WHERE key >= ? AND key < ? AND ${LIVE} AND FILTER`,
+  delete: `DELETE FROM kv WHERE key = ? AND ${LIVE} AND FILTER RETURNING key`,
+  deleteRange: `DELETE FROM kv WHERE key >= ? AND key < ? AND ${LIVE} AND FILTER RETURNING key`,
+} as const;
+
+/** Filtered statements kept prepared, by SQL text; the least recently used go first. */
+const FILTERED_STATEMENT_CACHE = 256;
 
 export interface SqliteOptions {
   /**
@@ -253,6 +269,7 @@ const RAW: readonly (keyof typeof SQL)[] = [
   "deadLetter1",
 ];
 const PLUCK: readonly (keyof typeof SQL)[] = [
+  "count",
   "delete",
   "deleteRange",
   "purgeExpired",
@@ -269,6 +286,7 @@ const PLUCK: readonly (keyof typeof SQL)[] = [
 export class SqliteBackend implements Backend {
   readonly #db: BetterSqlite3.Database;
   readonly #sql: Statements;
+  readonly #filtered = new Map<string, Statement>();
   /** The last versionstamp counter this connection issued, and the reserved bound above it. */
   #counter = 0;
   #reserved = 0;
@@ -339,15 +357,14 @@ export class SqliteBackend implements Backend {
   }
 
   async scan(ranges: readonly KeyRange[], now: number): Promise<RawEntry[][]> {
-    const scanOne = (r: KeyRange) =>
-      (
-        (r.reverse ? this.#sql.scanReverse : this.#sql.scan).all(
-          r.start,
-          r.end,
-          now,
-          r.limit,
-        ) as Row[]
-      ).map(entry);
+    const scanOne = (r: KeyRange) => {
+      const filtered =
+        r.filter && this.#withFilter(r.reverse ? "scanReverse" : "scan", r.filter, now);
+      const rows = filtered
+        ? filtered.statement.raw().all(r.start, r.end, now, ...filtered.params, r.limit)
+        : (r.reverse ? this.#sql.scanReverse : this.#sql.scan).all(r.start, r.end, now, r.limit);
+      return (rows as Row[]).map(entry);
+    };
     try {
       return ranges.length === 1
         ? [scanOne(ranges[0]!)]
@@ -355,6 +372,43 @@ export class SqliteBackend implements Backend {
     } catch (e) {
       throw storageError(e);
     }
+  }
+
+  async count(range: CountRange, now: number): Promise<number> {
+    try {
+      const filtered = range.filter && this.#withFilter("count", range.filter, now);
+      const count = filtered
+        ? filtered.statement.pluck().get(range.start, range.end, now, ...filtered.params)
+        : this.#sql.count.get(range.start, range.end, now);
+      return count as number;
+    } catch (e) {
+      throw storageError(e);
+    }
+  }
+
+  /**
+   * The statement `name` of `FILTERED_SQL` for `filter`, prepared once per SQL text, with the
+   * filter's parameters; `undefined` when the filter matches everything (use the plain statement).
+   */
+  #withFilter(
+    name: keyof typeof FILTERED_SQL,
+    filter: Filter,
+    now: number,
+  ): { statement: Statement; params: unknown[] } | undefined {
+    const compiled = compileFilter(filter, now);
+    if (compiled === undefined) return undefined;
+    const sql = FILTERED_SQL[name].replace("FILTER", compiled.sql);
+    let statement = this.#filtered.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      if (this.#filtered.size >= FILTERED_STATEMENT_CACHE) {
+        this.#filtered.delete(this.#filtered.keys().next().value!);
+      }
+    } else {
+      this.#filtered.delete(sql);
+    }
+    this.#filtered.set(sql, statement);
+    return { statement, params: compiled.params };
   }
 
   async commit(group: readonly StorageCommit[], now: number): Promise<CommitOutcome[]> {
@@ -442,12 +496,22 @@ export class SqliteBackend implements Backend {
         this.#write(state, key, m.value, m.expiresAt);
         return;
       }
-      case "delete":
-        this.#deleted(state, this.#sql.delete.all(m.key, now) as Buffer[]);
+      case "delete": {
+        const filtered = m.filter && this.#withFilter("delete", m.filter, now);
+        const keys = filtered
+          ? filtered.statement.pluck().all(m.key, now, ...filtered.params)
+          : this.#sql.delete.all(m.key, now);
+        this.#deleted(state, keys as Buffer[]);
         return;
-      case "deleteRange":
-        this.#deleted(state, this.#sql.deleteRange.all(m.start, m.end, now) as Buffer[]);
+      }
+      case "deleteRange": {
+        const filtered = m.filter && this.#withFilter("deleteRange", m.filter, now);
+        const keys = filtered
+          ? filtered.statement.pluck().all(m.start, m.end, now, ...filtered.params)
+          : this.#sql.deleteRange.all(m.start, m.end, now);
+        this.#deleted(state, keys as Buffer[]);
         return;
+      }
       case "modify":
         this.#write(state, m.key, m.apply(this.#read(m.key, now)), null);
         return;
