@@ -57,6 +57,11 @@ describe("Deno (HTTP/2 cleartext)", () => {
       checkFails: false,
       sum: "1",
       sumError: true,
+      v8Sums: [3.5, "15"],
+      v8SumErrors: [
+        expect.stringContaining("(status=400 Bad Request): Cannot sum BigInt with Number"),
+        expect.stringContaining("(status=400 Bad Request): unsupported value type"),
+      ],
       versionstampedKey: [true],
       expired: null,
       deleted: null,
@@ -128,6 +133,17 @@ describe("@deno/kv (HTTP/1.1)", () => {
     await expect(kv.atomic().max(["page", 1], 5n).commit()).rejects.toThrow(
       "Failed to perform 'max' mutation on a non-U64 value in the database",
     );
+    // V8 sums: @deno/kv sends a number or bigint operand as V8 (and never sends bounds).
+    const v8Sum = (key: unknown[], value: number | bigint) =>
+      kv
+        .atomic()
+        .mutate({ type: "sum", key, value } as never)
+        .commit();
+    await v8Sum(["node-sum"], 1.5);
+    await v8Sum(["node-sum"], 2);
+    expect((await kv.get(["node-sum"])).value).toBe(3.5);
+    await expect(v8Sum(["node-sum"], 1n)).rejects.toThrow("400 Cannot sum Number with BigInt");
+    expect((await kv.get(["node-sum"])).value).toBe(3.5);
     kv.close();
   });
 });
@@ -222,6 +238,75 @@ describe("KV Connect wire", () => {
     const getHex = Buffer.from(await get.arrayBuffer()).toString("hex");
     // One range, one entry (key, V8 "x" in format 15, V8 encoding, the stamp), strong, SR_SUCCESS.
     expect(getHex).toBe(`0a290a270a10${key}1205ff0f2201781801220a${stamp}20014001`);
+  });
+
+  it("applies sum bounds (V8 sum_min, sum_max, sum_clamp) as denokv does", async () => {
+    const headers = await dataHeaders();
+    const big = [2, 0x62, 0x69, 0x67, 0]; // ["big"]
+    const num = [2, 0x6e, 0x75, 0x6d, 0]; // ["num"]
+    const marker = [2, 0x6d, 0]; // ["m"], written beside every failing sum
+    const v8 = (value: unknown) => Buffer.from(encodeV8(value));
+    const sum = (key: number[], value: unknown, bounds: object, also: object[] = []) =>
+      post(
+        "/v2/atomic_write",
+        atomicWrite({
+          mutations: [
+            ...also,
+            { key, value: { data: v8(value), encoding: 1 }, mutationType: 3, ...bounds },
+          ],
+        }),
+        headers,
+      );
+    const kv = await openKv(server().url, { accessToken: TOKEN });
+    const read = async () => (await kv.getMany([["big"], ["num"], ["m"]])).map((e) => e.value);
+    await kv.set(["big"], 42n);
+    await kv.set(["num"], 1.5);
+    expect((await sum(big, 2n, { sumMax: v8(44n) })).status).toBe(200);
+    expect((await sum(big, 10n, { sumMax: v8(50n), sumClamp: true })).status).toBe(200);
+    expect((await sum(num, -4, { sumMin: v8(0), sumClamp: true })).status).toBe(200);
+    expect(await read()).toEqual([50n, 0, null]);
+
+    const setMarker = { key: marker, value: { data: v8(1), encoding: 1 }, mutationType: 1 };
+    const cases: [number[], unknown, object, string][] = [
+      [big, 1n, { sumMax: v8(50n) }, "The result of a Sum operation would exceed its range limit"],
+      [num, -1, { sumMin: v8(0) }, "The result of a Sum operation would exceed its range limit"],
+      [big, 1n, { sumMin: v8(0) }, "Min/max parameters have different types than the operand"],
+      [
+        big,
+        1n,
+        { sumMax: Buffer.from([0xff, 0x0f, 0x99]) },
+        "Some of the parameters are not valid V8 values",
+      ],
+      [big, "1", {}, "Some of the parameters are not valid V8 values"],
+    ];
+    for (const [key, value, bounds, text] of cases) {
+      const response = await sum(key, value, bounds, [setMarker]);
+      expect({ status: response.status, text: await response.text() }).toEqual({
+        status: 400,
+        text,
+      });
+    }
+    const u64 = await post(
+      "/v2/atomic_write",
+      atomicWrite({
+        mutations: [
+          setMarker,
+          {
+            key: big,
+            value: { data: Buffer.alloc(8, 1), encoding: 2 },
+            mutationType: 3,
+            sumMax: v8(5n),
+          },
+        ],
+      }),
+      headers,
+    );
+    expect([u64.status, await u64.text()]).toEqual([
+      400,
+      "Cannot use min/max parameters with KvU64 operands",
+    ]);
+    expect(await read()).toEqual([50n, 0, null]);
+    await kv.close();
   });
 
   it("answers permanent problems with 4xx and denokv's texts", async () => {

@@ -18,6 +18,7 @@ import {
 } from "../codec/value-codec.js";
 import { assertCommitLimits } from "../engine/commit-limits.js";
 import type { Check, Database, KeyRange, Mutation, RawEntry } from "../engine/database.js";
+import { sumBounds } from "../engine/mutations.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { deriveToken, isDerivedToken } from "./derived-token.js";
@@ -141,6 +142,16 @@ function valueIn(value: { data?: Uint8Array; encoding?: number } | null | undefi
   }
 }
 
+/** A sum bound as Deno sends it: V8 bytes, empty for none. */
+function v8Bound(bytes: Uint8Array): unknown {
+  if (bytes.length === 0) return undefined;
+  try {
+    return decodeValue({ encoding: ValueEncoding.V8, data: bytes });
+  } catch {
+    return bytes; // not a number or bigint: sumBounds rejects it
+  }
+}
+
 function mutationIn(m: Record<string, unknown>, now: number): Mutation {
   const mutationKey = key(m.key as Uint8Array, "write");
   const expireAt = Number(m.expireAtMs ?? 0);
@@ -158,15 +169,16 @@ function mutationIn(m: Record<string, unknown>, now: number): Mutation {
       };
     case M_DELETE:
       return { type: "delete", key: mutationKey };
-    case M_SUM:
-      if (
-        (m.sumMin as Uint8Array).length > 0 ||
-        (m.sumMax as Uint8Array).length > 0 ||
-        m.sumClamp
-      ) {
-        throw bad("Sum bounds are not supported by this version of Cairn.");
-      }
-      return { type: "sum", key: mutationKey, value: valueIn(value) };
+    case M_SUM: {
+      const operand = valueIn(value);
+      const bounds = sumBounds(
+        operand,
+        v8Bound(m.sumMin as Uint8Array),
+        v8Bound(m.sumMax as Uint8Array),
+        m.sumClamp === true,
+      );
+      return { type: "sum", key: mutationKey, value: operand, bounds };
+    }
     case M_MIN:
     case M_MAX: {
       const kind = m.mutationType === M_MIN ? "min" : "max";

@@ -9,11 +9,18 @@
  *
  * Key: an encoded key in base64. Value: `{ encoding, data }`, `data` being the JSON text for the
  * JSON encoding (4) and base64 bytes otherwise. Entry: `{ key, versionstamp, encoding, data }`.
- * Mutation: `{ type, key, value?, expireIn?, suffixVersionstamp? }`, or `{ type: "deleteRange",
- * start, end }`. Decoding validates everything a client could get wrong, with `KvError`s.
+ * Mutation: `{ type, key, value?, expireIn?, suffixVersionstamp? }`, for a bounded sum also
+ * `bounds: { min?: Value, max?: Value, clamp }`, or `{ type: "deleteRange", start, end }`.
+ * Decoding validates everything a client could get wrong, with `KvError`s.
  */
 import { checkKeySize, decodeKey, VERSIONSTAMP_PART_BYTES } from "../codec/key-codec.js";
-import { type EncodedValue, encodedSize, ValueEncoding } from "../codec/value-codec.js";
+import {
+  decodeValue,
+  type EncodedValue,
+  encodedSize,
+  encodeValue,
+  ValueEncoding,
+} from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
 import type {
   ChangesRequest,
@@ -30,6 +37,7 @@ import type {
   StoredMessage,
 } from "../engine/database.js";
 import { assertEnqueueLimits } from "../engine/enqueue-limits.js";
+import { sumBounds } from "../engine/mutations.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 
@@ -124,6 +132,21 @@ export function commitToWire(commit: Commit): unknown {
         case "requeue":
         case "deleteDeadLetter":
           return m;
+        case "sum": {
+          const { bounds } = m;
+          const bound = (b: number | bigint | undefined) =>
+            b === undefined ? undefined : valueToWire(encodeValue(b));
+          return {
+            type: m.type,
+            key: b64(m.key),
+            value: valueToWire(m.value),
+            bounds: bounds && {
+              min: bound(bounds.min),
+              max: bound(bounds.max),
+              clamp: bounds.clamp,
+            },
+          };
+        }
         default:
           return { type: m.type, key: b64(m.key), value: valueToWire(m.value) };
       }
@@ -249,7 +272,27 @@ function mutationFromWire(value: unknown, i: number): Mutation {
         start: boundFromWire(m.start, `mutations[${i}].start`),
         end: boundFromWire(m.end, `mutations[${i}].end`),
       };
-    case "sum":
+    case "sum": {
+      const value = valueFromWire(m.value);
+      if (m.bounds === undefined)
+        return { type: "sum", key: keyFromWire(m.key, what, "write"), value };
+      const b = object(m.bounds, `mutations[${i}].bounds`);
+      const bound = (v: unknown) => {
+        if (v === undefined) return undefined;
+        const encoded = valueFromWire(v);
+        try {
+          return decodeValue(encoded);
+        } catch {
+          return encoded; // not a number or bigint: sumBounds rejects it
+        }
+      };
+      return {
+        type: "sum",
+        key: keyFromWire(m.key, what, "write"),
+        value,
+        bounds: sumBounds(value, bound(b.min), bound(b.max), b.clamp === true),
+      };
+    }
     case "min":
     case "max":
     case "append":
