@@ -28,6 +28,8 @@ export const limits = {
   maxGroupCommit: 512,
   /** Size of a request body the server reads (an atomic operation at its limits fits, base64 included). */
   maxRequestBytes: 4 * 1024 * 1024,
+  /** Named databases (KV Connect's `/db/<name>`) one server keeps open. */
+  maxNamedDatabases: 100,
   /** The TTL sweeper runs at least this often (ms), and removes at most `sweepBatch` keys per run. */
   sweepIntervalMs: 60_000,
   sweepBatch: 1000,

@@ -3,13 +3,19 @@
  * (HTTP/1.1), values across clients, and the wire's error statuses and texts.
  */
 import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { existsSync, readdirSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import v8 from "node:v8";
 import { KvU64 as DenoKvU64, openKv as openDenoKv } from "@deno/kv";
 import protobuf from "protobufjs";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvU64, openKv } from "../src/index.js";
+import { type CairnServer, startServer } from "../src/server/server.js";
 import { serverForTests } from "./targets.js";
 
 const TOKEN = "kv-connect-token-123";
@@ -33,23 +39,22 @@ const decodeV8 = (bytes: Uint8Array) => {
 };
 const denoKv = () => openDenoKv(server().url, { accessToken: TOKEN, encodeV8, decodeV8 });
 
+/** Runs `fixture` with Deno against `url` and parses the JSON line it prints. */
+async function runDeno(fixture: string, url: string): Promise<unknown> {
+  const { stdout } = await promisify(execFile)(
+    DENO,
+    ["run", "--unstable-kv", "-A", join(__dirname, "fixtures", fixture), url],
+    {
+      env: { ...process.env, DENO_KV_ACCESS_TOKEN: TOKEN, DENO_NO_UPDATE_CHECK: "1" },
+      timeout: 60_000,
+    },
+  );
+  return JSON.parse(stdout);
+}
+
 describe("Deno (HTTP/2 cleartext)", () => {
   it("reads, writes, lists, checks, sums and expires through Deno.openKv", async () => {
-    const { stdout } = await promisify(execFile)(
-      DENO,
-      [
-        "run",
-        "--unstable-kv",
-        "-A",
-        join(__dirname, "fixtures", "deno-kv-connect.ts"),
-        server().url,
-      ],
-      {
-        env: { ...process.env, DENO_KV_ACCESS_TOKEN: TOKEN, DENO_NO_UPDATE_CHECK: "1" },
-        timeout: 60_000,
-      },
-    );
-    expect(JSON.parse(stdout)).toEqual({
+    expect(await runDeno("deno-kv-connect.ts", server().url)).toEqual({
       set: true,
       get: { name: "Alice", at: true, versionstamp: true },
       getMany: ["2", "null"],
@@ -415,5 +420,166 @@ describe("KV Connect wire", () => {
       expect({ path, status: response.status }).toEqual({ path, status });
       expect(await response.text()).toContain(text);
     }
+  });
+});
+
+describe("named databases", () => {
+  const dir = join(tmpdir(), `cairn-kvconnect-${randomUUID()}`);
+  const data = join(dir, "cairn.db");
+  const start = () => startServer({ host: "127.0.0.1", port: 0, data, auth: true, token: TOKEN });
+  let named: CairnServer;
+  beforeAll(async () => {
+    named = await start();
+  });
+  afterAll(async () => {
+    await named.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const post = (path: string, body: string | Buffer, headers: Record<string, string> = {}) =>
+    fetch(`${named.url}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, ...headers },
+      body,
+    });
+  /** A POST with `path` sent exactly as given (fetch would resolve `..` before sending). */
+  const rawPost = (path: string, body: string) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(
+        `${named.url}${path}`,
+        { method: "POST", path, headers: { authorization: `Bearer ${TOKEN}` } },
+        (res) => {
+          let text = "";
+          res.on("data", (chunk) => (text += chunk));
+          res.on("end", () => resolve({ status: res.statusCode!, text }));
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  const metadata = async (path: string) =>
+    (await (await post(path, '{"supportedVersions":[2,3]}')).json()) as {
+      databaseId: string;
+      endpoints: { url: string }[];
+      token: string;
+    };
+
+  it("keeps the default and two named databases apart, for Deno and @deno/kv", async () => {
+    const fromDeno = { default: [["default", { from: "default" }]] } as Record<string, unknown>;
+    for (const name of ["alpha", "beta"]) fromDeno[name] = [[name, { from: name }]];
+    expect(await runDeno("deno-kv-databases.ts", named.url)).toEqual(fromDeno);
+
+    const urls = {
+      default: named.url,
+      alpha: `${named.url}/db/alpha`,
+      beta: `${named.url}/db/beta`,
+    };
+    const clients = Object.fromEntries(
+      await Promise.all(
+        Object.entries(urls).map(async ([name, url]) => [
+          name,
+          await openDenoKv(url, { accessToken: TOKEN, encodeV8, decodeV8 }),
+        ]),
+      ),
+    ) as Record<string, Awaited<ReturnType<typeof openDenoKv>>>;
+    for (const [name, kv] of Object.entries(clients)) await kv.set(["node", name], name);
+    for (const [name, kv] of Object.entries(clients)) {
+      const keys: unknown[] = [];
+      for await (const e of kv.list({ prefix: [] })) keys.push(e.key);
+      expect({ name, keys }).toEqual({
+        name,
+        keys: [
+          ["deno", name],
+          ["node", name],
+        ],
+      });
+      kv.close();
+    }
+  });
+
+  it("gives each database its own endpoint and stable id, and checks the id against the path", async () => {
+    const [root, alpha, beta] = await Promise.all(["/", "/db/alpha", "/db/beta"].map(metadata));
+    expect(root!.endpoints).toEqual([{ url: "/v2", consistency: "strong" }]);
+    expect(alpha!.endpoints).toEqual([{ url: "/db/alpha/v2", consistency: "strong" }]);
+    expect(new Set([root!.databaseId, alpha!.databaseId, beta!.databaseId]).size).toBe(3);
+    const read = (path: string, id: string) =>
+      post(path, "", {
+        authorization: `Bearer ${alpha!.token}`,
+        "x-denokv-version": "3",
+        "x-denokv-database-id": id,
+      });
+    expect((await read("/db/alpha/v2/snapshot_read", alpha!.databaseId)).status).toBe(200);
+    for (const [path, id] of [
+      ["/db/beta/v2/snapshot_read", alpha!.databaseId],
+      ["/v2/snapshot_read", alpha!.databaseId],
+      ["/db/alpha/v2/atomic_write", root!.databaseId],
+      ["/db/never-created/v2/snapshot_read", alpha!.databaseId],
+    ] as const) {
+      const response = await read(path, id);
+      expect({ path, status: response.status, text: await response.text() }).toEqual({
+        path,
+        status: 400,
+        text: "Invalid database id.",
+      });
+    }
+    expect(existsSync(join(dir, "databases", "never-created.db"))).toBe(false);
+  });
+
+  it("creates a database only through the metadata exchange with the access token, and only with a valid name", async () => {
+    const { token } = await metadata("/db/alpha");
+    const renew = await post("/db/gamma", '{"supportedVersions":[3]}', {
+      authorization: `Bearer ${token}`,
+    });
+    expect([renew.status, await renew.text()]).toEqual([401, "Invalid access token."]);
+    const stranger = await post("/db/gamma", '{"supportedVersions":[3]}', {
+      authorization: "Bearer wrong-token",
+    });
+    expect(stranger.status).toBe(401);
+    for (const name of [
+      "..",
+      "%2E%2E",
+      "a%2F..%2Fb",
+      "Alpha",
+      "x.db",
+      "-a",
+      "a".repeat(65),
+      "%00",
+    ]) {
+      const response = await rawPost(`/db/${name}`, '{"supportedVersions":[3]}');
+      expect({ name, ...response }).toEqual({
+        name,
+        status: 400,
+        text: expect.stringContaining("Invalid database name"),
+      });
+    }
+    expect(
+      readdirSync(join(dir, "databases"))
+        .filter((f) => f.endsWith(".db"))
+        .sort(),
+    ).toEqual(["alpha.db", "beta.db"]);
+  });
+
+  it("keeps named databases in files beside the default one, closed with the server and reopened after a restart", async () => {
+    const before = await metadata("/db/beta");
+    await named.close();
+    const file = join(dir, "databases", "beta.db");
+    expect(existsSync(file)).toBe(true);
+    expect(existsSync(`${file}-wal`)).toBe(false); // SQLite removes the WAL when the last connection closes
+    named = await start();
+    // A client that kept its data-path token goes on without a new metadata exchange.
+    const response = await post(
+      "/db/beta/v2/snapshot_read",
+      Buffer.from("0a0c0a0302646e1201ff18012000", "hex"), // every key from ["dn…"] on, limit 1
+      {
+        authorization: `Bearer ${before.token}`,
+        "x-denokv-version": "3",
+        "x-denokv-database-id": before.databaseId,
+      },
+    );
+    expect(response.status).toBe(200);
+    expect((await metadata("/db/beta")).databaseId).toBe(before.databaseId);
+    const kv = await openDenoKv(`${named.url}/db/beta`, { accessToken: TOKEN, encodeV8, decodeV8 });
+    expect((await kv.get(["deno", "beta"])).value).toEqual({ from: "beta" });
+    expect((await kv.get(["deno", "alpha"])).value).toBeNull();
+    kv.close();
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Deno KV Connect (reference/kv-connect.md §1): the metadata exchange at `POST /` and the data
- * path `POST /v2/snapshot_read` and `/v2/atomic_write`, protobuf per `proto/kv-connect.proto`.
+ * path `POST /v2/snapshot_read` and `/v2/atomic_write`, protobuf per `proto/kv-connect.proto`;
+ * the same for each named database under `/db/<name>` (metadata) and `/db/<name>/v2/…` (data).
  * Errors are plain text with denokv's messages; Deno retries 5xx forever, so every permanent
  * problem is a 4xx.
  */
@@ -195,119 +196,153 @@ function mutationIn(m: Record<string, unknown>, now: number): Mutation {
   }
 }
 
-export function kvConnectRoutes(database: Database, databaseId: string): Route[] {
-  /** Checks the data path's protocol headers (the token was checked by the server). */
-  const dataPath = (request: RouteRequest) => {
-    const version = request.req.headers["x-denokv-version"];
-    if (version !== "2" && version !== "3") throw bad("Expected protocol version 2.");
-    if (request.req.headers["x-denokv-database-id"] !== databaseId)
-      throw bad("Invalid database id.");
-  };
+/** A named database's name: lowercase, so that names stay distinct on every file system. */
+const DATABASE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+export function isDatabaseName(name: string): boolean {
+  return DATABASE_NAME.test(name);
+}
+
+/** The databases the face serves: the default one at `/`, named ones at `/db/<name>`. */
+export interface KvConnectDatabases {
+  /**
+   * The database called `name` (`null`: the default one) with its stable UUID, or `undefined`
+   * when there is none. With `create`, a named database that does not exist yet is created.
+   * `name` is a valid database name (`isDatabaseName`).
+   */
+  open(name: string | null, create: boolean): { database: Database; id: string } | undefined;
+}
+
+export function kvConnectRoutes(databases: KvConnectDatabases): Route[] {
   const common = { method: "POST", bases: [""], errors: "text" } as const;
-  return [
-    {
-      ...common,
-      path: "/",
-      access: "read",
-      async handle(request) {
-        const body = await request.bytes();
-        let offered: unknown;
-        try {
-          offered = JSON.parse(body.toString()).supportedVersions;
-        } catch {
-          offered = undefined;
-        }
-        if (!Array.isArray(offered)) {
-          throw bad("The server requires at least protocol version 2. Use Deno 1.38.0 or newer.");
-        }
-        const version = offered.includes(3) ? 3 : offered.includes(2) ? 2 : undefined;
-        if (version === undefined) {
-          throw bad(
-            "The server could not negotiate a protocol version. The server requires protocol version 2 or 3.",
-          );
-        }
-        const accessToken = bearerToken(request.req.headers.authorization);
-        // Only the access token opens a database; a derived token cannot renew itself.
-        if (isDerivedToken(accessToken)) throw new KvError("UNAUTHORIZED", "Invalid access token.");
-        const expiresAt = Date.now() + METADATA_TTL_MS;
-        const metadata = {
-          version,
-          databaseId,
-          endpoints: [{ url: "/v2", consistency: "strong" }],
-          token: deriveToken(accessToken, expiresAt),
-          expiresAt: new Date(expiresAt).toISOString(),
-        };
-        return new Reply(200, "application/json", JSON.stringify(metadata));
-      },
-    },
-    {
-      ...common,
-      path: "/v2/snapshot_read",
-      access: "read",
-      async handle(request) {
-        dataPath(request);
-        const read = decode(SnapshotRead, await request.bytes());
-        const ranges = read.ranges as Record<string, unknown>[];
-        if (ranges.length > limits.maxReadRanges)
-          throw bad("Too many read ranges requested in one read request.");
-        let total = 0;
-        const keyRanges: KeyRange[] = ranges.map((r) => {
-          const limit = Number(r.limit);
-          if (!(limit > 0))
-            throw bad("The read range limit of the snapshot read request is invalid.");
-          total += limit;
-          return {
-            start: key(r.start as Uint8Array, "read"),
-            end: key(r.end as Uint8Array, "read"),
-            limit,
-            reverse: r.reverse === true,
-          };
-        });
-        if (total > limits.maxReadEntries) {
-          throw bad(
-            "The total number of entries requested across read ranges in the read request is too large.",
-          );
-        }
-        const results = await database.scan(keyRanges);
-        return protobufReply(SnapshotReadOutput, {
-          ranges: results.map((entries) => ({ values: entries.map(entryOut) })),
-          readIsStronglyConsistent: true,
-          status: SR_SUCCESS,
-        });
-      },
-    },
-    {
-      ...common,
-      path: "/v2/atomic_write",
-      access: "write",
-      async handle(request) {
-        dataPath(request);
-        const write = decode(AtomicWrite, await request.bytes());
-        if ((write.enqueues as unknown[]).length > 0) {
-          throw bad("Enqueue is not supported over KV Connect by this version of Cairn.");
-        }
-        const checks: Check[] = (write.checks as Record<string, Uint8Array>[]).map((c) => {
-          const stamp = c.versionstamp ?? new Uint8Array();
-          if (stamp.length !== 0 && stamp.length !== 10) throw bad("Invalid versionstamp.");
-          return {
-            key: key(c.key ?? new Uint8Array(), "read"),
-            versionstamp: stamp.length === 0 ? null : Buffer.from(stamp).toString("hex"),
-          };
-        });
-        const now = Date.now();
-        const mutations = (write.mutations as Record<string, unknown>[]).map((m) =>
-          mutationIn(m, now),
+  return ["", "/db/:name"].flatMap((prefix): Route[] => {
+    const nameOf = (request: RouteRequest): string | null => {
+      if (prefix === "") return null;
+      const name = request.params.name ?? "";
+      if (!isDatabaseName(name)) {
+        throw bad(
+          "Invalid database name: use 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit.",
         );
-        const commit = { checks, mutations };
-        assertCommitLimits(commit, DENOKV_LIMIT_MESSAGES);
-        const result = await database.commit(commit);
-        return protobufReply(
-          AtomicWriteOutput,
-          result.ok
-            ? { status: AW_SUCCESS, versionstamp: stampBytes(result.versionstamp) }
-            : { status: AW_CHECK_FAILURE },
-        );
+      }
+      return name;
+    };
+    /** Checks the data path's protocol headers (the token was checked by the server). */
+    const dataPath = (request: RouteRequest): Database => {
+      const version = request.req.headers["x-denokv-version"];
+      if (version !== "2" && version !== "3") throw bad("Expected protocol version 2.");
+      const target = databases.open(nameOf(request), false);
+      if (target === undefined || request.req.headers["x-denokv-database-id"] !== target.id)
+        throw bad("Invalid database id.");
+      return target.database;
+    };
+    return [
+      {
+        ...common,
+        path: prefix || "/",
+        access: "read",
+        async handle(request) {
+          const body = await request.bytes();
+          let offered: unknown;
+          try {
+            offered = JSON.parse(body.toString()).supportedVersions;
+          } catch {
+            offered = undefined;
+          }
+          if (!Array.isArray(offered)) {
+            throw bad("The server requires at least protocol version 2. Use Deno 1.38.0 or newer.");
+          }
+          const version = offered.includes(3) ? 3 : offered.includes(2) ? 2 : undefined;
+          if (version === undefined) {
+            throw bad(
+              "The server could not negotiate a protocol version. The server requires protocol version 2 or 3.",
+            );
+          }
+          const accessToken = bearerToken(request.req.headers.authorization);
+          // Only the access token opens (or creates) a database; a derived token cannot renew itself.
+          if (isDerivedToken(accessToken))
+            throw new KvError("UNAUTHORIZED", "Invalid access token.");
+          const name = nameOf(request);
+          const { id } = databases.open(name, true)!;
+          const expiresAt = Date.now() + METADATA_TTL_MS;
+          const metadata = {
+            version,
+            databaseId: id,
+            endpoints: [{ url: name === null ? "/v2" : `/db/${name}/v2`, consistency: "strong" }],
+            token: deriveToken(accessToken, expiresAt),
+            expiresAt: new Date(expiresAt).toISOString(),
+          };
+          return new Reply(200, "application/json", JSON.stringify(metadata));
+        },
       },
-    },
-  ];
+      {
+        ...common,
+        path: `${prefix}/v2/snapshot_read`,
+        access: "read",
+        async handle(request) {
+          const database = dataPath(request);
+          const read = decode(SnapshotRead, await request.bytes());
+          const ranges = read.ranges as Record<string, unknown>[];
+          if (ranges.length > limits.maxReadRanges)
+            throw bad("Too many read ranges requested in one read request.");
+          let total = 0;
+          const keyRanges: KeyRange[] = ranges.map((r) => {
+            const limit = Number(r.limit);
+            if (!(limit > 0))
+              throw bad("The read range limit of the snapshot read request is invalid.");
+            total += limit;
+            return {
+              start: key(r.start as Uint8Array, "read"),
+              end: key(r.end as Uint8Array, "read"),
+              limit,
+              reverse: r.reverse === true,
+            };
+          });
+          if (total > limits.maxReadEntries) {
+            throw bad(
+              "The total number of entries requested across read ranges in the read request is too large.",
+            );
+          }
+          const results = await database.scan(keyRanges);
+          return protobufReply(SnapshotReadOutput, {
+            ranges: results.map((entries) => ({ values: entries.map(entryOut) })),
+            readIsStronglyConsistent: true,
+            status: SR_SUCCESS,
+          });
+        },
+      },
+      {
+        ...common,
+        path: `${prefix}/v2/atomic_write`,
+        access: "write",
+        async handle(request) {
+          const database = dataPath(request);
+          const write = decode(AtomicWrite, await request.bytes());
+          if ((write.enqueues as unknown[]).length > 0) {
+            throw bad("Enqueue is not supported over KV Connect by this version of Cairn.");
+          }
+          const checks: Check[] = (write.checks as Record<string, Uint8Array>[]).map((c) => {
+            const stamp = c.versionstamp ?? new Uint8Array();
+            if (stamp.length !== 0 && stamp.length !== 10) throw bad("Invalid versionstamp.");
+            return {
+              key: key(c.key ?? new Uint8Array(), "read"),
+              versionstamp: stamp.length === 0 ? null : Buffer.from(stamp).toString("hex"),
+            };
+          });
+          const now = Date.now();
+          const mutations = (write.mutations as Record<string, unknown>[]).map((m) =>
+            mutationIn(m, now),
+          );
+          const commit = { checks, mutations };
+          assertCommitLimits(commit, DENOKV_LIMIT_MESSAGES);
+          const result = await database.commit(commit);
+          return protobufReply(
+            AtomicWriteOutput,
+            result.ok
+              ? { status: AW_SUCCESS, versionstamp: stampBytes(result.versionstamp) }
+              : { status: AW_CHECK_FAILURE },
+          );
+        },
+      },
+    ];
+  });
 }
