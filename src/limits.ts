@@ -41,6 +41,8 @@ export const limits = {
   maxFeedRanges: 100,
   /** Changes read per page of the change feed. */
   feedPageChanges: 1000,
+  /** Keys one KV Connect watch may name (Deno's limit). */
+  maxWatchKeys: 10,
   /** Watch streams and feed subscriptions get a heartbeat this often (ms). */
   watchHeartbeatMs: 5000,
   /** Queue message defaults and bounds (Deno's; reference/kv-connect.md §1.7, §9). */

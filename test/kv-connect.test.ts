@@ -80,6 +80,74 @@ describe("Deno (HTTP/2 cleartext)", () => {
   });
 });
 
+describe("watch and queues", () => {
+  it("streams Deno's watch: every key first, then writes, deletion and expiry", async () => {
+    expect(await runDeno("deno-kv-watch.ts", server().url)).toEqual([
+      [
+        [null, false],
+        [null, false],
+      ],
+      [
+        [1, true],
+        [null, false],
+      ],
+      [
+        [1, true],
+        ["soon gone", true],
+      ],
+      [
+        [1, true],
+        [null, false],
+      ],
+      [
+        [null, false],
+        [null, false],
+      ],
+    ]);
+  });
+
+  it("streams @deno/kv's watch, and reconnecting clients get a full first frame again", async () => {
+    const kv = await denoKv();
+    await kv.set(["nw", "x"], "first");
+    for (let connection = 0; connection < 2; connection++) {
+      const reader = kv
+        .watch([
+          ["nw", "x"],
+          ["nw", "missing"],
+        ])
+        .getReader();
+      const first = (await reader.read()).value!;
+      expect(first.map((e) => e.value)).toEqual([connection === 0 ? "first" : "second", null]);
+      if (connection === 0) {
+        await kv.set(["nw", "x"], "second");
+        expect((await reader.read()).value!.map((e) => e.value)).toEqual(["second", null]);
+      }
+      await reader.cancel();
+    }
+    kv.close();
+  });
+
+  it("delivers what @deno/kv enqueues to Cairn's listenQueue, and drops it with a failed check", async () => {
+    const deno = await denoKv();
+    const cairn = await openKv(server().url, { accessToken: TOKEN });
+    const before = await cairn.queueStats();
+    const stale = await deno.get(["queue-check"]);
+    await deno.set(["queue-check"], 1);
+    expect((await deno.atomic().check(stale).enqueue("dropped").commit()).ok).toBe(false);
+    expect(await cairn.queueStats()).toEqual(before);
+    await deno.enqueue({ job: 7, at: new Date(3) }, { keysIfUndelivered: [["undelivered"]] });
+    const received = await new Promise<unknown>((resolve) => {
+      const listener = cairn.listenQueue((message) => {
+        resolve(message.value);
+        void listener.stop();
+      });
+    });
+    expect(received).toEqual({ job: 7, at: new Date(3) });
+    deno.close();
+    await cairn.close();
+  });
+});
+
 describe("@deno/kv (HTTP/1.1)", () => {
   it("round-trips values with Cairn's SDK in both directions", async () => {
     const deno = await denoKv();
@@ -157,6 +225,10 @@ const proto = protobuf.loadSync(join(__dirname, "..", "proto", "kv-connect.proto
 const AtomicWrite = proto.lookupType("com.deno.kv.datapath.AtomicWrite");
 const atomicWrite = (message: Record<string, unknown>) =>
   Buffer.from(AtomicWrite.encode(AtomicWrite.fromObject(message)).finish());
+const Watch = proto.lookupType("com.deno.kv.datapath.Watch");
+const WatchOutput = proto.lookupType("com.deno.kv.datapath.WatchOutput");
+const watchRequest = (keys: number[][]) =>
+  Buffer.from(Watch.encode(Watch.fromObject({ keys: keys.map((key) => ({ key })) })).finish());
 
 describe("KV Connect wire", () => {
   const post = (
@@ -311,6 +383,143 @@ describe("KV Connect wire", () => {
       "Cannot use min/max parameters with KvU64 operands",
     ]);
     expect(await read()).toEqual([50n, 0, null]);
+    await kv.close();
+  });
+
+  it("frames watch output: length-prefixed, every key in the first frame, then keep-alives", async () => {
+    const kv = await openKv(server().url, { accessToken: TOKEN });
+    await kv.set(["wire-watch"], "here");
+    const response = await post(
+      "/v2/watch",
+      watchRequest([
+        [2, ...Buffer.from("wire-watch"), 0],
+        [2, 0x6e, 0x6f, 0],
+      ]),
+      await dataHeaders(),
+    );
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("application/octet-stream");
+    const reader = response.body!.getReader();
+    let buffered = Buffer.alloc(0);
+    const frame = async (): Promise<Buffer> => {
+      while (buffered.length < 4 || buffered.length < 4 + buffered.readUInt32LE(0)) {
+        const { value } = await reader.read();
+        buffered = Buffer.concat([buffered, value!]);
+      }
+      const length = buffered.readUInt32LE(0);
+      const body = buffered.subarray(4, 4 + length);
+      buffered = buffered.subarray(4 + length);
+      return body;
+    };
+    const first = WatchOutput.toObject(WatchOutput.decode(await frame()), { defaults: true });
+    expect(first.status).toBe(1);
+    expect(first.keys.map((k: { changed: boolean }) => k.changed)).toEqual([true, true]);
+    expect(first.keys[0].entryIfChanged.value).toEqual(Buffer.from(encodeV8("here")));
+    expect(first.keys[1].entryIfChanged).toBeNull();
+    expect((await frame()).length).toBe(0); // a keep-alive: on joining the feed, then every 5 s
+    await reader.cancel();
+    await kv.close();
+  });
+
+  it("keeps an enqueued message's backoff schedule and undelivered keys", async () => {
+    const kv = await openKv(server().url, { accessToken: TOKEN });
+    const written = await post(
+      "/v2/atomic_write",
+      atomicWrite({
+        enqueues: [
+          {
+            payload: encodeV8({ doomed: true }),
+            deadlineMs: Date.now(),
+            backoffSchedule: [1, 1],
+            keysIfUndelivered: [
+              [2, ...Buffer.from("undelivered"), 0, 0x21, 0xbf, 0xf0, 0, 0, 0, 0, 0, 0],
+            ],
+          },
+        ],
+      }),
+      await dataHeaders(),
+    );
+    expect(written.status).toBe(200);
+    const attempts: number[] = [];
+    const listener = kv.listenQueue((message) => {
+      attempts.push(message.attempts);
+      throw new Error("refused");
+    });
+    // The value lands in the undelivered key after the last of the 1 + 2 attempts.
+    const reader = kv.watch([["undelivered", 1]]).getReader();
+    while ((await reader.read()).value![0]!.value === null);
+    await reader.cancel();
+    await listener.stop();
+    expect(attempts).toEqual([1, 2, 3]);
+    expect((await kv.get(["undelivered", 1])).value).toEqual({ doomed: true });
+    await kv.close();
+  });
+
+  it("validates watches and enqueues with denokv's texts, applying nothing", async () => {
+    const headers = await dataHeaders();
+    const key = [2, 0x71, 0]; // ["q"]
+    const enqueue = (fields: object) =>
+      atomicWrite({
+        mutations: [
+          { key: [2, 0x71, 0x6d, 0], value: { data: encodeV8(1), encoding: 1 }, mutationType: 1 },
+        ],
+        enqueues: [{ payload: encodeV8("job"), deadlineMs: Date.now(), ...fields }],
+      });
+    const cases: [string, Buffer, string][] = [
+      [
+        "/v2/watch",
+        watchRequest(Array.from({ length: 11 }, () => key)),
+        "Too many keys watched in a single watch request.",
+      ],
+      [
+        "/v2/watch",
+        watchRequest([[1, ...Buffer.alloc(2047, 1), 0]]),
+        "A key exceeds the key size limit.",
+      ],
+      [
+        "/v2/atomic_write",
+        enqueue({ payload: encodeV8("x".repeat(70_000)) }),
+        "A value exceeds the value size limit.",
+      ],
+      [
+        "/v2/atomic_write",
+        enqueue({ keysIfUndelivered: Array.from({ length: 11 }, () => key) }),
+        "Too many dead letter keys for a single queue message.",
+      ],
+      [
+        "/v2/atomic_write",
+        enqueue({ keysIfUndelivered: [[1, ...Buffer.alloc(2047, 1), 0]] }),
+        "A key exceeds the key size limit.",
+      ],
+      [
+        "/v2/atomic_write",
+        enqueue({ backoffSchedule: Array.from({ length: 11 }, () => 1) }),
+        "Too many backoff intervals for a single queue message.",
+      ],
+      [
+        "/v2/atomic_write",
+        enqueue({ backoffSchedule: [3_600_001] }),
+        "A backoff interval exceeds the maximum allowed backoff interval.",
+      ],
+      ["/v2/atomic_write", enqueue({ deadlineMs: -1 }), "Invalid mutation enqueue deadline."],
+      [
+        "/v2/atomic_write",
+        enqueue({ deadlineMs: Date.now() + 31 * 86_400_000 }),
+        "Invalid mutation enqueue deadline.",
+      ],
+    ];
+    const kv = await openKv(server().url, { accessToken: TOKEN });
+    const before = await kv.queueStats();
+    for (const [path, body, text] of cases) {
+      const response = await post(path, body, headers);
+      expect({ path, status: response.status, text: await response.text() }).toEqual({
+        path,
+        status: 400,
+        text,
+      });
+    }
+    expect(await kv.queueStats()).toEqual(before);
+    expect((await kv.get(["qm"])).versionstamp).toBeNull();
     await kv.close();
   });
 
@@ -577,9 +786,17 @@ describe("named databases", () => {
     );
     expect(response.status).toBe(200);
     expect((await metadata("/db/beta")).databaseId).toBe(before.databaseId);
-    const kv = await openDenoKv(`${named.url}/db/beta`, { accessToken: TOKEN, encodeV8, decodeV8 });
+    const kv = await openDenoKv(`${named.url}/db/beta`, {
+      accessToken: TOKEN,
+      encodeV8,
+      decodeV8,
+      maxRetries: 0,
+    });
     expect((await kv.get(["deno", "beta"])).value).toEqual({ from: "beta" });
     expect((await kv.get(["deno", "alpha"])).value).toBeNull();
+    await expect(kv.enqueue("nobody could receive this")).rejects.toThrow(
+      "400 Enqueue is supported on the default database only",
+    );
     kv.close();
   });
 });

@@ -1,15 +1,16 @@
 /**
  * Deno KV Connect (reference/kv-connect.md §1): the metadata exchange at `POST /` and the data
- * path `POST /v2/snapshot_read` and `/v2/atomic_write`, protobuf per `proto/kv-connect.proto`;
- * the same for each named database under `/db/<name>` (metadata) and `/db/<name>/v2/…` (data).
+ * path `POST /v2/snapshot_read`, `/v2/atomic_write` (enqueues included) and `/v2/watch`,
+ * protobuf per `proto/kv-connect.proto`; the same for each named database under `/db/<name>`
+ * (metadata) and `/db/<name>/v2/…` (data).
  * Errors are plain text with denokv's messages; Deno retries 5xx forever, so every permanent
  * problem is a 4xx.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
-import { checkKeySize, decodeKey } from "../codec/key-codec.js";
+import { checkKeySize, concatBytes, decodeKey } from "../codec/key-codec.js";
 import {
   decodeValue,
   type EncodedValue,
@@ -19,11 +20,12 @@ import {
 } from "../codec/value-codec.js";
 import { assertCommitLimits } from "../engine/commit-limits.js";
 import type { Check, Database, KeyRange, Mutation, RawEntry } from "../engine/database.js";
+import { assertEnqueueLimits } from "../engine/enqueue-limits.js";
 import { sumBounds } from "../engine/mutations.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { deriveToken, isDerivedToken } from "./derived-token.js";
-import { bearerToken, Reply } from "./http-io.js";
+import { bearerToken, Reply, StreamReply } from "./http-io.js";
 import type { Route, RouteRequest } from "./route.js";
 
 const schema = protobuf.loadSync(
@@ -34,6 +36,8 @@ const SnapshotRead = type("SnapshotRead");
 const SnapshotReadOutput = type("SnapshotReadOutput");
 const AtomicWrite = type("AtomicWrite");
 const AtomicWriteOutput = type("AtomicWriteOutput");
+const Watch = type("Watch");
+const WatchOutput = type("WatchOutput");
 
 const SR_SUCCESS = 1;
 const AW_SUCCESS = 1;
@@ -213,6 +217,108 @@ export interface KvConnectDatabases {
   open(name: string | null, create: boolean): { database: Database; id: string } | undefined;
 }
 
+/** A message @deno/kv enqueued, as the engine's enqueue mutation; denokv's checks and texts (§1.7). */
+function enqueueIn(e: Record<string, unknown>, now: number): Mutation {
+  const undelivered = e.keysIfUndelivered as Uint8Array[];
+  if (undelivered.length > limits.maxKeysIfUndelivered)
+    throw bad("Too many dead letter keys for a single queue message.");
+  const keysIfUndelivered = undelivered.map((k) => key(k, "write"));
+  const schedule = e.backoffSchedule as number[];
+  if (schedule.length > limits.maxBackoffIntervals)
+    throw bad("Too many backoff intervals for a single queue message.");
+  if (schedule.some((interval) => interval > limits.maxBackoffIntervalMs))
+    throw bad("A backoff interval exceeds the maximum allowed backoff interval.");
+  const deadline = Number(e.deadlineMs);
+  // denokv's 30-day check is inverted (§1.7); Cairn refuses deadlines more than 30 days ahead.
+  if (deadline < 0 || deadline - now > limits.maxEnqueueDelayMs)
+    throw bad("Invalid mutation enqueue deadline.");
+  const mutation = {
+    type: "enqueue",
+    id: randomUUID(),
+    value: valueIn({ data: e.payload as Uint8Array, encoding: ValueEncoding.V8 }),
+    delay: Math.max(0, deadline - now),
+    // An empty schedule means the default one, as in denokv.
+    backoffSchedule: schedule.length > 0 ? schedule : limits.defaultBackoffSchedule,
+    keysIfUndelivered,
+  } as const;
+  assertEnqueueLimits(mutation);
+  return mutation;
+}
+
+/** One watch frame: a 4-byte little-endian length, then the message (empty: a keep-alive). */
+function watchFrame(message?: Record<string, unknown>): Uint8Array {
+  const body = message ? WatchOutput.encode(WatchOutput.fromObject(message)).finish() : undefined;
+  const frame = Buffer.alloc(4 + (body?.length ?? 0));
+  frame.writeUInt32LE(body?.length ?? 0, 0);
+  if (body) frame.set(body, 4);
+  return frame;
+}
+
+/**
+ * Streams `keys` of `database` as watch frames, each reporting every key from one snapshot: the
+ * first at once, later ones when a versionstamp among them changed (deletion and expiry
+ * included). The keys are read again whenever the change feed reports a commit touching them, so
+ * one frame may cover several commits.
+ */
+function watchStream(database: Database, keys: Uint8Array[]): StreamReply {
+  return new StreamReply("application/octet-stream", (stream) => {
+    let sent: (string | null)[] | undefined;
+    let closed = false;
+    let reading: Promise<void> | undefined;
+    let again = false;
+    const read = async () => {
+      do {
+        again = false;
+        const entries = await database.get(keys);
+        if (closed) return;
+        const stamps = entries.map((e) => e?.versionstamp ?? null);
+        if (sent !== undefined && stamps.every((stamp, i) => stamp === sent![i])) continue;
+        sent = stamps;
+        // Every key marked changed, as denokv does: Deno forgets the entry of a key sent as
+        // unchanged, and both clients drop what they already have by its versionstamp.
+        stream.write(
+          watchFrame({
+            status: SR_SUCCESS,
+            keys: entries.map((entry) => ({
+              changed: true,
+              entryIfChanged: entry ? entryOut(entry) : undefined,
+            })),
+          }),
+        );
+      } while (again && !closed);
+    };
+    const refresh = () => {
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = read()
+        .catch(() => stream.end()) // the client reconnects and gets a fresh first frame
+        .finally(() => {
+          reading = undefined;
+        });
+    };
+    // Subscribed before the first read, so that no commit falls between the two.
+    const subscription = database.follow(
+      { ranges: keys.map((k) => ({ start: k, end: concatBytes(k, [0]) })), cursor: null },
+      {
+        commit: refresh,
+        lost: refresh,
+        heartbeat: () => {
+          refresh(); // the first one marks where the feed starts: read once more from there
+          stream.write(watchFrame());
+        },
+        error: () => stream.end(),
+      },
+    );
+    refresh();
+    return () => {
+      closed = true;
+      subscription.close();
+    };
+  });
+}
+
 export function kvConnectRoutes(databases: KvConnectDatabases): Route[] {
   const common = { method: "POST", bases: [""], errors: "text" } as const;
   return ["", "/db/:name"].flatMap((prefix): Route[] => {
@@ -317,8 +423,11 @@ export function kvConnectRoutes(databases: KvConnectDatabases): Route[] {
         async handle(request) {
           const database = dataPath(request);
           const write = decode(AtomicWrite, await request.bytes());
-          if ((write.enqueues as unknown[]).length > 0) {
-            throw bad("Enqueue is not supported over KV Connect by this version of Cairn.");
+          if (prefix !== "" && (write.enqueues as unknown[]).length > 0) {
+            // Only Cairn's SDK receives messages, and it opens the default database only.
+            throw bad(
+              "Enqueue is supported on the default database only: no client could receive messages queued in a named database.",
+            );
           }
           const checks: Check[] = (write.checks as Record<string, Uint8Array>[]).map((c) => {
             const stamp = c.versionstamp ?? new Uint8Array();
@@ -329,9 +438,10 @@ export function kvConnectRoutes(databases: KvConnectDatabases): Route[] {
             };
           });
           const now = Date.now();
-          const mutations = (write.mutations as Record<string, unknown>[]).map((m) =>
-            mutationIn(m, now),
-          );
+          const mutations = [
+            ...(write.mutations as Record<string, unknown>[]).map((m) => mutationIn(m, now)),
+            ...(write.enqueues as Record<string, unknown>[]).map((e) => enqueueIn(e, now)),
+          ];
           const commit = { checks, mutations };
           assertCommitLimits(commit, DENOKV_LIMIT_MESSAGES);
           const result = await database.commit(commit);
@@ -340,6 +450,27 @@ export function kvConnectRoutes(databases: KvConnectDatabases): Route[] {
             result.ok
               ? { status: AW_SUCCESS, versionstamp: stampBytes(result.versionstamp) }
               : { status: AW_CHECK_FAILURE },
+          );
+        },
+      },
+      {
+        ...common,
+        path: `${prefix}/v2/watch`,
+        access: "read",
+        async handle(request) {
+          const database = dataPath(request);
+          const watch = decode(Watch, await request.bytes());
+          const keys = watch.keys as { key?: Uint8Array }[];
+          if (keys.length > limits.maxWatchKeys)
+            throw bad("Too many keys watched in a single watch request.");
+          return watchStream(
+            database,
+            keys.map((k) => {
+              const bytes = k.key ?? new Uint8Array();
+              if (bytes.length > limits.maxWriteKeyBytes)
+                throw bad("A key exceeds the key size limit.");
+              return bytes;
+            }),
           );
         },
       },
