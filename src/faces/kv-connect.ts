@@ -264,54 +264,61 @@ function watchStream(database: Database, keys: Uint8Array[]): StreamReply {
   return new StreamReply("application/octet-stream", (stream) => {
     let sent: (string | null)[] | undefined;
     let closed = false;
-    let reading: Promise<void> | undefined;
+    let reading = false;
     let again = false;
-    const read = async () => {
-      do {
-        again = false;
-        const entries = await database.get(keys);
-        if (closed) return;
-        const stamps = entries.map((e) => e?.versionstamp ?? null);
-        if (sent !== undefined && stamps.every((stamp, i) => stamp === sent![i])) continue;
-        sent = stamps;
-        // Every key marked changed, as denokv does: Deno forgets the entry of a key sent as
-        // unchanged, and both clients drop what they already have by its versionstamp.
-        stream.write(
-          watchFrame({
-            status: SR_SUCCESS,
-            keys: entries.map((entry) => ({
-              changed: true,
-              entryIfChanged: entry ? entryOut(entry) : undefined,
-            })),
-          }),
-        );
-      } while (again && !closed);
+    const readOnce = async () => {
+      const entries = await database.get(keys);
+      if (closed) return;
+      const stamps = entries.map((e) => e?.versionstamp ?? null);
+      if (sent !== undefined && stamps.every((stamp, i) => stamp === sent![i])) return;
+      sent = stamps;
+      // Every key marked changed, as denokv does: Deno forgets the entry of a key sent as
+      // unchanged, and both clients drop what they already have by its versionstamp.
+      stream.write(
+        watchFrame({
+          status: SR_SUCCESS,
+          keys: entries.map((entry) => ({
+            changed: true,
+            entryIfChanged: entry ? entryOut(entry) : undefined,
+          })),
+        }),
+      );
     };
-    const refresh = () => {
+    /** Reads the keys, once more for every change reported while a read was running. */
+    const refresh = async () => {
       if (reading) {
         again = true;
         return;
       }
-      reading = read()
-        .catch(() => stream.end()) // the client reconnects and gets a fresh first frame
-        .finally(() => {
-          reading = undefined;
-        });
+      reading = true;
+      try {
+        do {
+          again = false;
+          await readOnce();
+        } while (again && !closed);
+      } catch {
+        stream.end(); // the client reconnects and gets a fresh first frame
+      } finally {
+        reading = false;
+      }
     };
+    let joined = false;
     // Subscribed before the first read, so that no commit falls between the two.
     const subscription = database.follow(
       { ranges: keys.map((k) => ({ start: k, end: concatBytes(k, [0]) })), cursor: null },
       {
-        commit: refresh,
-        lost: refresh,
+        commit: () => void refresh(),
+        lost: () => void refresh(),
         heartbeat: () => {
-          refresh(); // the first one marks where the feed starts: read once more from there
+          // The first one marks where the feed starts: read once more from there.
+          if (!joined) void refresh();
+          joined = true;
           stream.write(watchFrame());
         },
         error: () => stream.end(),
       },
     );
-    refresh();
+    void refresh();
     return () => {
       closed = true;
       subscription.close();
