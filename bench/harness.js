@@ -12,10 +12,10 @@ const execFileAsync = promisify(execFile);
 export const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 export const DENO = here("../node_modules/.bin/deno");
 
-/** Runs `file args` to completion and parses its standard output as JSON. */
-export async function runJson(file, args) {
+/** Runs `file args` (with `env` added) to completion and parses its standard output as JSON. */
+export async function runJson(file, args, env = {}) {
   const { stdout } = await execFileAsync(file, args, {
-    env: { ...process.env, DENO_NO_UPDATE_CHECK: "1" },
+    env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", ...env },
     maxBuffer: 1 << 20,
   });
   return JSON.parse(stdout);

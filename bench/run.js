@@ -8,8 +8,10 @@
  *   BENCH_ONLY=E1,E4,MEM,S1 workloads to run (E1–E5 embedded, MEM for the memory check, S1–S3
  *                           on servers: see bench/server-bench.js; R1–R2 watch fan-out and
  *                           queues: see bench/realtime-bench.js; Q for where filters and
- *                           count: see bench/query-bench.js); default all
- *   BENCH_SYSTEMS=cairn,raw,deno,bare   systems to run; default all (bare: servers only)
+ *                           count: see bench/query-bench.js; K1–K3 through Deno's client over
+ *                           KV Connect: see bench/kv-connect-bench.js); default all
+ *   BENCH_SYSTEMS=cairn,raw,deno,bare,deno-connect   systems to run; default all (bare: servers
+ *                           only; deno-connect: KV Connect only)
  *
  * Every embedded cell (one workload on one system) runs in a fresh child process on a fresh
  * database in a temporary directory, removed afterwards. Prints a Markdown report, also written
@@ -21,6 +23,8 @@ import { cpus } from "node:os";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { DENO, here, inTempDir, median, rotated, runJson } from "./harness.js";
+import { KV_CONNECT_SYSTEMS, KV_CONNECT_WORKLOADS, measureKvConnect } from "./kv-connect-bench.js";
+import { renderKvConnectReport } from "./kv-connect-report.js";
 import { measureQueries, renderQueryReport } from "./query-bench.js";
 import { measureRealtime, REALTIME_WORKLOADS, renderRealtimeReport } from "./realtime-bench.js";
 import { human, RELAXED_WORKLOADS, ROWS, renderReport } from "./report.js";
@@ -71,6 +75,7 @@ function readConfig() {
     "Q",
     ...SERVER_WORKLOADS,
     ...REALTIME_WORKLOADS,
+    ...KV_CONNECT_WORKLOADS,
   ]);
   return {
     runs: numberFromEnv("BENCH_RUNS", 3, (n) => Number.isInteger(n) && n >= 1),
@@ -80,7 +85,10 @@ function readConfig() {
     queries: only.includes("Q"),
     serverWorkloads: only.filter((item) => SERVER_WORKLOADS.includes(item)),
     realtimeWorkloads: only.filter((item) => REALTIME_WORKLOADS.includes(item)),
-    systems: listFromEnv("BENCH_SYSTEMS", [...new Set([...EMBEDDED_SYSTEMS, ...SERVER_SYSTEMS])]),
+    kvConnectWorkloads: only.filter((item) => KV_CONNECT_WORKLOADS.includes(item)),
+    systems: listFromEnv("BENCH_SYSTEMS", [
+      ...new Set([...EMBEDDED_SYSTEMS, ...SERVER_SYSTEMS, ...KV_CONNECT_SYSTEMS]),
+    ]),
   };
 }
 
@@ -194,11 +202,14 @@ async function main() {
   const server = config.serverWorkloads.length > 0 ? await measureServers(config) : undefined;
   const realtime = config.realtimeWorkloads.length > 0 ? await measureRealtime(config) : undefined;
   const queries = config.queries ? await measureQueries(config.runs, config.scale) : undefined;
+  const kvConnect =
+    config.kvConnectWorkloads.length > 0 ? await measureKvConnect(config) : undefined;
   const report =
     renderReport({ medians, memory, conditions: await describeConditions(config) }) +
     (server ? renderServerReport(server) : "") +
     (realtime ? renderRealtimeReport(realtime) : "") +
-    (queries ? renderQueryReport(queries) : "");
+    (queries ? renderQueryReport(queries) : "") +
+    (kvConnect ? renderKvConnectReport(kvConnect) : "");
   await mkdir(here("results"), { recursive: true });
   await writeFile(RESULTS, report);
   process.stdout.write(report);

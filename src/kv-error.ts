@@ -24,6 +24,8 @@ export const errorStatus = {
   ATOMIC_TOO_LARGE: 400,
   /** A sum/min/max/append/prepend met a stored value of a type it cannot combine with. */
   TYPE_MISMATCH: 400,
+  /** A bounded sum's result lies outside its bounds, and the sum does not clamp. */
+  OUT_OF_RANGE: 400,
   /** A request body is not valid JSON. */
   INVALID_JSON: 400,
   /** A request body exceeds the server's limit. */

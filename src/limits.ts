@@ -36,6 +36,8 @@ export const limits = {
   maxGroupCommit: 512,
   /** Size of a request body the server reads (an atomic operation at its limits fits, base64 included). */
   maxRequestBytes: 4 * 1024 * 1024,
+  /** Named databases (KV Connect's `/db/<name>`) one server keeps open. */
+  maxNamedDatabases: 100,
   /** The TTL sweeper runs at least this often (ms), and removes at most `sweepBatch` keys per run. */
   sweepIntervalMs: 60_000,
   sweepBatch: 1000,
@@ -47,6 +49,8 @@ export const limits = {
   maxFeedRanges: 100,
   /** Changes read per page of the change feed. */
   feedPageChanges: 1000,
+  /** Keys one KV Connect watch may name (Deno's limit). */
+  maxWatchKeys: 10,
   /** Watch streams and feed subscriptions get a heartbeat this often (ms). */
   watchHeartbeatMs: 5000,
   /** Queue message defaults and bounds (Deno's; reference/kv-connect.md §1.7, §9). */

@@ -3,13 +3,19 @@
  * (HTTP/1.1), values across clients, and the wire's error statuses and texts.
  */
 import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { existsSync, readdirSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import v8 from "node:v8";
 import { KvU64 as DenoKvU64, openKv as openDenoKv } from "@deno/kv";
 import protobuf from "protobufjs";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvU64, openKv } from "../src/index.js";
+import { type CairnServer, startServer } from "../src/server/server.js";
 import { serverForTests } from "./targets.js";
 
 const TOKEN = "kv-connect-token-123";
@@ -33,23 +39,22 @@ const decodeV8 = (bytes: Uint8Array) => {
 };
 const denoKv = () => openDenoKv(server().url, { accessToken: TOKEN, encodeV8, decodeV8 });
 
+/** Runs `fixture` with Deno against `url` and parses the JSON line it prints. */
+async function runDeno(fixture: string, url: string): Promise<unknown> {
+  const { stdout } = await promisify(execFile)(
+    DENO,
+    ["run", "--unstable-kv", "-A", join(__dirname, "fixtures", fixture), url],
+    {
+      env: { ...process.env, DENO_KV_ACCESS_TOKEN: TOKEN, DENO_NO_UPDATE_CHECK: "1" },
+      timeout: 60_000,
+    },
+  );
+  return JSON.parse(stdout);
+}
+
 describe("Deno (HTTP/2 cleartext)", () => {
   it("reads, writes, lists, checks, sums and expires through Deno.openKv", async () => {
-    const { stdout } = await promisify(execFile)(
-      DENO,
-      [
-        "run",
-        "--unstable-kv",
-        "-A",
-        join(__dirname, "fixtures", "deno-kv-connect.ts"),
-        server().url,
-      ],
-      {
-        env: { ...process.env, DENO_KV_ACCESS_TOKEN: TOKEN, DENO_NO_UPDATE_CHECK: "1" },
-        timeout: 60_000,
-      },
-    );
-    expect(JSON.parse(stdout)).toEqual({
+    expect(await runDeno("deno-kv-connect.ts", server().url)).toEqual({
       set: true,
       get: { name: "Alice", at: true, versionstamp: true },
       getMany: ["2", "null"],
@@ -57,6 +62,11 @@ describe("Deno (HTTP/2 cleartext)", () => {
       checkFails: false,
       sum: "1",
       sumError: true,
+      v8Sums: [3.5, "15"],
+      v8SumErrors: [
+        expect.stringContaining("(status=400 Bad Request): Cannot sum BigInt with Number"),
+        expect.stringContaining("(status=400 Bad Request): unsupported value type"),
+      ],
       versionstampedKey: [true],
       expired: null,
       deleted: null,
@@ -67,6 +77,74 @@ describe("Deno (HTTP/2 cleartext)", () => {
     expect((await kv.get(["users", 2])).value).toBe(2n);
     expect((await kv.get(["n"])).value).toEqual(new KvU64(1n));
     await kv.close();
+  });
+});
+
+describe("watch and queues", () => {
+  it("streams Deno's watch: every key first, then writes, deletion and expiry", async () => {
+    expect(await runDeno("deno-kv-watch.ts", server().url)).toEqual([
+      [
+        [null, false],
+        [null, false],
+      ],
+      [
+        [1, true],
+        [null, false],
+      ],
+      [
+        [1, true],
+        ["soon gone", true],
+      ],
+      [
+        [1, true],
+        [null, false],
+      ],
+      [
+        [null, false],
+        [null, false],
+      ],
+    ]);
+  });
+
+  it("streams @deno/kv's watch, and reconnecting clients get a full first frame again", async () => {
+    const kv = await denoKv();
+    await kv.set(["nw", "x"], "first");
+    for (let connection = 0; connection < 2; connection++) {
+      const reader = kv
+        .watch([
+          ["nw", "x"],
+          ["nw", "missing"],
+        ])
+        .getReader();
+      const first = (await reader.read()).value!;
+      expect(first.map((e) => e.value)).toEqual([connection === 0 ? "first" : "second", null]);
+      if (connection === 0) {
+        await kv.set(["nw", "x"], "second");
+        expect((await reader.read()).value!.map((e) => e.value)).toEqual(["second", null]);
+      }
+      await reader.cancel();
+    }
+    kv.close();
+  });
+
+  it("delivers what @deno/kv enqueues to Cairn's listenQueue, and drops it with a failed check", async () => {
+    const deno = await denoKv();
+    const cairn = await openKv(server().url, { accessToken: TOKEN });
+    const before = await cairn.queueStats();
+    const stale = await deno.get(["queue-check"]);
+    await deno.set(["queue-check"], 1);
+    expect((await deno.atomic().check(stale).enqueue("dropped").commit()).ok).toBe(false);
+    expect(await cairn.queueStats()).toEqual(before);
+    await deno.enqueue({ job: 7, at: new Date(3) }, { keysIfUndelivered: [["undelivered"]] });
+    const received = await new Promise<unknown>((resolve) => {
+      const listener = cairn.listenQueue((message) => {
+        resolve(message.value);
+        void listener.stop();
+      });
+    });
+    expect(received).toEqual({ job: 7, at: new Date(3) });
+    deno.close();
+    await cairn.close();
   });
 });
 
@@ -128,6 +206,17 @@ describe("@deno/kv (HTTP/1.1)", () => {
     await expect(kv.atomic().max(["page", 1], 5n).commit()).rejects.toThrow(
       "Failed to perform 'max' mutation on a non-U64 value in the database",
     );
+    // V8 sums: @deno/kv sends a number or bigint operand as V8 (and never sends bounds).
+    const v8Sum = (key: unknown[], value: number | bigint) =>
+      kv
+        .atomic()
+        .mutate({ type: "sum", key, value } as never)
+        .commit();
+    await v8Sum(["node-sum"], 1.5);
+    await v8Sum(["node-sum"], 2);
+    expect((await kv.get(["node-sum"])).value).toBe(3.5);
+    await expect(v8Sum(["node-sum"], 1n)).rejects.toThrow("400 Cannot sum Number with BigInt");
+    expect((await kv.get(["node-sum"])).value).toBe(3.5);
     kv.close();
   });
 });
@@ -136,6 +225,10 @@ const proto = protobuf.loadSync(join(__dirname, "..", "proto", "kv-connect.proto
 const AtomicWrite = proto.lookupType("com.deno.kv.datapath.AtomicWrite");
 const atomicWrite = (message: Record<string, unknown>) =>
   Buffer.from(AtomicWrite.encode(AtomicWrite.fromObject(message)).finish());
+const Watch = proto.lookupType("com.deno.kv.datapath.Watch");
+const WatchOutput = proto.lookupType("com.deno.kv.datapath.WatchOutput");
+const watchRequest = (keys: number[][]) =>
+  Buffer.from(Watch.encode(Watch.fromObject({ keys: keys.map((key) => ({ key })) })).finish());
 
 describe("KV Connect wire", () => {
   const post = (
@@ -222,6 +315,212 @@ describe("KV Connect wire", () => {
     const getHex = Buffer.from(await get.arrayBuffer()).toString("hex");
     // One range, one entry (key, V8 "x" in format 15, V8 encoding, the stamp), strong, SR_SUCCESS.
     expect(getHex).toBe(`0a290a270a10${key}1205ff0f2201781801220a${stamp}20014001`);
+  });
+
+  it("applies sum bounds (V8 sum_min, sum_max, sum_clamp) as denokv does", async () => {
+    const headers = await dataHeaders();
+    const big = [2, 0x62, 0x69, 0x67, 0]; // ["big"]
+    const num = [2, 0x6e, 0x75, 0x6d, 0]; // ["num"]
+    const marker = [2, 0x6d, 0]; // ["m"], written beside every failing sum
+    const v8 = (value: unknown) => Buffer.from(encodeV8(value));
+    const sum = (key: number[], value: unknown, bounds: object, also: object[] = []) =>
+      post(
+        "/v2/atomic_write",
+        atomicWrite({
+          mutations: [
+            ...also,
+            { key, value: { data: v8(value), encoding: 1 }, mutationType: 3, ...bounds },
+          ],
+        }),
+        headers,
+      );
+    const kv = await openKv(server().url, { accessToken: TOKEN });
+    const read = async () => (await kv.getMany([["big"], ["num"], ["m"]])).map((e) => e.value);
+    await kv.set(["big"], 42n);
+    await kv.set(["num"], 1.5);
+    expect((await sum(big, 2n, { sumMax: v8(44n) })).status).toBe(200);
+    expect((await sum(big, 10n, { sumMax: v8(50n), sumClamp: true })).status).toBe(200);
+    expect((await sum(num, -4, { sumMin: v8(0), sumClamp: true })).status).toBe(200);
+    expect(await read()).toEqual([50n, 0, null]);
+
+    const setMarker = { key: marker, value: { data: v8(1), encoding: 1 }, mutationType: 1 };
+    const cases: [number[], unknown, object, string][] = [
+      [big, 1n, { sumMax: v8(50n) }, "The result of a Sum operation would exceed its range limit"],
+      [num, -1, { sumMin: v8(0) }, "The result of a Sum operation would exceed its range limit"],
+      [big, 1n, { sumMin: v8(0) }, "Min/max parameters have different types than the operand"],
+      [
+        big,
+        1n,
+        { sumMax: Buffer.from([0xff, 0x0f, 0x99]) },
+        "Some of the parameters are not valid V8 values",
+      ],
+      [big, "1", {}, "Some of the parameters are not valid V8 values"],
+    ];
+    for (const [key, value, bounds, text] of cases) {
+      const response = await sum(key, value, bounds, [setMarker]);
+      expect({ status: response.status, text: await response.text() }).toEqual({
+        status: 400,
+        text,
+      });
+    }
+    const u64 = await post(
+      "/v2/atomic_write",
+      atomicWrite({
+        mutations: [
+          setMarker,
+          {
+            key: big,
+            value: { data: Buffer.alloc(8, 1), encoding: 2 },
+            mutationType: 3,
+            sumMax: v8(5n),
+          },
+        ],
+      }),
+      headers,
+    );
+    expect([u64.status, await u64.text()]).toEqual([
+      400,
+      "Cannot use min/max parameters with KvU64 operands",
+    ]);
+    expect(await read()).toEqual([50n, 0, null]);
+    await kv.close();
+  });
+
+  it("frames watch output: length-prefixed, every key in the first frame, then keep-alives", async () => {
+    const kv = await openKv(server().url, { accessToken: TOKEN });
+    await kv.set(["wire-watch"], "here");
+    const response = await post(
+      "/v2/watch",
+      watchRequest([
+        [2, ...Buffer.from("wire-watch"), 0],
+        [2, 0x6e, 0x6f, 0],
+      ]),
+      await dataHeaders(),
+    );
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("application/octet-stream");
+    const reader = response.body!.getReader();
+    let buffered = Buffer.alloc(0);
+    const frame = async (): Promise<Buffer> => {
+      while (buffered.length < 4 || buffered.length < 4 + buffered.readUInt32LE(0)) {
+        const { value } = await reader.read();
+        buffered = Buffer.concat([buffered, value!]);
+      }
+      const length = buffered.readUInt32LE(0);
+      const body = buffered.subarray(4, 4 + length);
+      buffered = buffered.subarray(4 + length);
+      return body;
+    };
+    const first = WatchOutput.toObject(WatchOutput.decode(await frame()), { defaults: true });
+    expect(first.status).toBe(1);
+    expect(first.keys.map((k: { changed: boolean }) => k.changed)).toEqual([true, true]);
+    expect(first.keys[0].entryIfChanged.value).toEqual(Buffer.from(encodeV8("here")));
+    expect(first.keys[1].entryIfChanged).toBeNull();
+    expect((await frame()).length).toBe(0); // a keep-alive: on joining the feed, then every 5 s
+    await reader.cancel();
+    await kv.close();
+  });
+
+  it("keeps an enqueued message's backoff schedule and undelivered keys", async () => {
+    const kv = await openKv(server().url, { accessToken: TOKEN });
+    const written = await post(
+      "/v2/atomic_write",
+      atomicWrite({
+        enqueues: [
+          {
+            payload: encodeV8({ doomed: true }),
+            deadlineMs: Date.now(),
+            backoffSchedule: [1, 1],
+            keysIfUndelivered: [
+              [2, ...Buffer.from("undelivered"), 0, 0x21, 0xbf, 0xf0, 0, 0, 0, 0, 0, 0],
+            ],
+          },
+        ],
+      }),
+      await dataHeaders(),
+    );
+    expect(written.status).toBe(200);
+    const attempts: number[] = [];
+    const listener = kv.listenQueue((message) => {
+      attempts.push(message.attempts);
+      throw new Error("refused");
+    });
+    // The value lands in the undelivered key after the last of the 1 + 2 attempts.
+    const reader = kv.watch([["undelivered", 1]]).getReader();
+    while ((await reader.read()).value![0]!.value === null);
+    await reader.cancel();
+    await listener.stop();
+    expect(attempts).toEqual([1, 2, 3]);
+    expect((await kv.get(["undelivered", 1])).value).toEqual({ doomed: true });
+    await kv.close();
+  });
+
+  it("validates watches and enqueues with denokv's texts, applying nothing", async () => {
+    const headers = await dataHeaders();
+    const key = [2, 0x71, 0]; // ["q"]
+    const enqueue = (fields: object) =>
+      atomicWrite({
+        mutations: [
+          { key: [2, 0x71, 0x6d, 0], value: { data: encodeV8(1), encoding: 1 }, mutationType: 1 },
+        ],
+        enqueues: [{ payload: encodeV8("job"), deadlineMs: Date.now(), ...fields }],
+      });
+    const cases: [string, Buffer, string][] = [
+      [
+        "/v2/watch",
+        watchRequest(Array.from({ length: 11 }, () => key)),
+        "Too many keys watched in a single watch request.",
+      ],
+      [
+        "/v2/watch",
+        watchRequest([[1, ...Buffer.alloc(2047, 1), 0]]),
+        "A key exceeds the key size limit.",
+      ],
+      [
+        "/v2/atomic_write",
+        enqueue({ payload: encodeV8("x".repeat(70_000)) }),
+        "A value exceeds the value size limit.",
+      ],
+      [
+        "/v2/atomic_write",
+        enqueue({ keysIfUndelivered: Array.from({ length: 11 }, () => key) }),
+        "Too many dead letter keys for a single queue message.",
+      ],
+      [
+        "/v2/atomic_write",
+        enqueue({ keysIfUndelivered: [[1, ...Buffer.alloc(2047, 1), 0]] }),
+        "A key exceeds the key size limit.",
+      ],
+      [
+        "/v2/atomic_write",
+        enqueue({ backoffSchedule: Array.from({ length: 11 }, () => 1) }),
+        "Too many backoff intervals for a single queue message.",
+      ],
+      [
+        "/v2/atomic_write",
+        enqueue({ backoffSchedule: [3_600_001] }),
+        "A backoff interval exceeds the maximum allowed backoff interval.",
+      ],
+      ["/v2/atomic_write", enqueue({ deadlineMs: -1 }), "Invalid mutation enqueue deadline."],
+      [
+        "/v2/atomic_write",
+        enqueue({ deadlineMs: Date.now() + 31 * 86_400_000 }),
+        "Invalid mutation enqueue deadline.",
+      ],
+    ];
+    const kv = await openKv(server().url, { accessToken: TOKEN });
+    const before = await kv.queueStats();
+    for (const [path, body, text] of cases) {
+      const response = await post(path, body, headers);
+      expect({ path, status: response.status, text: await response.text() }).toEqual({
+        path,
+        status: 400,
+        text,
+      });
+    }
+    expect(await kv.queueStats()).toEqual(before);
+    expect((await kv.get(["qm"])).versionstamp).toBeNull();
+    await kv.close();
   });
 
   it("answers permanent problems with 4xx and denokv's texts", async () => {
@@ -330,5 +629,174 @@ describe("KV Connect wire", () => {
       expect({ path, status: response.status }).toEqual({ path, status });
       expect(await response.text()).toContain(text);
     }
+  });
+});
+
+describe("named databases", () => {
+  const dir = join(tmpdir(), `cairn-kvconnect-${randomUUID()}`);
+  const data = join(dir, "cairn.db");
+  const start = () => startServer({ host: "127.0.0.1", port: 0, data, auth: true, token: TOKEN });
+  let named: CairnServer;
+  beforeAll(async () => {
+    named = await start();
+  });
+  afterAll(async () => {
+    await named.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const post = (path: string, body: string | Buffer, headers: Record<string, string> = {}) =>
+    fetch(`${named.url}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, ...headers },
+      body,
+    });
+  /** A POST with `path` sent exactly as given (fetch would resolve `..` before sending). */
+  const rawPost = (path: string, body: string) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(
+        `${named.url}${path}`,
+        { method: "POST", path, headers: { authorization: `Bearer ${TOKEN}` } },
+        (res) => {
+          let text = "";
+          res.on("data", (chunk) => (text += chunk));
+          res.on("end", () => resolve({ status: res.statusCode!, text }));
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  const metadata = async (path: string) =>
+    (await (await post(path, '{"supportedVersions":[2,3]}')).json()) as {
+      databaseId: string;
+      endpoints: { url: string }[];
+      token: string;
+    };
+
+  it("keeps the default and two named databases apart, for Deno and @deno/kv", async () => {
+    const fromDeno = { default: [["default", { from: "default" }]] } as Record<string, unknown>;
+    for (const name of ["alpha", "beta"]) fromDeno[name] = [[name, { from: name }]];
+    expect(await runDeno("deno-kv-databases.ts", named.url)).toEqual(fromDeno);
+
+    const urls = {
+      default: named.url,
+      alpha: `${named.url}/db/alpha`,
+      beta: `${named.url}/db/beta`,
+    };
+    const clients = Object.fromEntries(
+      await Promise.all(
+        Object.entries(urls).map(async ([name, url]) => [
+          name,
+          await openDenoKv(url, { accessToken: TOKEN, encodeV8, decodeV8 }),
+        ]),
+      ),
+    ) as Record<string, Awaited<ReturnType<typeof openDenoKv>>>;
+    for (const [name, kv] of Object.entries(clients)) await kv.set(["node", name], name);
+    for (const [name, kv] of Object.entries(clients)) {
+      const keys: unknown[] = [];
+      for await (const e of kv.list({ prefix: [] })) keys.push(e.key);
+      expect({ name, keys }).toEqual({
+        name,
+        keys: [
+          ["deno", name],
+          ["node", name],
+        ],
+      });
+      kv.close();
+    }
+  });
+
+  it("gives each database its own endpoint and stable id, and checks the id against the path", async () => {
+    const [root, alpha, beta] = await Promise.all(["/", "/db/alpha", "/db/beta"].map(metadata));
+    expect(root!.endpoints).toEqual([{ url: "/v2", consistency: "strong" }]);
+    expect(alpha!.endpoints).toEqual([{ url: "/db/alpha/v2", consistency: "strong" }]);
+    expect(new Set([root!.databaseId, alpha!.databaseId, beta!.databaseId]).size).toBe(3);
+    const read = (path: string, id: string) =>
+      post(path, "", {
+        authorization: `Bearer ${alpha!.token}`,
+        "x-denokv-version": "3",
+        "x-denokv-database-id": id,
+      });
+    expect((await read("/db/alpha/v2/snapshot_read", alpha!.databaseId)).status).toBe(200);
+    for (const [path, id] of [
+      ["/db/beta/v2/snapshot_read", alpha!.databaseId],
+      ["/v2/snapshot_read", alpha!.databaseId],
+      ["/db/alpha/v2/atomic_write", root!.databaseId],
+      ["/db/never-created/v2/snapshot_read", alpha!.databaseId],
+    ] as const) {
+      const response = await read(path, id);
+      expect({ path, status: response.status, text: await response.text() }).toEqual({
+        path,
+        status: 400,
+        text: "Invalid database id.",
+      });
+    }
+    expect(existsSync(join(dir, "databases", "never-created.db"))).toBe(false);
+  });
+
+  it("creates a database only through the metadata exchange with the access token, and only with a valid name", async () => {
+    const { token } = await metadata("/db/alpha");
+    const renew = await post("/db/gamma", '{"supportedVersions":[3]}', {
+      authorization: `Bearer ${token}`,
+    });
+    expect([renew.status, await renew.text()]).toEqual([401, "Invalid access token."]);
+    const stranger = await post("/db/gamma", '{"supportedVersions":[3]}', {
+      authorization: "Bearer wrong-token",
+    });
+    expect(stranger.status).toBe(401);
+    for (const name of [
+      "..",
+      "%2E%2E",
+      "a%2F..%2Fb",
+      "Alpha",
+      "x.db",
+      "-a",
+      "a".repeat(65),
+      "%00",
+    ]) {
+      const response = await rawPost(`/db/${name}`, '{"supportedVersions":[3]}');
+      expect({ name, ...response }).toEqual({
+        name,
+        status: 400,
+        text: expect.stringContaining("Invalid database name"),
+      });
+    }
+    expect(
+      readdirSync(join(dir, "databases"))
+        .filter((f) => f.endsWith(".db"))
+        .sort(),
+    ).toEqual(["alpha.db", "beta.db"]);
+  });
+
+  it("keeps named databases in files beside the default one, closed with the server and reopened after a restart", async () => {
+    const before = await metadata("/db/beta");
+    await named.close();
+    const file = join(dir, "databases", "beta.db");
+    expect(existsSync(file)).toBe(true);
+    expect(existsSync(`${file}-wal`)).toBe(false); // SQLite removes the WAL when the last connection closes
+    named = await start();
+    // A client that kept its data-path token goes on without a new metadata exchange.
+    const response = await post(
+      "/db/beta/v2/snapshot_read",
+      Buffer.from("0a0c0a0302646e1201ff18012000", "hex"), // every key from ["dn…"] on, limit 1
+      {
+        authorization: `Bearer ${before.token}`,
+        "x-denokv-version": "3",
+        "x-denokv-database-id": before.databaseId,
+      },
+    );
+    expect(response.status).toBe(200);
+    expect((await metadata("/db/beta")).databaseId).toBe(before.databaseId);
+    const kv = await openDenoKv(`${named.url}/db/beta`, {
+      accessToken: TOKEN,
+      encodeV8,
+      decodeV8,
+      maxRetries: 0,
+    });
+    expect((await kv.get(["deno", "beta"])).value).toEqual({ from: "beta" });
+    expect((await kv.get(["deno", "alpha"])).value).toBeNull();
+    await expect(kv.enqueue("nobody could receive this")).rejects.toThrow(
+      "400 Enqueue is supported on the default database only",
+    );
+    kv.close();
   });
 });

@@ -59,7 +59,14 @@ export type Mutation =
     }
   /** Read-modify-write mutations; see `mutations.ts` for their semantics and error texts. */
   | {
-      readonly type: "sum" | "min" | "max" | "append" | "prepend";
+      readonly type: "sum";
+      readonly key: Uint8Array;
+      readonly value: EncodedValue;
+      /** Only for number and bigint operands; built and validated by `sumBounds`. */
+      readonly bounds?: SumBounds;
+    }
+  | {
+      readonly type: "min" | "max" | "append" | "prepend";
       readonly key: Uint8Array;
       readonly value: EncodedValue;
     }
@@ -97,6 +104,17 @@ export type Mutation =
   | { readonly type: "requeue"; readonly id: string; readonly newId: string }
   /** Removes a dead letter, or with `null` all of them; `deletedCount` counts them. */
   | { readonly type: "deleteDeadLetter"; readonly id: string | null };
+
+/**
+ * Bounds of a number or bigint sum (Deno KV's V8 sum): `min` and `max` have the operand's type,
+ * either may be absent. A result outside them fails the commit with `OUT_OF_RANGE`, or with
+ * `clamp` becomes the bound it crossed. A missing key takes the operand without a bounds check.
+ */
+export interface SumBounds {
+  readonly min?: number | bigint;
+  readonly max?: number | bigint;
+  readonly clamp: boolean;
+}
 
 export interface Commit {
   readonly checks: readonly { readonly key: Uint8Array; readonly versionstamp: string | null }[];

@@ -37,7 +37,7 @@ import type {
   Mutation,
   Subscription,
 } from "./database.js";
-import { readModifyWrite } from "./mutations.js";
+import { readModifyWrite, sum } from "./mutations.js";
 
 export interface EngineOptions {
   /** How long change records are kept for resuming watches (ms). */
@@ -101,6 +101,10 @@ function toStorage(m: Mutation, now: number): StorageMutation {
     case "delete":
     case "deleteRange":
       return m;
+    case "sum": {
+      const { value, bounds } = m;
+      return { type: "modify", key: m.key, apply: (current) => sum(current, value, bounds) };
+    }
     default: {
       const combine = readModifyWrite[m.type];
       const operand = m.value;

@@ -1,14 +1,16 @@
 /**
  * Deno KV Connect (reference/kv-connect.md §1): the metadata exchange at `POST /` and the data
- * path `POST /v2/snapshot_read` and `/v2/atomic_write`, protobuf per `proto/kv-connect.proto`.
+ * path `POST /v2/snapshot_read`, `/v2/atomic_write` (enqueues included) and `/v2/watch`,
+ * protobuf per `proto/kv-connect.proto`; the same for each named database under `/db/<name>`
+ * (metadata) and `/db/<name>/v2/…` (data).
  * Errors are plain text with denokv's messages; Deno retries 5xx forever, so every permanent
  * problem is a 4xx.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
-import { checkKeySize, decodeKey } from "../codec/key-codec.js";
+import { checkKeySize, concatBytes, decodeKey } from "../codec/key-codec.js";
 import {
   decodeValue,
   type EncodedValue,
@@ -18,10 +20,12 @@ import {
 } from "../codec/value-codec.js";
 import { assertCommitLimits } from "../engine/commit-limits.js";
 import type { Check, Database, KeyRange, Mutation, RawEntry } from "../engine/database.js";
+import { assertEnqueueLimits } from "../engine/enqueue-limits.js";
+import { sumBounds } from "../engine/mutations.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { deriveToken, isDerivedToken } from "./derived-token.js";
-import { bearerToken, Reply } from "./http-io.js";
+import { bearerToken, Reply, StreamReply } from "./http-io.js";
 import type { Route, RouteRequest } from "./route.js";
 
 const schema = protobuf.loadSync(
@@ -32,6 +36,8 @@ const SnapshotRead = type("SnapshotRead");
 const SnapshotReadOutput = type("SnapshotReadOutput");
 const AtomicWrite = type("AtomicWrite");
 const AtomicWriteOutput = type("AtomicWriteOutput");
+const Watch = type("Watch");
+const WatchOutput = type("WatchOutput");
 
 const SR_SUCCESS = 1;
 const AW_SUCCESS = 1;
@@ -59,7 +65,8 @@ const bad = (message: string) => new KvError("INVALID_ARGUMENT", message);
 /** A stable UUID for the database at `data` (the same across restarts of the server). */
 export function databaseIdOf(data: string): string {
   const h = createHash("sha256")
-    .update(`cairn:${resolve(data)}`)
+    // A URL names the same database from any working directory (a path is made absolute).
+    .update(`cairn:${/^[a-z][a-z0-9+.-]*:\/\//i.test(data) ? data : resolve(data)}`)
     .digest("hex");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
@@ -141,6 +148,16 @@ function valueIn(value: { data?: Uint8Array; encoding?: number } | null | undefi
   }
 }
 
+/** A sum bound as Deno sends it: V8 bytes, empty for none. */
+function v8Bound(bytes: Uint8Array): unknown {
+  if (bytes.length === 0) return undefined;
+  try {
+    return decodeValue({ encoding: ValueEncoding.V8, data: bytes });
+  } catch {
+    return bytes; // not a number or bigint: sumBounds rejects it
+  }
+}
+
 function mutationIn(m: Record<string, unknown>, now: number): Mutation {
   const mutationKey = key(m.key as Uint8Array, "write");
   const expireAt = Number(m.expireAtMs ?? 0);
@@ -158,15 +175,16 @@ function mutationIn(m: Record<string, unknown>, now: number): Mutation {
       };
     case M_DELETE:
       return { type: "delete", key: mutationKey };
-    case M_SUM:
-      if (
-        (m.sumMin as Uint8Array).length > 0 ||
-        (m.sumMax as Uint8Array).length > 0 ||
-        m.sumClamp
-      ) {
-        throw bad("Sum bounds are not supported by this version of Cairn.");
-      }
-      return { type: "sum", key: mutationKey, value: valueIn(value) };
+    case M_SUM: {
+      const operand = valueIn(value);
+      const bounds = sumBounds(
+        operand,
+        v8Bound(m.sumMin as Uint8Array),
+        v8Bound(m.sumMax as Uint8Array),
+        m.sumClamp === true,
+      );
+      return { type: "sum", key: mutationKey, value: operand, bounds };
+    }
     case M_MIN:
     case M_MAX: {
       const kind = m.mutationType === M_MIN ? "min" : "max";
@@ -183,119 +201,287 @@ function mutationIn(m: Record<string, unknown>, now: number): Mutation {
   }
 }
 
-export function kvConnectRoutes(database: Database, databaseId: string): Route[] {
-  /** Checks the data path's protocol headers (the token was checked by the server). */
-  const dataPath = (request: RouteRequest) => {
-    const version = request.req.headers["x-denokv-version"];
-    if (version !== "2" && version !== "3") throw bad("Expected protocol version 2.");
-    if (request.req.headers["x-denokv-database-id"] !== databaseId)
-      throw bad("Invalid database id.");
-  };
-  const common = { method: "POST", bases: [""], errors: "text" } as const;
-  return [
-    {
-      ...common,
-      path: "/",
-      access: "read",
-      async handle(request) {
-        const body = await request.bytes();
-        let offered: unknown;
-        try {
-          offered = JSON.parse(body.toString()).supportedVersions;
-        } catch {
-          offered = undefined;
-        }
-        if (!Array.isArray(offered)) {
-          throw bad("The server requires at least protocol version 2. Use Deno 1.38.0 or newer.");
-        }
-        const version = offered.includes(3) ? 3 : offered.includes(2) ? 2 : undefined;
-        if (version === undefined) {
-          throw bad(
-            "The server could not negotiate a protocol version. The server requires protocol version 2 or 3.",
-          );
-        }
-        const accessToken = bearerToken(request.req.headers.authorization);
-        // Only the access token opens a database; a derived token cannot renew itself.
-        if (isDerivedToken(accessToken)) throw new KvError("UNAUTHORIZED", "Invalid access token.");
-        const expiresAt = Date.now() + METADATA_TTL_MS;
-        const metadata = {
-          version,
-          databaseId,
-          endpoints: [{ url: "/v2", consistency: "strong" }],
-          token: deriveToken(accessToken, expiresAt),
-          expiresAt: new Date(expiresAt).toISOString(),
-        };
-        return new Reply(200, "application/json", JSON.stringify(metadata));
-      },
-    },
-    {
-      ...common,
-      path: "/v2/snapshot_read",
-      access: "read",
-      async handle(request) {
-        dataPath(request);
-        const read = decode(SnapshotRead, await request.bytes());
-        const ranges = read.ranges as Record<string, unknown>[];
-        if (ranges.length > limits.maxReadRanges)
-          throw bad("Too many read ranges requested in one read request.");
-        let total = 0;
-        const keyRanges: KeyRange[] = ranges.map((r) => {
-          const limit = Number(r.limit);
-          if (!(limit > 0))
-            throw bad("The read range limit of the snapshot read request is invalid.");
-          total += limit;
-          return {
-            start: key(r.start as Uint8Array, "read"),
-            end: key(r.end as Uint8Array, "read"),
-            limit,
-            reverse: r.reverse === true,
-          };
-        });
-        if (total > limits.maxReadEntries) {
-          throw bad(
-            "The total number of entries requested across read ranges in the read request is too large.",
-          );
-        }
-        const results = await database.scan(keyRanges);
-        return protobufReply(SnapshotReadOutput, {
-          ranges: results.map((entries) => ({ values: entries.map(entryOut) })),
-          readIsStronglyConsistent: true,
+/** A named database's name: lowercase, so that names stay distinct on every file system. */
+const DATABASE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+export function isDatabaseName(name: string): boolean {
+  return DATABASE_NAME.test(name);
+}
+
+/** The databases the face serves: the default one at `/`, named ones at `/db/<name>`. */
+export interface KvConnectDatabases {
+  /**
+   * The database called `name` (`null`: the default one) with its stable UUID, or `undefined`
+   * when there is none. With `create`, a named database that does not exist yet is created.
+   * `name` is a valid database name (`isDatabaseName`).
+   */
+  open(name: string | null, create: boolean): { database: Database; id: string } | undefined;
+}
+
+/** A message @deno/kv enqueued, as the engine's enqueue mutation; denokv's checks and texts (§1.7). */
+function enqueueIn(e: Record<string, unknown>, now: number): Mutation {
+  const undelivered = e.keysIfUndelivered as Uint8Array[];
+  if (undelivered.length > limits.maxKeysIfUndelivered)
+    throw bad("Too many dead letter keys for a single queue message.");
+  const keysIfUndelivered = undelivered.map((k) => key(k, "write"));
+  const schedule = e.backoffSchedule as number[];
+  if (schedule.length > limits.maxBackoffIntervals)
+    throw bad("Too many backoff intervals for a single queue message.");
+  if (schedule.some((interval) => interval > limits.maxBackoffIntervalMs))
+    throw bad("A backoff interval exceeds the maximum allowed backoff interval.");
+  const deadline = Number(e.deadlineMs);
+  // denokv's 30-day check is inverted (§1.7); Cairn refuses deadlines more than 30 days ahead.
+  if (deadline < 0 || deadline - now > limits.maxEnqueueDelayMs)
+    throw bad("Invalid mutation enqueue deadline.");
+  const mutation = {
+    type: "enqueue",
+    id: randomUUID(),
+    value: valueIn({ data: e.payload as Uint8Array, encoding: ValueEncoding.V8 }),
+    delay: Math.max(0, deadline - now),
+    // An empty schedule means the default one, as in denokv.
+    backoffSchedule: schedule.length > 0 ? schedule : limits.defaultBackoffSchedule,
+    keysIfUndelivered,
+  } as const;
+  assertEnqueueLimits(mutation);
+  return mutation;
+}
+
+/** One watch frame: a 4-byte little-endian length, then the message (empty: a keep-alive). */
+function watchFrame(message?: Record<string, unknown>): Uint8Array {
+  const body = message ? WatchOutput.encode(WatchOutput.fromObject(message)).finish() : undefined;
+  const frame = Buffer.alloc(4 + (body?.length ?? 0));
+  frame.writeUInt32LE(body?.length ?? 0, 0);
+  if (body) frame.set(body, 4);
+  return frame;
+}
+
+/**
+ * Streams `keys` of `database` as watch frames, each reporting every key from one snapshot: the
+ * first at once, later ones when a versionstamp among them changed (deletion and expiry
+ * included). The keys are read again whenever the change feed reports a commit touching them, so
+ * one frame may cover several commits.
+ */
+function watchStream(database: Database, keys: Uint8Array[]): StreamReply {
+  return new StreamReply("application/octet-stream", (stream) => {
+    let sent: (string | null)[] | undefined;
+    let closed = false;
+    let reading = false;
+    let again = false;
+    const readOnce = async () => {
+      const entries = await database.get(keys);
+      if (closed) return;
+      const stamps = entries.map((e) => e?.versionstamp ?? null);
+      if (sent !== undefined && stamps.every((stamp, i) => stamp === sent![i])) return;
+      sent = stamps;
+      // Every key marked changed, as denokv does: Deno forgets the entry of a key sent as
+      // unchanged, and both clients drop what they already have by its versionstamp.
+      stream.write(
+        watchFrame({
           status: SR_SUCCESS,
-        });
+          keys: entries.map((entry) => ({
+            changed: true,
+            entryIfChanged: entry ? entryOut(entry) : undefined,
+          })),
+        }),
+      );
+    };
+    /** Reads the keys, once more for every change reported while a read was running. */
+    const refresh = async () => {
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = true;
+      try {
+        do {
+          again = false;
+          await readOnce();
+        } while (again && !closed);
+      } catch {
+        stream.end(); // the client reconnects and gets a fresh first frame
+      } finally {
+        reading = false;
+      }
+    };
+    let joined = false;
+    // Subscribed before the first read, so that no commit falls between the two.
+    const subscription = database.follow(
+      { ranges: keys.map((k) => ({ start: k, end: concatBytes(k, [0]) })), cursor: null },
+      {
+        commit: () => void refresh(),
+        lost: () => void refresh(),
+        heartbeat: () => {
+          // The first one marks where the feed starts: read once more from there.
+          if (!joined) void refresh();
+          joined = true;
+          stream.write(watchFrame());
+        },
+        error: () => stream.end(),
       },
-    },
-    {
-      ...common,
-      path: "/v2/atomic_write",
-      access: "write",
-      async handle(request) {
-        dataPath(request);
-        const write = decode(AtomicWrite, await request.bytes());
-        if ((write.enqueues as unknown[]).length > 0) {
-          throw bad("Enqueue is not supported over KV Connect by this version of Cairn.");
-        }
-        const checks: Check[] = (write.checks as Record<string, Uint8Array>[]).map((c) => {
-          const stamp = c.versionstamp ?? new Uint8Array();
-          if (stamp.length !== 0 && stamp.length !== 10) throw bad("Invalid versionstamp.");
-          return {
-            key: key(c.key ?? new Uint8Array(), "read"),
-            versionstamp: stamp.length === 0 ? null : Buffer.from(stamp).toString("hex"),
+    );
+    void refresh();
+    return () => {
+      closed = true;
+      subscription.close();
+    };
+  });
+}
+
+export function kvConnectRoutes(databases: KvConnectDatabases): Route[] {
+  const common = { method: "POST", bases: [""], errors: "text" } as const;
+  return ["", "/db/:name"].flatMap((prefix): Route[] => {
+    const nameOf = (request: RouteRequest): string | null => {
+      if (prefix === "") return null;
+      const name = request.params.name ?? "";
+      if (!isDatabaseName(name)) {
+        throw bad(
+          "Invalid database name: use 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit.",
+        );
+      }
+      return name;
+    };
+    /** Checks the data path's protocol headers (the token was checked by the server). */
+    const dataPath = (request: RouteRequest): Database => {
+      const version = request.req.headers["x-denokv-version"];
+      if (version !== "2" && version !== "3") throw bad("Expected protocol version 2.");
+      const target = databases.open(nameOf(request), false);
+      if (target === undefined || request.req.headers["x-denokv-database-id"] !== target.id)
+        throw bad("Invalid database id.");
+      return target.database;
+    };
+    return [
+      {
+        ...common,
+        path: prefix || "/",
+        access: "read",
+        async handle(request) {
+          const body = await request.bytes();
+          let offered: unknown;
+          try {
+            offered = JSON.parse(body.toString()).supportedVersions;
+          } catch {
+            offered = undefined;
+          }
+          if (!Array.isArray(offered)) {
+            throw bad("The server requires at least protocol version 2. Use Deno 1.38.0 or newer.");
+          }
+          const version = offered.includes(3) ? 3 : offered.includes(2) ? 2 : undefined;
+          if (version === undefined) {
+            throw bad(
+              "The server could not negotiate a protocol version. The server requires protocol version 2 or 3.",
+            );
+          }
+          const accessToken = bearerToken(request.req.headers.authorization);
+          // Only the access token opens (or creates) a database; a derived token cannot renew itself.
+          if (isDerivedToken(accessToken))
+            throw new KvError("UNAUTHORIZED", "Invalid access token.");
+          const name = nameOf(request);
+          const { id } = databases.open(name, true)!;
+          const expiresAt = Date.now() + METADATA_TTL_MS;
+          const metadata = {
+            version,
+            databaseId: id,
+            endpoints: [{ url: name === null ? "/v2" : `/db/${name}/v2`, consistency: "strong" }],
+            token: deriveToken(accessToken, expiresAt),
+            expiresAt: new Date(expiresAt).toISOString(),
           };
-        });
-        const now = Date.now();
-        const mutations = (write.mutations as Record<string, unknown>[]).map((m) =>
-          mutationIn(m, now),
-        );
-        const commit = { checks, mutations };
-        assertCommitLimits(commit, DENOKV_LIMIT_MESSAGES);
-        const result = await database.commit(commit);
-        return protobufReply(
-          AtomicWriteOutput,
-          result.ok
-            ? { status: AW_SUCCESS, versionstamp: stampBytes(result.versionstamp) }
-            : { status: AW_CHECK_FAILURE },
-        );
+          return new Reply(200, "application/json", JSON.stringify(metadata));
+        },
       },
-    },
-  ];
+      {
+        ...common,
+        path: `${prefix}/v2/snapshot_read`,
+        access: "read",
+        async handle(request) {
+          const database = dataPath(request);
+          const read = decode(SnapshotRead, await request.bytes());
+          const ranges = read.ranges as Record<string, unknown>[];
+          if (ranges.length > limits.maxReadRanges)
+            throw bad("Too many read ranges requested in one read request.");
+          let total = 0;
+          const keyRanges: KeyRange[] = ranges.map((r) => {
+            const limit = Number(r.limit);
+            if (!(limit > 0))
+              throw bad("The read range limit of the snapshot read request is invalid.");
+            total += limit;
+            return {
+              start: key(r.start as Uint8Array, "read"),
+              end: key(r.end as Uint8Array, "read"),
+              limit,
+              reverse: r.reverse === true,
+            };
+          });
+          if (total > limits.maxReadEntries) {
+            throw bad(
+              "The total number of entries requested across read ranges in the read request is too large.",
+            );
+          }
+          const results = await database.scan(keyRanges);
+          return protobufReply(SnapshotReadOutput, {
+            ranges: results.map((entries) => ({ values: entries.map(entryOut) })),
+            readIsStronglyConsistent: true,
+            status: SR_SUCCESS,
+          });
+        },
+      },
+      {
+        ...common,
+        path: `${prefix}/v2/atomic_write`,
+        access: "write",
+        async handle(request) {
+          const database = dataPath(request);
+          const write = decode(AtomicWrite, await request.bytes());
+          if (prefix !== "" && (write.enqueues as unknown[]).length > 0) {
+            // Only Cairn's SDK receives messages, and it opens the default database only.
+            throw bad(
+              "Enqueue is supported on the default database only: no client could receive messages queued in a named database.",
+            );
+          }
+          const checks: Check[] = (write.checks as Record<string, Uint8Array>[]).map((c) => {
+            const stamp = c.versionstamp ?? new Uint8Array();
+            if (stamp.length !== 0 && stamp.length !== 10) throw bad("Invalid versionstamp.");
+            return {
+              key: key(c.key ?? new Uint8Array(), "read"),
+              versionstamp: stamp.length === 0 ? null : Buffer.from(stamp).toString("hex"),
+            };
+          });
+          const now = Date.now();
+          const mutations = [
+            ...(write.mutations as Record<string, unknown>[]).map((m) => mutationIn(m, now)),
+            ...(write.enqueues as Record<string, unknown>[]).map((e) => enqueueIn(e, now)),
+          ];
+          const commit = { checks, mutations };
+          assertCommitLimits(commit, DENOKV_LIMIT_MESSAGES);
+          const result = await database.commit(commit);
+          return protobufReply(
+            AtomicWriteOutput,
+            result.ok
+              ? { status: AW_SUCCESS, versionstamp: stampBytes(result.versionstamp) }
+              : { status: AW_CHECK_FAILURE },
+          );
+        },
+      },
+      {
+        ...common,
+        path: `${prefix}/v2/watch`,
+        access: "read",
+        async handle(request) {
+          const database = dataPath(request);
+          const watch = decode(Watch, await request.bytes());
+          const keys = watch.keys as { key?: Uint8Array }[];
+          if (keys.length > limits.maxWatchKeys)
+            throw bad("Too many keys watched in a single watch request.");
+          return watchStream(
+            database,
+            keys.map((k) => {
+              const bytes = k.key ?? new Uint8Array();
+              if (bytes.length > limits.maxWriteKeyBytes)
+                throw bad("A key exceeds the key size limit.");
+              return bytes;
+            }),
+          );
+        },
+      },
+    ];
+  });
 }

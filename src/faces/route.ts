@@ -8,6 +8,8 @@ export interface RouteRequest {
   readonly req: Request;
   /** What a trailing `*` in the route's path matched, still percent-encoded (so `%2F` stays apart from `/`). */
   readonly wildcard: string;
+  /** The values of the path's `:name` parameters, percent-decoded. */
+  readonly params: Readonly<Record<string, string | undefined>>;
   readonly query: URLSearchParams;
   /** Aborted when the client goes away before the response is finished. */
   readonly signal: AbortSignal;
@@ -24,7 +26,7 @@ export interface RouteRequest {
  */
 export interface Route {
   readonly method: "GET" | "POST" | "PUT" | "DELETE";
-  /** Path below the base, e.g. `/db/get` or `/keys/*`. */
+  /** Path below the base, e.g. `/db/get`, `/keys/*` or `/db/:name/v2/watch`. */
   readonly path: string;
   readonly access: Access;
   /** Base paths to mount under; default `/api` and `/keyval/api`. */

@@ -10,14 +10,16 @@
  *
  * Key: an encoded key in base64. Value: `{ encoding, data }`, `data` being the JSON text for the
  * JSON encoding (4) and base64 bytes otherwise. Entry: `{ key, versionstamp, encoding, data }`.
- * Mutation: `{ type, key, value?, expireIn?, suffixVersionstamp?, resolveNow? }`, `{ type: "delete",
- * key, filter? }` or `{ type: "deleteRange", start, end, filter? }`, `filter` being an index into
- * the commit's `filters` (a batch delete sends its one filter once). A `where` / `Where` is a where
- * filter in the SDK's syntax (protocol/where-filter.ts), validated again by the server. Decoding
- * validates everything a client could get wrong, with `KvError`s.
+ * Mutation: `{ type, key, value?, expireIn?, suffixVersionstamp?, resolveNow? }`, for a bounded
+ * sum also `bounds: { min?: Value, max?: Value, clamp }`, `{ type: "delete", key, filter? }` or
+ * `{ type: "deleteRange", start, end, filter? }`, `filter` being an index into the commit's
+ * `filters` (a batch delete sends its one filter once). A `where` / `Where` is a where filter in
+ * the SDK's syntax (protocol/where-filter.ts), validated again by the server. Decoding validates
+ * everything a client could get wrong, with `KvError`s.
  */
 import { checkKeySize, decodeKey, VERSIONSTAMP_PART_BYTES } from "../codec/key-codec.js";
 import {
+  decodeValue,
   type EncodedValue,
   encodedSize,
   encodeValue,
@@ -41,6 +43,7 @@ import type {
   StoredMessage,
 } from "../engine/database.js";
 import { assertEnqueueLimits } from "../engine/enqueue-limits.js";
+import { sumBounds } from "../engine/mutations.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { filterToWhere, parseWhere } from "./where-filter.js";
@@ -156,6 +159,17 @@ export function commitToWire(commit: Commit): unknown {
       case "requeue":
       case "deleteDeadLetter":
         return m;
+      case "sum": {
+        const { bounds } = m;
+        const bound = (b: number | bigint | undefined) =>
+          b === undefined ? undefined : valueToWire(encodeValue(b));
+        return {
+          type: m.type,
+          key: b64(m.key),
+          value: valueToWire(m.value),
+          bounds: bounds && { min: bound(bounds.min), max: bound(bounds.max), clamp: bounds.clamp },
+        };
+      }
       default:
         return { type: m.type, key: b64(m.key), value: valueToWire(m.value) };
     }
@@ -325,7 +339,27 @@ function mutationFromWire(value: unknown, i: number, filters: readonly Filter[] 
         end: boundFromWire(m.end, `mutations[${i}].end`),
         filter: filterAt(filters, m.filter, i),
       };
-    case "sum":
+    case "sum": {
+      const value = valueFromWire(m.value);
+      if (m.bounds === undefined)
+        return { type: "sum", key: keyFromWire(m.key, what, "write"), value };
+      const b = object(m.bounds, `mutations[${i}].bounds`);
+      const bound = (v: unknown) => {
+        if (v === undefined) return undefined;
+        const encoded = valueFromWire(v);
+        try {
+          return decodeValue(encoded);
+        } catch {
+          return encoded; // not a number or bigint: sumBounds rejects it
+        }
+      };
+      return {
+        type: "sum",
+        key: keyFromWire(m.key, what, "write"),
+        value,
+        bounds: sumBounds(value, bound(b.min), bound(b.max), b.clamp === true),
+      };
+    }
     case "min":
     case "max":
     case "append":

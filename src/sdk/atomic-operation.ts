@@ -13,6 +13,7 @@ import { type EncodedValue, encodeValueChecked } from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
 import { assertCommitLimits } from "../engine/commit-limits.js";
 import type { Check, Database, Mutation } from "../engine/database.js";
+import { sumBounds } from "../engine/mutations.js";
 import { KvError } from "../kv-error.js";
 import { enqueueMutation, type KvEnqueueOptions } from "./queue.js";
 import type { AtomicCheck, KvCommitError, KvCommitResult, KvSetOptions } from "./types.js";
@@ -33,8 +34,20 @@ export type KvMutation =
       expiresIn?: number | string;
     }
   | { type: "delete"; key: KvKey }
-  /** `value`: a KvU64, or a number or plain bigint (a V8 sum; see the README's mutation table). */
-  | { type: "sum" | "min" | "max"; key: KvKey; value: KvU64 | bigint | number }
+  /**
+   * `value`: a KvU64, or a number or plain bigint (a V8 sum; see the README's mutation table).
+   * A number or bigint sum takes bounds of its own type: a result below `min` or above `max`
+   * fails the commit (`OUT_OF_RANGE`), or with `clamp` becomes that bound.
+   */
+  | {
+      type: "sum";
+      key: KvKey;
+      value: KvU64 | bigint | number;
+      min?: bigint | number;
+      max?: bigint | number;
+      clamp?: boolean;
+    }
+  | { type: "min" | "max"; key: KvKey; value: KvU64 | bigint | number }
   | { type: "append" | "prepend"; key: KvKey; value: readonly unknown[] };
 
 /** The TTL from `expireIn` (Deno) or `expiresIn` (seed), in ms. */
@@ -127,6 +140,7 @@ export class AtomicOperation {
           }
           // Unlike the builder methods, a plain bigint stays a bigint here (Deno's V8 sum).
           if (m.type === "append" || m.type === "prepend") this[m.type](m.key, m.value);
+          else if (m.type === "sum") this.#sum(m);
           else this.#readModifyWrite(m.type, m.key, encodeValueChecked(m.value));
           break;
         default:
@@ -192,6 +206,21 @@ export class AtomicOperation {
     if (!Array.isArray(items))
       throw new KvError("INVALID_ARGUMENT", `${type} value must be an array`);
     return encodeValueChecked(items);
+  }
+
+  #sum(m: Extract<KvMutation, { type: "sum" }>): void {
+    const { value } = m;
+    if (!(value instanceof KvU64) && typeof value !== "bigint" && typeof value !== "number") {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        "The operand of 'sum' must be a bigint, KvU64 or number",
+      );
+    }
+    const encoded = encodeValueChecked(value);
+    if (m.clamp !== undefined && typeof m.clamp !== "boolean")
+      throw new KvError("INVALID_ARGUMENT", "clamp must be a boolean");
+    const bounds = sumBounds(encoded, m.min, m.max, m.clamp === true);
+    this.#mutations.push({ type: "sum", key: encodeWriteKey(m.key), value: encoded, bounds });
   }
 
   #readModifyWrite(

@@ -2,7 +2,6 @@
  * `cairn serve`: one engine, every face, one port. The server owns transport, authentication,
  * CORS and the mapping of errors to responses; faces declare routes and translate to engine calls.
  */
-import { randomUUID } from "node:crypto";
 import FindMyWay from "find-my-way";
 import type { Database } from "../engine/database.js";
 import { databaseProtocolRoutes } from "../faces/database-protocol.js";
@@ -20,18 +19,19 @@ import {
 } from "../faces/http-io.js";
 import { jsonApiRoutes } from "../faces/json-api.js";
 import { jsonApiRealtimeRoutes } from "../faces/json-api-realtime.js";
-import { databaseIdOf, kvConnectRoutes } from "../faces/kv-connect.js";
+import { kvConnectRoutes } from "../faces/kv-connect.js";
 import type { Route } from "../faces/route.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
-import { Kv, openDatabase } from "../sdk/kv.js";
+import { Kv } from "../sdk/kv.js";
 import { type Authenticator, noAuth, tokenAuthenticator } from "./auth.js";
+import { Databases } from "./databases.js";
 import { type Listener, listen } from "./listener.js";
 
 export interface ServerOptions {
   readonly host: string;
   readonly port: number;
-  /** A SQLite path (or `:memory:`). */
+  /** A SQLite path (or `:memory:`); KV Connect's named databases live beside it (`Databases`). */
   readonly data: string;
   readonly durability?: "full" | "relaxed";
   /** How long changes are kept for resuming watches (default 1 hour). */
@@ -61,7 +61,7 @@ const CORS_HEADERS = {
   "access-control-max-age": "86400",
 };
 
-type Handler = (req: Request, res: Response) => void;
+type Handler = (req: Request, res: Response, params: Record<string, string | undefined>) => void;
 
 function mount(
   router: FindMyWay.Instance<FindMyWay.HTTPVersion.V1>,
@@ -72,7 +72,7 @@ function mount(
   const prefix = route.path.endsWith("*") ? route.path.length - 1 : undefined;
   const handler =
     (base: string): Handler =>
-    async (req, res) => {
+    async (req, res, params) => {
       try {
         const principal = auth.authenticate(req.headers.authorization);
         if (!principal.can(route.access)) {
@@ -87,6 +87,7 @@ function mount(
           req,
           // The router decodes params; faces that give `/` a meaning need the raw text.
           wildcard: prefix === undefined ? "" : pathname.slice(base.length + prefix),
+          params,
           query: new URLSearchParams(q === -1 ? "" : url.slice(q + 1)),
           signal: aborted.signal,
           json: () => readJson(req, limits.maxRequestBytes),
@@ -123,10 +124,11 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
   if (options.auth && !options.token) {
     throw new KvError("INVALID_ARGUMENT", "An access token is required unless auth is turned off");
   }
-  const database = openDatabase(options.data, {
+  const databases = new Databases(options.data, {
     durability: options.durability,
     changeRetention: options.changeRetention,
   });
+  const database = databases.default;
   const auth = options.auth ? tokenAuthenticator(options.token!) : noAuth;
   const router = FindMyWay({
     ignoreTrailingSlash: true,
@@ -151,10 +153,7 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     ...databaseProtocolRoutes(database),
     ...jsonApiRoutes(kv, database),
     ...jsonApiRealtimeRoutes(kv, database),
-    ...kvConnectRoutes(
-      database,
-      options.data === ":memory:" ? randomUUID() : databaseIdOf(options.data),
-    ),
+    ...kvConnectRoutes(databases),
   ];
   // Open streams (watches, queue listeners) end when the server closes.
   const streams = new Set<() => void>();
@@ -187,7 +186,7 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
         const stopping = listener.close();
         for (const end of streams) end();
         await stopping;
-        await database.close();
+        await databases.close();
       })();
       return closing;
     },

@@ -135,6 +135,93 @@ conformance("atomic", (kv) => {
     ]);
   });
 
+  it("bounds number and bigint sums: out of range fails, clamp moves to the bound", async () => {
+    const sum = (key: string, value: number | bigint, bounds: object) =>
+      kv()
+        .atomic()
+        .mutate({ type: "sum", key: [key], value, ...bounds })
+        .commit();
+    await sum("big", 50n, { max: 10n }); // a missing key takes the operand, unchecked
+    expect((await kv().get(["big"])).value).toBe(50n);
+    await kv().set(["big"], 42n);
+    await sum("big", 2n, { max: 44n });
+    expect((await kv().get(["big"])).value).toBe(44n);
+    await sum("big", 10n, { max: 50n, clamp: true });
+    expect((await kv().get(["big"])).value).toBe(50n);
+    await sum("big", -100n, { min: 0n, max: 100n, clamp: true });
+    expect((await kv().get(["big"])).value).toBe(0n);
+    await kv().set(["n"], 1.5);
+    await sum("n", -1, { min: 0 });
+    expect((await kv().get(["n"])).value).toBe(0.5);
+    await sum("n", 10, { min: 0, max: 2, clamp: true });
+    expect((await kv().get(["n"])).value).toBe(2);
+    // With clamp and min > max, the maximum wins, as in denokv.
+    await sum("n", 0, { min: 5, max: 3, clamp: true });
+    expect((await kv().get(["n"])).value).toBe(3);
+
+    const before = await kv().getMany([["big"], ["n"]]);
+    const outOfRange = [
+      () =>
+        kv()
+          .atomic()
+          .set(["x"], 1)
+          .mutate({ type: "sum", key: ["big"], value: 1n, max: 0n }),
+      () =>
+        kv()
+          .atomic()
+          .mutate({ type: "sum", key: ["n"], value: -4, min: 0 }),
+    ];
+    for (const op of outOfRange) {
+      await expect(op().commit()).rejects.toMatchObject({
+        code: "OUT_OF_RANGE",
+        status: 400,
+        message: "The result of a Sum operation would exceed its range limit",
+      });
+    }
+    expect(await kv().getMany([["big"], ["n"], ["x"]])).toEqual([...before, expect.anything()]);
+    expect((await kv().get(["x"])).versionstamp).toBeNull();
+  });
+
+  it("keeps Deno's KvU64-plus-bigint rule only for sums without bounds", async () => {
+    await kv().set(["u"], new KvU64(1n));
+    await kv()
+      .atomic()
+      .mutate({ type: "sum", key: ["u"], value: 2n })
+      .commit();
+    expect((await kv().get(["u"])).value).toEqual(new KvU64(3n));
+    await expect(
+      kv()
+        .atomic()
+        .mutate({ type: "sum", key: ["u"], value: 2n, clamp: true })
+        .commit(),
+    ).rejects.toMatchObject({ code: "TYPE_MISMATCH", message: "Cannot sum KvU64 with BigInt" });
+    await kv().set(["s"], "text");
+    await expect(
+      kv()
+        .atomic()
+        .mutate({ type: "sum", key: ["s"], value: 1 })
+        .commit(),
+    ).rejects.toMatchObject({ code: "TYPE_MISMATCH", message: "unsupported value type" });
+    expect((await kv().getMany([["u"], ["s"]])).map((e) => e.value)).toEqual([
+      new KvU64(3n),
+      "text",
+    ]);
+  });
+
+  it("rejects sum bounds that do not fit the operand, with denokv's texts", () => {
+    const op = kv().atomic();
+    const sum = (value: unknown, bounds: object) => () =>
+      op.mutate({ type: "sum", key: ["k"], value, ...bounds } as never);
+    expect(sum(1n, { min: 0 })).toThrow("Min/max parameters have different types than the operand");
+    expect(sum(1, { max: 0n })).toThrow("Min/max parameters have different types than the operand");
+    expect(sum(1, { max: "9" })).toThrow("Some of the parameters are not valid V8 values");
+    expect(sum(new KvU64(1n), { max: 5n })).toThrow(
+      "Cannot use min/max parameters with KvU64 operands",
+    );
+    expect(sum("1", {})).toThrow("The operand of 'sum' must be a bigint, KvU64 or number");
+    expect(sum(1, { clamp: "yes" })).toThrow("clamp must be a boolean");
+  });
+
   it("rejects invalid sum operands before committing", () => {
     expect(() => kv().atomic().sum(["n"], -1n)).toThrow("Value must be a positive bigint");
     expect(() =>

@@ -205,8 +205,8 @@ function lockId(schema: string): number {
   return h;
 }
 
-/** Schema names Cairn creates and addresses unquoted-safe. */
-const SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Schema names Cairn creates (always quoted); at most 63 bytes, which PostgreSQL would cut. */
+const SCHEMA = /^[a-z_][a-z0-9_-]{0,62}$/;
 
 /** Row shapes (`.values()`: arrays). */
 type EntryRow = [
@@ -304,7 +304,7 @@ export class PostgresBackend implements Backend {
     if (!SCHEMA.test(schema)) {
       throw new KvError(
         "INVALID_ARGUMENT",
-        `Invalid schema ${JSON.stringify(schema)}: use lowercase letters, digits and _ (at most 63)`,
+        `Invalid schema ${JSON.stringify(schema)}: use at most 63 lowercase letters, digits, _ and -, starting with a letter or _`,
       );
     }
     parsed.searchParams.delete("schema");
@@ -316,7 +316,7 @@ export class PostgresBackend implements Backend {
     this.#sql = postgres(parsed.toString(), {
       max: options.maxConnections ?? 10,
       onnotice: () => {},
-      connection: { search_path: schema, application_name: "cairn" },
+      connection: { search_path: `"${schema}"`, application_name: "cairn" },
       // int8 columns (counters, epoch ms) fit in a double.
       types: {
         bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: Number },
@@ -331,7 +331,7 @@ export class PostgresBackend implements Backend {
       await this.#sql.begin(async (tx) => {
         // One process migrates at a time.
         await tx.unsafe(SQL.lock, [this.#lock]);
-        await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`);
+        await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${this.#schema}"`);
         await tx.unsafe("CREATE TABLE IF NOT EXISTS migrations (version int PRIMARY KEY)");
         const [row] = await tx.unsafe("SELECT coalesce(max(version), 0) FROM migrations").values();
         for (let i = Number(row![0]); i < MIGRATIONS.length; i++) {
@@ -765,6 +765,6 @@ export class PostgresBackend implements Backend {
 
   /** @internal For tests: drops this database's schema and everything in it. */
   async dropSchema(): Promise<void> {
-    await this.#run(() => this.#sql.unsafe(`DROP SCHEMA IF EXISTS ${this.#schema} CASCADE`));
+    await this.#run(() => this.#sql.unsafe(`DROP SCHEMA IF EXISTS "${this.#schema}" CASCADE`));
   }
 }

@@ -1,0 +1,88 @@
+/**
+ * The databases one server serves: the default one at the configured data path, and named ones
+ * (KV Connect's `/db/<name>`), each its own SQLite file in `databases/` beside the default file
+ * (`./cairn-data/cairn.db` → `./cairn-data/databases/<name>.db`), its own in-memory database
+ * when the default is `:memory:`, or on PostgreSQL its own schema (`<schema>_<name>`). A named
+ * database is created by the metadata exchange, which needs the server's access token, and opened
+ * again after a restart by the first request that names it (on PostgreSQL, whose schemas this
+ * process cannot see without asking, by any request that names it); every database closes with
+ * the server.
+ */
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Database } from "../engine/database.js";
+import { databaseIdOf, isDatabaseName, type KvConnectDatabases } from "../faces/kv-connect.js";
+import { KvError } from "../kv-error.js";
+import { limits } from "../limits.js";
+import { type KvOptions, openDatabase } from "../sdk/kv.js";
+
+const isPostgres = (data: string) => /^postgres(ql)?:\/\//i.test(data);
+
+interface Open {
+  readonly database: Database;
+  readonly id: string;
+}
+
+export class Databases implements KvConnectDatabases {
+  readonly #data: string;
+  readonly #options: KvOptions;
+  readonly #default: Open;
+  readonly #named = new Map<string, Open>();
+
+  /** `options` apply to every database (durability, change retention). */
+  constructor(data: string, options: KvOptions = {}) {
+    this.#data = data;
+    this.#options = options;
+    this.#default = this.#openAt(data);
+  }
+
+  /** The default database. */
+  get default(): Database {
+    return this.#default.database;
+  }
+
+  /** Where the named database `name` lives (`:memory:` beside an in-memory default). */
+  #pathOf(name: string): string {
+    // The face validates names; this keeps any other caller from reaching outside `databases/`.
+    if (!isDatabaseName(name))
+      throw new KvError("INVALID_ARGUMENT", `Invalid database name ${name}`);
+    if (this.#data === ":memory:") return ":memory:";
+    if (!isPostgres(this.#data)) return join(dirname(this.#data), "databases", `${name}.db`);
+    const url = new URL(this.#data);
+    url.searchParams.set("schema", `${url.searchParams.get("schema") ?? "cairn"}_${name}`);
+    return url.toString();
+  }
+
+  open(name: string | null, create: boolean): Open | undefined {
+    if (name === null) return this.#default;
+    const open = this.#named.get(name);
+    if (open) return open;
+    const path = this.#pathOf(name);
+    const exists = isPostgres(path) || (path !== ":memory:" && existsSync(path));
+    if (!create && !exists) return undefined;
+    if (this.#named.size >= limits.maxNamedDatabases) {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `Too many databases (max ${limits.maxNamedDatabases} named databases per server)`,
+      );
+    }
+    const opened = this.#openAt(path);
+    this.#named.set(name, opened);
+    return opened;
+  }
+
+  /** Closes every database, letting pending commits finish. */
+  async close(): Promise<void> {
+    const all = [this.#default, ...this.#named.values()];
+    this.#named.clear();
+    const results = await Promise.allSettled(all.map((open) => open.database.close()));
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+
+  #openAt(path: string): Open {
+    const database = openDatabase(path, this.#options);
+    return { database, id: path === ":memory:" ? randomUUID() : databaseIdOf(path) };
+  }
+}
