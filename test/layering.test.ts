@@ -46,20 +46,28 @@ describe("layering", () => {
     expect(violations).toEqual([]);
   });
 
-  it("does not load the SQLite driver until a SQLite database is opened", () => {
+  it("loads a storage driver only when a database of its kind is opened", () => {
     const script = `
       const { createRequire } = await import("node:module");
       const require = createRequire(import.meta.url);
-      const loaded = () => Object.keys(require.cache).some((p) => p.includes("better-sqlite3"));
+      const loaded = (name) => Object.keys(require.cache).some((p) => p.includes("/node_modules/" + name + "/"));
+      const state = () => [loaded("better-sqlite3"), loaded("postgres")];
       const cairn = await import("./dist/index.js");
-      const before = loaded();
+      const before = state();
       const kv = await cairn.openKv(":memory:");
       await kv.close();
-      console.log(JSON.stringify([before, loaded()]));`;
+      const afterSqlite = state();
+      await cairn.openKv("postgres://127.0.0.1:1/none");
+      console.log(JSON.stringify([before, afterSqlite, state()]));
+      process.exit(0); // nothing listens at that address: do not wait for the connection attempts`;
     const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
       cwd: root,
       encoding: "utf8",
     });
-    expect(JSON.parse(out)).toEqual([false, true]);
+    expect(JSON.parse(out)).toEqual([
+      [false, false],
+      [true, false],
+      [true, true],
+    ]);
   });
 });

@@ -2,7 +2,6 @@
  * Queues across crashes: a consumer killed with kill -9 mid-message loses its lease and the message
  * is delivered again; a server killed mid-load keeps every acknowledged enqueue.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,7 +9,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type KvQueueMessage, openKv } from "../src/index.js";
 import { startServer } from "../src/server/server.js";
-import { until } from "./targets.js";
+import { killed, startNode, until } from "./targets.js";
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -23,32 +22,11 @@ function tempDir(): string {
   return dir;
 }
 
-/** Starts `args` with node; resolves once a stdout line matches `ready`, with that line. */
-function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; line: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-    cleanup.push(() => {
-      child.kill("SIGKILL");
-    });
-    let output = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
-      output += chunk;
-      const line = output.split("\n").find((l) => ready.test(l));
-      if (line) resolve({ child, line });
-    });
-    child.on("error", reject);
-    child.on("exit", (code, signal) =>
-      reject(new Error(`exited early (${code ?? signal}): ${output}`)),
-    );
-  });
-}
-
-const killed = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    child.removeAllListeners("exit");
-    child.on("exit", () => resolve());
-    child.kill("SIGKILL");
-  });
+const start = (args: string[], ready: RegExp) => {
+  const started = startNode(args, ready);
+  cleanup.push(() => started.then(({ child }) => killed(child)).catch(() => {}));
+  return started;
+};
 
 const consumer = join(__dirname, "fixtures/queue-consumer.js");
 

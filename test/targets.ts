@@ -3,6 +3,7 @@
  * disposes of it afterwards. Later targets (PostgreSQL, remote) are added here, and every
  * conformance test runs against them unchanged.
  */
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { connect } from "node:net";
@@ -184,4 +185,34 @@ export async function until(
     if (Date.now() > deadline) throw new Error(`Condition not met within ${timeoutMs} ms`);
     await sleep(10);
   }
+}
+
+/** Starts `node args`; resolves once a line of its stdout matches `ready`, with that line. */
+export function startNode(
+  args: string[],
+  ready: RegExp,
+): Promise<{ child: ChildProcess; line: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    let output = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      output += chunk;
+      const line = output.split("\n").find((l) => ready.test(l));
+      if (line) resolve({ child, line });
+    });
+    child.on("error", reject);
+    child.on("exit", (code, signal) =>
+      reject(new Error(`exited early (${code ?? signal}): ${output}`)),
+    );
+  });
+}
+
+/** Kills `child` with SIGKILL; resolves once it is gone. */
+export function killed(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.removeAllListeners("exit");
+    child.on("exit", () => resolve());
+    child.kill("SIGKILL");
+  });
 }
