@@ -62,8 +62,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-const show = (value: unknown) =>
-  typeof value === "bigint" ? `${value}n` : (JSON.stringify(value) ?? String(value));
+function show(value: unknown): string {
+  const text = typeof value === "bigint" ? `${value}n` : (JSON.stringify(value) ?? String(value));
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
 
 // Field names are bound as parameters, never spliced into SQL, but a narrow alphabet keeps every
 // backend's path syntax trivial and turns injection attempts into a clear error.
