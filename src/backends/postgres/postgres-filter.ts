@@ -143,11 +143,18 @@ class Compiler {
         );
       }
       case "in": {
-        const test = join(
-          f.values.map((v) => this.#equals(f.path, v)),
-          "OR",
-          "false",
-        );
+        // One look at the field for the whole list: an IN over the operands as one jsonb array.
+        const values = f.values.map((v) => this.#resolve(v));
+        const present = values.filter((v) => v !== null);
+        const tests: string[] = [];
+        if (values.length > present.length) tests.push(this.#equals(f.path, null));
+        if (present.length > 0) {
+          const list = this.#param(JSON.stringify(present), "::text::jsonb");
+          tests.push(
+            `coalesce(${this.#field(f.path)} IN (SELECT jsonb_array_elements(${list})), false)`,
+          );
+        }
+        const test = join(tests, "OR", "false");
         return f.negate ? `NOT (${test})` : test;
       }
       case "text": {
