@@ -3,7 +3,9 @@
  * `node bench/cell.js '{"system":"cairn","workload":"E1","dir":"/tmp/…",…}'`.
  * Prints the measurement as one JSON line.
  */
+import { randomUUID } from "node:crypto";
 import { join } from "node:path";
+import { PostgresBackend } from "../dist/backends/postgres/postgres-backend.js";
 import { openKv } from "../dist/index.js";
 import { measureRaw } from "./raw-sqlite.js";
 import { measureKv } from "./workloads.js";
@@ -17,9 +19,25 @@ async function measureCairn(spec, durability) {
   }
 }
 
+/** Cairn on a fresh schema of BENCH_POSTGRES (default: the local PostgreSQL, trust auth), dropped after. */
+async function measureCairnPostgres(spec) {
+  const base = process.env.BENCH_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
+  const url = `${base}${base.includes("?") ? "&" : "?"}schema=bench_${randomUUID().replaceAll("-", "")}`;
+  const kv = await openKv(url);
+  try {
+    return await measureKv(kv, spec);
+  } finally {
+    await kv.close();
+    const backend = new PostgresBackend(url, { maxConnections: 1 });
+    await backend.dropSchema();
+    await backend.close();
+  }
+}
+
 const cells = {
   cairn: (spec) => measureCairn(spec, "full"),
   "cairn-relaxed": (spec) => measureCairn(spec, "relaxed"),
+  "cairn-pg": measureCairnPostgres,
   raw: (spec) => measureRaw(join(spec.dir, "raw.db"), spec),
 };
 

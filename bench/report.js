@@ -54,6 +54,19 @@ function relaxedRow({ title, unit }, { cairn, "cairn-relaxed": relaxed }) {
   ];
 }
 
+function postgresRow({ title, unit }, { cairn, "cairn-pg": pg, deno }) {
+  const vsSqlite = ratio(pg, cairn);
+  return [
+    `${title}, **Cairn on PostgreSQL** (${unit})`,
+    DASH,
+    DASH,
+    rate(pg),
+    DASH,
+    times(ratio(pg, deno)),
+    vsSqlite === undefined ? "info" : `info: ${times(vsSqlite)} Cairn on SQLite`,
+  ];
+}
+
 function table(medians) {
   const head = [
     "workload",
@@ -68,6 +81,10 @@ function table(medians) {
   for (const row of ROWS) {
     const measured = medians[row.workload];
     if (measured?.["cairn-relaxed"] !== undefined) rows.push(relaxedRow(row, measured));
+  }
+  for (const row of ROWS) {
+    const measured = medians[row.workload];
+    if (measured?.["cairn-pg"] !== undefined) rows.push(postgresRow(row, measured));
   }
   const line = (cells) => `| ${cells.join(" | ")} |`;
   return [

@@ -35,15 +35,15 @@ import { BATCH, VALUE } from "./workloads.js";
 const RESULTS = here("results/latest.md");
 
 const WORKLOADS = ROWS.map((row) => row.workload);
-const EMBEDDED_SYSTEMS = ["deno", "raw", "cairn"];
+const EMBEDDED_SYSTEMS = ["deno", "raw", "cairn", "cairn-pg"];
 
 /** Units of work per cell at BENCH_SCALE=1, sized for 1–3 s each on a 2-core VM. */
 const COUNTS = {
-  E1: { deno: 5_000, raw: 5_000, cairn: 5_000, "cairn-relaxed": 25_000 },
-  E2: { deno: 40_000, raw: 400_000, cairn: 200_000 },
-  E3: { deno: 4_000, raw: 8_000, cairn: 5_000, "cairn-relaxed": 25_000 },
-  E4: { deno: 4_000, raw: 6_000, cairn: 4_000 },
-  E5: { deno: 300_000, raw: 600_000, cairn: 300_000 },
+  E1: { deno: 5_000, raw: 5_000, cairn: 5_000, "cairn-relaxed": 25_000, "cairn-pg": 2_000 },
+  E2: { deno: 40_000, raw: 400_000, cairn: 200_000, "cairn-pg": 20_000 },
+  E3: { deno: 4_000, raw: 8_000, cairn: 5_000, "cairn-relaxed": 25_000, "cairn-pg": 2_000 },
+  E4: { deno: 4_000, raw: 6_000, cairn: 4_000, "cairn-pg": 2_000 },
+  E5: { deno: 300_000, raw: 600_000, cairn: 300_000, "cairn-pg": 100_000 },
 };
 /** Untimed units run first in every cell. */
 const WARMUPS = { E1: 200, E2: 10_000, E3: 200, E4: 500, E5: 5 * BATCH };

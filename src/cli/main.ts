@@ -262,7 +262,7 @@ function program(): Command {
         .argParser(port),
     )
     .addOption(
-      new Option("--data <path>", "SQLite file to keep the data in.")
+      new Option("--data <path>", "SQLite file to keep the data in, or a postgres:// URL.")
         .env("CAIRN_DATA")
         .default(DEFAULT_PATH),
     )

@@ -1,9 +1,10 @@
 /**
  * The PostgreSQL backend (postgres.js): keys as `bytea` (ordered bytewise), JSON values as `text`
  * beside other encodings' bytes, one schema per database. Many processes may share a database:
- * each group of commits runs in one transaction under a transaction-scoped advisory lock, so
- * commits are serialized across processes and versionstamps increase in commit order; commits
- * NOTIFY the others, which wake their watchers and queue consumers.
+ * each group of commits runs in one transaction that first reserves its versionstamps by updating
+ * the `meta` row, whose row lock it holds until it commits. Commits are therefore serialized
+ * across processes, every later commit sees the earlier ones, and versionstamps increase in
+ * commit order. Commits NOTIFY the other processes, which wake their watchers and consumers.
  */
 import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
@@ -198,7 +199,7 @@ const FILTERED_PARAMS: Record<keyof typeof FILTERED_SQL, number> = {
   deleteRange: 4,
 };
 
-/** The advisory lock that serializes commits to one database (its schema's), across processes. */
+/** The advisory lock that serializes migrations of one database (its schema), across processes. */
 function lockId(schema: string): number {
   let h = 0;
   for (const c of `cairn:${schema}`) h = (Math.imul(h, 31) + c.charCodeAt(0)) | 0;
@@ -440,7 +441,7 @@ export class PostgresBackend implements Backend {
     return this.#run(
       () =>
         this.#sql.begin(async (tx) => {
-          await this.#query(tx, SQL.lock, [this.#lock]);
+          // Blocks until the previous commit (from any process) is done; see the file comment.
           const reserved = (await this.#value<number>(tx, SQL.reserve, [group.length]))!;
           // Statements are sent without waiting (pipelined) unless a result decides what comes next.
           const sent: Promise<unknown>[] = [];
