@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openKv } from "../src/index.js";
+import { postgresAvailable, postgresSchema } from "./targets.js";
 
 const BIN = join(__dirname, "..", "bin", "cairn.js");
 const dirs: string[] = [];
@@ -152,4 +153,38 @@ describe("cairn serve", () => {
     expect(code).toBe(1);
     expect(stderr).toContain("a port is an integer 0–65535");
   });
+
+  it("needs an explicit token with a postgres:// data URL", () => {
+    const result = spawnSync(
+      process.execPath,
+      [BIN, "serve", "--port", "0", "--data", "postgres://cairn:secret@127.0.0.1:1/none"],
+      { encoding: "utf8", env: { ...process.env, CAIRN_TOKEN: "" } },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("With a postgres:// data URL, pass --token");
+  });
+
+  it.skipIf(!postgresAvailable)(
+    "serves PostgreSQL without printing the URL's password",
+    async () => {
+      const schema = postgresSchema();
+      const url = new URL(schema.url);
+      url.password = "not-printed";
+      try {
+        const { child, lines } = await serve(["--data", url.toString(), "--token", "t0ken"], {}, 1);
+        expect(lines[0]).toContain("data: postgres://postgres:***@");
+        expect(lines.join("\n")).not.toContain("not-printed");
+        const kv = await openKv(/listening on (\S+)/.exec(lines[0]!)![1]!, {
+          accessToken: "t0ken",
+        });
+        await kv.set(["pg"], 1);
+        expect((await kv.get(["pg"])).value).toBe(1);
+        await kv.close();
+        child.kill("SIGTERM");
+        await once(child, "exit");
+      } finally {
+        await schema.drop();
+      }
+    },
+  );
 });

@@ -38,6 +38,16 @@ interface ServeFlags {
   changeRetention: string;
 }
 
+const isUrl = (data: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(data);
+
+/** `data` for printing: a URL's password replaced by `***`. */
+function withoutPassword(data: string): string {
+  if (!isUrl(data)) return data;
+  const url = new URL(data);
+  if (url.password) url.password = "***";
+  return url.toString();
+}
+
 /**
  * The token to require: the configured one, else one generated on first start and kept beside the
  * data (`<data dir>/token`, readable only by its owner) so that restarts keep it.
@@ -49,6 +59,12 @@ function resolveToken(flags: ServeFlags): { token?: string; note?: string } {
   if (flags.data === ":memory:") {
     const token = randomBytes(24).toString("base64url");
     return { token, note: `access token (for this run): ${token}` };
+  }
+  if (isUrl(flags.data)) {
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      "With a postgres:// data URL, pass --token (or CAIRN_TOKEN): every node needs the same token, and there is no data directory to keep a generated one in",
+    );
   }
   const file = join(dirname(flags.data), "token");
   if (existsSync(file))
@@ -78,7 +94,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   });
   const server = await startServer(options);
   console.log(
-    `Cairn ${version()} listening on ${server.url} (data: ${flags.data}, durability: ${flags.durability})`,
+    `Cairn ${version()} listening on ${server.url} (data: ${withoutPassword(flags.data)}, durability: ${flags.durability})`,
   );
   if (note) console.log(note);
   await new Promise<void>((resolve) => {

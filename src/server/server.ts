@@ -31,7 +31,10 @@ import { type Listener, listen } from "./listener.js";
 export interface ServerOptions {
   readonly host: string;
   readonly port: number;
-  /** A SQLite path (or `:memory:`); KV Connect's named databases live beside it (`Databases`). */
+  /**
+   * A SQLite path (or `:memory:`) or a `postgres://` URL; KV Connect's named databases live beside
+   * it (`Databases`).
+   */
   readonly data: string;
   readonly durability?: "full" | "relaxed";
   /** How long changes are kept for resuming watches (default 1 hour). */
