@@ -80,24 +80,9 @@ const allTargets: (Target & { postgres?: true })[] = [
   },
   {
     name: "remote-sqlite",
-    async open() {
+    open() {
       const dir = join(tmpdir(), `cairn-test-${randomUUID()}`);
-      const token = randomUUID();
-      const server = await startServer({
-        host: "127.0.0.1",
-        port: 0,
-        data: join(dir, "test.db"),
-        auth: true,
-        token,
-      });
-      const kv = await openKv(server.url, { accessToken: token });
-      return {
-        kv,
-        async dispose() {
-          await server.close();
-          await rm(dir, { recursive: true, force: true });
-        },
-      };
+      return served(join(dir, "test.db"), () => rm(dir, { recursive: true, force: true }));
     },
   },
   {
@@ -112,27 +97,26 @@ const allTargets: (Target & { postgres?: true })[] = [
   {
     name: "remote-postgres",
     postgres: true,
-    async open() {
+    open() {
       const schema = postgresSchema();
-      const token = randomUUID();
-      const server = await startServer({
-        host: "127.0.0.1",
-        port: 0,
-        data: schema.url,
-        auth: true,
-        token,
-      });
-      const kv = await openKv(server.url, { accessToken: token });
-      return {
-        kv,
-        async dispose() {
-          await server.close();
-          await schema.drop();
-        },
-      };
+      return served(schema.url, () => schema.drop());
     },
   },
 ];
+
+/** A remote Kv on a server on port 0 over `data`; `drop` removes the data after the server stops. */
+async function served(data: string, drop: () => Promise<void>) {
+  const token = randomUUID();
+  const server = await startServer({ host: "127.0.0.1", port: 0, data, auth: true, token });
+  const kv = await openKv(server.url, { accessToken: token });
+  return {
+    kv,
+    async dispose() {
+      await server.close();
+      await drop();
+    },
+  };
+}
 
 export const targets: Target[] = allTargets.filter((t) => postgresAvailable || !t.postgres);
 
