@@ -1,7 +1,9 @@
 /**
  * The local engine: a `Database` over a storage `Backend`. It owns server time, turns mutations
- * into storage mutations, groups concurrent commits into one storage transaction (group commit),
- * and sweeps expired entries.
+ * into storage mutations (the queue's retry policy included), groups concurrent commits into one
+ * storage transaction (group commit), sweeps expired entries and old change records, hands the
+ * change feed to watchers (change-feed.ts), and wakes waiting queue consumers when a commit, a
+ * timer or another process makes a message claimable.
  *
  * Group commit: commits arriving while the event loop is busy are queued and flushed together on
  * the next turn (`setImmediate`), so many concurrent writers share one transaction and one fsync,
