@@ -9,7 +9,8 @@
  *                           on servers: see bench/server-bench.js; R1–R2 watch fan-out and
  *                           queues: see bench/realtime-bench.js; Q for where filters and
  *                           count: see bench/query-bench.js; K1–K3 through Deno's client over
- *                           KV Connect: see bench/kv-connect-bench.js); default all
+ *                           KV Connect: see bench/kv-connect-bench.js; C1–C2 on PostgreSQL and
+ *                           several nodes: see bench/cluster-bench.js); default all
  *   BENCH_SYSTEMS=cairn,raw,deno,bare,deno-connect   systems to run; default all (bare: servers
  *                           only; deno-connect: KV Connect only)
  *
@@ -22,6 +23,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
+import { CLUSTER_WORKLOADS, measureCluster, renderClusterReport } from "./cluster-bench.js";
 import { DENO, here, inTempDir, median, rotated, runJson } from "./harness.js";
 import { KV_CONNECT_SYSTEMS, KV_CONNECT_WORKLOADS, measureKvConnect } from "./kv-connect-bench.js";
 import { renderKvConnectReport } from "./kv-connect-report.js";
@@ -76,6 +78,7 @@ function readConfig() {
     ...SERVER_WORKLOADS,
     ...REALTIME_WORKLOADS,
     ...KV_CONNECT_WORKLOADS,
+    ...CLUSTER_WORKLOADS,
   ]);
   return {
     runs: numberFromEnv("BENCH_RUNS", 3, (n) => Number.isInteger(n) && n >= 1),
@@ -86,6 +89,7 @@ function readConfig() {
     serverWorkloads: only.filter((item) => SERVER_WORKLOADS.includes(item)),
     realtimeWorkloads: only.filter((item) => REALTIME_WORKLOADS.includes(item)),
     kvConnectWorkloads: only.filter((item) => KV_CONNECT_WORKLOADS.includes(item)),
+    clusterWorkloads: only.filter((item) => CLUSTER_WORKLOADS.includes(item)),
     systems: listFromEnv("BENCH_SYSTEMS", [
       ...new Set([...EMBEDDED_SYSTEMS, ...SERVER_SYSTEMS, ...KV_CONNECT_SYSTEMS]),
     ]),
@@ -204,12 +208,14 @@ async function main() {
   const queries = config.queries ? await measureQueries(config.runs, config.scale) : undefined;
   const kvConnect =
     config.kvConnectWorkloads.length > 0 ? await measureKvConnect(config) : undefined;
+  const cluster = config.clusterWorkloads.length > 0 ? await measureCluster(config) : undefined;
   const report =
     renderReport({ medians, memory, conditions: await describeConditions(config) }) +
     (server ? renderServerReport(server) : "") +
     (realtime ? renderRealtimeReport(realtime) : "") +
     (queries ? renderQueryReport(queries) : "") +
-    (kvConnect ? renderKvConnectReport(kvConnect) : "");
+    (kvConnect ? renderKvConnectReport(kvConnect) : "") +
+    (cluster ? renderClusterReport(cluster) : "");
   await mkdir(here("results"), { recursive: true });
   await writeFile(RESULTS, report);
   process.stdout.write(report);

@@ -104,6 +104,9 @@ const RECORD_DELETED = `INSERT INTO changes (versionstamp, key, deleted, committ
 /** `$NOW`, `$VS`, `$AT` name parameters by role; `sql()` numbers them. */
 const SQL = {
   get: `SELECT ${ENTRY} FROM kv WHERE key = $1 AND ${LIVE.replace("$NOW", "$2")}`,
+  getMany: `SELECT ${ENTRY} FROM kv WHERE key IN
+              (SELECT decode(k, 'hex') FROM jsonb_array_elements_text($1::text::jsonb) AS k)
+            AND ${LIVE.replace("$NOW", "$2")}`,
   scan: `SELECT ${ENTRY} FROM kv WHERE key >= $1 AND key < $2 AND ${LIVE.replace("$NOW", "$3")}
          ORDER BY key LIMIT $4`,
   scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= $1 AND key < $2 AND ${LIVE.replace("$NOW", "$3")}
@@ -394,20 +397,17 @@ export class PostgresBackend implements Backend {
   }
 
   get(keys: readonly Uint8Array[], now: number): Promise<(RawEntry | null)[]> {
-    const read = async (q: Sql | Tx) =>
-      Promise.all(
-        keys.map(async (key) => {
-          const [row] = await this.#query(q, SQL.get, [key, now]);
-          return row ? entry(row as EntryRow) : null;
-        }),
-      );
-    return this.#run(() =>
-      keys.length === 1
-        ? read(this.#sql)
-        : (this.#sql.begin("isolation level repeatable read read only", read) as Promise<
-            (RawEntry | null)[]
-          >),
-    );
+    return this.#run(async () => {
+      if (keys.length === 1) {
+        const [row] = await this.#query<EntryRow>(this.#sql, SQL.get, [keys[0], now]);
+        return [row ? entry(row) : null];
+      }
+      // One statement: one snapshot, one round trip.
+      const hex = keys.map((key) => Buffer.from(key).toString("hex"));
+      const rows = await this.#query<EntryRow>(this.#sql, SQL.getMany, [JSON.stringify(hex), now]);
+      const found = new Map(rows.map((row) => [row[0].toString("hex"), entry(row)]));
+      return hex.map((k) => found.get(k) ?? null);
+    });
   }
 
   scan(ranges: readonly KeyRange[], now: number): Promise<RawEntry[][]> {
