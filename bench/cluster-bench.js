@@ -129,7 +129,9 @@ export async function measureCluster(config) {
       const [kind, nodes] = setup.split(":");
       const results = await measureSetup(kind, Number(nodes), config.scale);
       for (const [route, r] of Object.entries(results)) {
-        ((samples[setup] ??= {})[route] ??= []).push(r);
+        samples[setup] ??= {};
+        samples[setup][route] ??= [];
+        samples[setup][route].push(r);
         console.error(
           `[cluster run ${run + 1}/${config.runs}] ${kind} × ${nodes} ${route} ${human(r.rate)}/s p99 ${r.p99Ms} ms`,
         );
