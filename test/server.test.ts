@@ -4,7 +4,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import http2 from "node:http2";
 import https from "node:https";
@@ -208,6 +208,14 @@ describe("shutdown", () => {
     }
     await local.close();
     await kv.close();
+  });
+
+  it("closes its database when it cannot listen", async () => {
+    const data = join(dir, "unlistened.sqlite");
+    const start = startServer({ host: "127.0.0.1", port: server.port, data, auth: false });
+    await expect(start).rejects.toThrow(/EADDRINUSE/);
+    expect(existsSync(data)).toBe(true);
+    expect(existsSync(`${data}-wal`)).toBe(false); // SQLite removes the WAL when the last connection closes
   });
 });
 

@@ -162,7 +162,7 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
   const streams = new Set<() => void>();
   for (const route of routes) mount(router, route, auth, streams);
 
-  const listener: Listener = await listen(
+  const listening = listen(
     (req, res) => {
       // CORS headers matter to browsers only, which always send Origin.
       if (req.headers.origin !== undefined || req.method === "OPTIONS") {
@@ -177,6 +177,13 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     },
     { host: options.host, port: options.port, tls: options.tls },
   );
+  let listener: Listener;
+  try {
+    listener = await listening;
+  } catch (error) {
+    await databases.close(); // e.g. the port is taken: nothing may keep the files open
+    throw error;
+  }
 
   const scheme = options.tls ? "https" : "http";
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
