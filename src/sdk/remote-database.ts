@@ -37,6 +37,9 @@ import {
 } from "../protocol/database-wire.js";
 import { SseParser } from "../protocol/sse.js";
 
+/** How long a claim that settles messages may wait for the next one (see `claim`). */
+const SETTLING_WAIT_MS = 1000;
+
 /** Reconnection delays of a change-feed stream: doubling from 100 ms up to 5 s. */
 const reconnectDelay = (attempt: number) => Math.min(100 * 2 ** attempt, 5000);
 
@@ -197,18 +200,17 @@ export class RemoteDatabase implements Database {
   }
 
   async claim(request: ClaimRequest, signal?: AbortSignal): Promise<LeasedMessage[]> {
-    // Settlements must reach the server even if `signal` aborts: they go with a claim that does
-    // not wait, and only the wait after it can be cut short.
-    if (request.settle?.length && request.waitMs > 0) {
-      const first = await this.claim({ ...request, waitMs: 0 });
-      if (first.length > 0 || signal?.aborted) return first;
-      return this.claim({ ...request, settle: [] }, signal);
-    }
+    // Settlements must reach the server even if `signal` aborts, so a claim that carries them is
+    // not cut short; it waits at most a second, which bounds how long stopping can take.
+    const settling = (request.settle?.length ?? 0) > 0;
+    const body = settling
+      ? { ...request, waitMs: Math.min(request.waitMs, SETTLING_WAIT_MS) }
+      : request;
     try {
       const { messages } = await this.#post<{ messages: WireLeased[] }>(
         "/db/claim",
-        request,
-        signal,
+        body,
+        settling ? undefined : signal,
       );
       return messages.map(leasedFromWire);
     } catch (error) {
