@@ -765,10 +765,17 @@ export class PostgresBackend implements Backend {
 
   onCommit(listener: () => void): () => void {
     this.#commitListeners.add(listener);
-    this.#unlisten ??= this.#sql.listen(this.#channel, (payload) => {
-      if (payload === this.#instance) return; // our own commit: the engine knows
+    const wake = () => {
       for (const l of this.#commitListeners) l();
-    });
+    };
+    this.#unlisten ??= this.#sql.listen(
+      this.#channel,
+      (payload) => {
+        if (payload !== this.#instance) wake(); // our own commits: the engine knows
+      },
+      // Listening (again, after a lost connection): commits made before are news too.
+      wake,
+    );
     this.#unlisten.catch(() => {
       this.#unlisten = undefined; // e.g. unreachable: the next registration tries again
     });
