@@ -448,7 +448,7 @@ function numberFromWire(value: unknown, what: string): number {
 }
 
 /** A lease duration: 1 ms to 1 hour. */
-export function leaseFromWire(value: unknown, what: string): number {
+function leaseFromWire(value: unknown, what: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 3_600_000) {
     throw invalid(`${what} must be an integer number of milliseconds from 1 to 3600000`);
   }
