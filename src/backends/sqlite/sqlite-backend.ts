@@ -99,9 +99,11 @@ const DEAD_LETTER =
   "id, data, encoding, attempts, backoff, undelivered, created_at, error, failed_at";
 /** How often another connection's commits are looked for, while someone listens for commits. */
 const EXTERNAL_COMMIT_POLL_MS = 50;
+/** An entry without its key, for reads of one key: the caller has the key already. */
+const VALUE = "data, encoding, versionstamp";
 
 const SQL = {
-  get: `SELECT ${ENTRY} FROM kv WHERE key = ? AND ${LIVE}`,
+  get: `SELECT ${VALUE} FROM kv WHERE key = ? AND ${LIVE}`,
   scan: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND ${LIVE} ORDER BY key LIMIT ?`,
   scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND ${LIVE} ORDER BY key DESC LIMIT ?`,
   set: `INSERT INTO kv (key, data, encoding, versionstamp, expires_at) VALUES (?, ?, ?, ?, ?)
@@ -198,6 +200,8 @@ type MessageRow = [
   leaseOrError: string | null,
   readyAtOrFailedAt: number,
 ];
+/** A row of `VALUE` columns. */
+type ValueRow = [data: Buffer | string, encoding: number, versionstamp: number];
 
 function entry(row: Row): RawEntry {
   return {
@@ -558,8 +562,14 @@ export class SqliteBackend implements Backend {
   }
 
   #read(key: Uint8Array, now: number): RawEntry | null {
-    const row = this.#sql.get.get(key, now) as Row | undefined;
-    return row ? entry(row) : null;
+    const row = this.#sql.get.get(key, now) as ValueRow | undefined;
+    if (row === undefined) return null;
+    return {
+      key,
+      data: row[0],
+      encoding: row[1],
+      versionstamp: versionstampFromCounter(row[2]),
+    } as RawEntry;
   }
 
   #write(state: Applying, key: Uint8Array, value: EncodedValue, expiresAt: number | null): void {
