@@ -239,6 +239,11 @@ function message(row: MessageRow): StoredMessage {
   };
 }
 
+/** Whether `m` can fail only through a storage failure (it runs no code of the caller's, no filter). */
+function failsOnlyWithStorage(m: StorageMutation): boolean {
+  return m.type === "set" || ((m.type === "delete" || m.type === "deleteRange") && !m.filter);
+}
+
 /** Maps driver errors to `KvError` where they enter. */
 function storageError(e: unknown): KvError {
   if (e instanceof KvError) return e;
@@ -436,12 +441,14 @@ export class SqliteBackend implements Backend {
         outcomes.push({ ok: false });
         continue;
       }
+      // A commit that may fail on its own runs in a savepoint, so that only it fails; alone in its
+      // group, it fails the whole transaction (see `commit`). Plain sets and deletes fail only
+      // when storage does, and then the whole group fails.
+      const savepoint = group.length > 1 && !commit.mutations.every(failsOnlyWithStorage);
       try {
         const state: Applying = { now, counter: this.#nextCounter(), deleted: 0 };
-        // Alone in its group, a failing commit rolls back the whole transaction (see `commit`);
-        // otherwise only its savepoint.
-        if (group.length === 1) this.#applyCommit(commit, state);
-        else this.#commitOne(commit, state);
+        if (savepoint) this.#commitOne(commit, state);
+        else this.#applyCommit(commit, state);
         outcomes.push({
           ok: true,
           versionstamp: versionstampFromCounter(state.counter),
@@ -449,7 +456,7 @@ export class SqliteBackend implements Backend {
           ...(state.claimed && { claimed: state.claimed }),
         });
       } catch (error) {
-        if (group.length === 1) throw error;
+        if (!savepoint) throw error;
         outcomes.push({ ok: "error", error: storageError(error) });
       }
     }
