@@ -24,8 +24,8 @@ interface PendingRead {
 export class GroupedReads implements Database {
   readonly #database: Database;
   #queue: PendingRead[] = [];
-  /** The storage reads of the last flush, awaited by `close()`. */
-  #reading: Promise<unknown> = Promise.resolve();
+  /** Storage reads under way, awaited by `close()`. */
+  readonly #reading = new Set<Promise<void>>();
 
   constructor(database: Database) {
     this.#database = database;
@@ -50,7 +50,7 @@ export class GroupedReads implements Database {
 
   async close(): Promise<void> {
     this.#flush();
-    await this.#reading;
+    await Promise.all(this.#reading);
     await this.#database.close();
   }
 
@@ -70,7 +70,10 @@ export class GroupedReads implements Database {
       reads.push(this.#read(queue.slice(start, end)));
       start = end;
     }
-    this.#reading = Promise.all(reads);
+    for (const read of reads) {
+      this.#reading.add(read);
+      void read.finally(() => this.#reading.delete(read));
+    }
   }
 
   async #read(group: readonly PendingRead[]): Promise<void> {
