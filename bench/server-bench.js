@@ -163,6 +163,30 @@ function mediansOf(samples) {
   );
 }
 
+/**
+ * Cairn's rate over each other system's, per run (both measured in the same run, minutes apart
+ * at most), then the median over runs: `ratios[workload][connections][cairn system][other]`.
+ */
+function ratiosOf(samples) {
+  const ratios = {};
+  for (const [workload, bySystem] of Object.entries(samples)) {
+    for (const cairn of ["cairn", "cairn-health"]) {
+      for (const [connections, mine] of Object.entries(bySystem[cairn] ?? {})) {
+        for (const other of ["bare", "raw", "deno"]) {
+          const theirs = bySystem[other]?.[connections];
+          if (!theirs) continue;
+          const perRun = mine.map((sample, run) => sample.rate / theirs[run].rate);
+          ratios[workload] ??= {};
+          ratios[workload][connections] ??= {};
+          ratios[workload][connections][cairn] ??= {};
+          ratios[workload][connections][cairn][other] = median(perRun);
+        }
+      }
+    }
+  }
+  return ratios;
+}
+
 function describeConditions(config) {
   const autocannon = createRequire(import.meta.url)("autocannon/package.json");
   return {
@@ -187,7 +211,10 @@ function record(samples, workload, { system, connections, rate, p99Ms }, progres
   );
 }
 
-/** Every run's sessions: `{ medians, conditions }`, medians by workload, system and connections. */
+/**
+ * Every run's sessions: `{ medians, ratios, conditions }`, medians by workload, system and
+ * connections, and Cairn's ratios to the others as medians of per-run ratios (see `ratiosOf`).
+ */
 export async function measureServers(config) {
   const samples = {};
   for (let run = 0; run < config.runs; run++) {
@@ -197,5 +224,9 @@ export async function measureServers(config) {
       for (const result of results) record(samples, session.workload, result, progress);
     }
   }
-  return { medians: mediansOf(samples), conditions: describeConditions(config) };
+  return {
+    medians: mediansOf(samples),
+    ratios: ratiosOf(samples),
+    conditions: describeConditions(config),
+  };
 }

@@ -22,21 +22,23 @@ function cell(measured) {
   return `${human(measured.rate)}/s · p99 ${p99} ms`;
 }
 
-const ratioOf = (a, b) => (a === undefined || b === undefined ? undefined : a.rate / b.rate);
 const times = (r) => (r === undefined ? DASH : `${r.toFixed(2)}×`);
 
-function targetsText(targets, cairn, others) {
+function targetsText(targets, ratios) {
   return Object.entries(targets)
     .map(([system, target]) => {
-      const ratio = ratioOf(cairn, others[system]);
+      const ratio = ratios[system];
       const verdict = ratio === undefined ? "" : ratio >= target ? " ✓" : " ✗";
       return `≥ ${target}× ${NAMES[system]}${verdict}`;
     })
     .join(", ");
 }
 
-/** One table row: `cairn` measured against `others` (by system), at `connections`. */
-function row(title, connections, cairn, others, targets) {
+/**
+ * One table row: `cairn` measured against `others` (by system), at `connections`; `ratios` are
+ * Cairn's to each other system (medians of per-run ratios).
+ */
+function row(title, connections, cairn, others, ratios, targets) {
   return [
     title,
     `${connections}`,
@@ -44,14 +46,14 @@ function row(title, connections, cairn, others, targets) {
     cell(others.raw),
     cell(others.deno),
     cell(cairn),
-    times(ratioOf(cairn, others.bare)),
-    times(ratioOf(cairn, others.raw)),
-    times(ratioOf(cairn, others.deno)),
-    connections === TARGET_CONNECTIONS ? targetsText(targets, cairn, others) : "info",
+    times(ratios.bare),
+    times(ratios.raw),
+    times(ratios.deno),
+    connections === TARGET_CONNECTIONS ? targetsText(targets, ratios) : "info",
   ];
 }
 
-function rowsOf(medians) {
+function rowsOf(medians, ratios) {
   const connectionsOf = (bySystem) =>
     [...new Set(Object.values(bySystem).flatMap((byConnections) => Object.keys(byConnections)))]
       .map(Number)
@@ -62,17 +64,22 @@ function rowsOf(medians) {
     if (!bySystem) continue;
     for (const connections of connectionsOf(bySystem)) {
       const at = (system) => bySystem[system]?.[connections];
+      const ratiosOf = (system) => ratios[workload]?.[connections]?.[system] ?? {};
       const others = { bare: at("bare"), raw: at("raw"), deno: at("deno") };
-      rows.push(row(title, connections, at("cairn"), others, targets));
+      rows.push(row(title, connections, at("cairn"), others, ratiosOf("cairn"), targets));
       const stack = at("cairn-health");
-      if (stack)
-        rows.push(row(STACK.title, connections, stack, { bare: others.bare }, STACK.targets));
+      if (stack) {
+        const { bare } = ratiosOf("cairn-health");
+        rows.push(
+          row(STACK.title, connections, stack, { bare: others.bare }, { bare }, STACK.targets),
+        );
+      }
     }
   }
   return rows;
 }
 
-function table(medians) {
+function table(medians, ratios) {
   const head = [
     "workload",
     "conns",
@@ -87,7 +94,7 @@ function table(medians) {
   ];
   const line = (cells) => `| ${cells.join(" | ")} |`;
   const align = ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---"];
-  return [line(head), line(align), ...rowsOf(medians).map(line)];
+  return [line(head), line(align), ...rowsOf(medians, ratios).map(line)];
 }
 
 function conditions(c) {
@@ -98,7 +105,8 @@ function conditions(c) {
       "it shares the machine's cores with the server under test",
     `- HTTP/1.1 over loopback (127.0.0.1), keep-alive, no pipelining; ${c.connections.join(" and ")} ` +
       `connections; ${c.seconds} s per load after a ${c.warmupSeconds} s warm-up; req/s and p99 ` +
-      "latency (autocannon's 1 ms resolution) are medians over runs",
+      "latency (autocannon's 1 ms resolution) are medians over runs; each ratio is the median " +
+      "over runs of that run's ratio (both systems measured in the same run)",
     "- at 1 connection each request includes a cross-process wake-up over loopback, which " +
       "dominates the GET rows",
     "- every server in its own process, on a fresh database per workload and system; bare ignores " +
@@ -113,6 +121,6 @@ function conditions(c) {
 }
 
 /** The server section of the report, to append to `renderReport`'s. */
-export function renderServerReport({ medians, conditions: c }) {
-  return `\n${["## Server", "", ...table(medians), "", ...conditions(c)].join("\n")}\n`;
+export function renderServerReport({ medians, ratios, conditions: c }) {
+  return `\n${["## Server", "", ...table(medians, ratios), "", ...conditions(c)].join("\n")}\n`;
 }

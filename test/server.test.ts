@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
+import http from "node:http";
 import http2 from "node:http2";
 import https from "node:https";
 import { tmpdir } from "node:os";
@@ -330,6 +331,21 @@ describe("errors and bad input", () => {
     const tooBig = await post("/api/db/commit", `{"pad":"${"x".repeat(5 * 1024 * 1024)}"}`);
     expect(tooBig.status).toBe(413);
     expect(await tooBig.json()).toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
+    // The same without a Content-Length: the body is counted as it streams in.
+    const streamed = await new Promise<number>((resolve, reject) => {
+      const request = http.request(`${server.url}/api/db/commit`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+      });
+      request.on("response", (response) => {
+        response.resume();
+        resolve(response.statusCode!);
+      });
+      request.on("error", reject);
+      for (let i = 0; i < 80; i++) request.write("x".repeat(65_536));
+      request.end();
+    });
+    expect(streamed).toBe(413);
     const scan = await post("/api/db/scan", `{"ranges":[{"start":"","end":"/w==","limit":0}]}`);
     expect(scan.status).toBe(400);
     expect(await kv.get(["k"])).toMatchObject({ value: null });

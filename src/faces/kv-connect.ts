@@ -267,6 +267,8 @@ function watchStream(database: Database, keys: Uint8Array[]): StreamReply {
     let closed = false;
     let reading = false;
     let again = false;
+    // Keep-alives follow the first frame: one due before it is sent right after it.
+    let keepAliveDue = false;
     const readOnce = async () => {
       const entries = await database.get(keys);
       if (closed) return;
@@ -284,6 +286,8 @@ function watchStream(database: Database, keys: Uint8Array[]): StreamReply {
           })),
         }),
       );
+      if (keepAliveDue) stream.write(watchFrame());
+      keepAliveDue = false;
     };
     /** Reads the keys, once more for every change reported while a read was running. */
     const refresh = async () => {
@@ -314,7 +318,8 @@ function watchStream(database: Database, keys: Uint8Array[]): StreamReply {
           // The first one marks where the feed starts: read once more from there.
           if (!joined) void refresh();
           joined = true;
-          stream.write(watchFrame());
+          if (sent === undefined) keepAliveDue = true;
+          else stream.write(watchFrame());
         },
         error: () => stream.end(),
       },

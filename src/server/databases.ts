@@ -12,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Database } from "../engine/database.js";
+import { GroupedReads } from "../engine/grouped-reads.js";
 import { databaseIdOf, isDatabaseName, type KvConnectDatabases } from "../faces/kv-connect.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
@@ -82,7 +83,8 @@ export class Databases implements KvConnectDatabases {
   }
 
   #openAt(path: string): Open {
-    const database = openDatabase(path, this.#options);
+    // Concurrent requests' reads share one storage read per event-loop turn (see GroupedReads).
+    const database = new GroupedReads(openDatabase(path, this.#options));
     return { database, id: path === ":memory:" ? randomUUID() : databaseIdOf(path) };
   }
 }

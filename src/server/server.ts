@@ -2,6 +2,7 @@
  * `cairn serve`: one engine, every face, one port. The server owns transport, authentication,
  * CORS and the mapping of errors to responses; faces declare routes and translate to engine calls.
  */
+import type { ServerResponse } from "node:http";
 import FindMyWay from "find-my-way";
 import type { Database } from "../engine/database.js";
 import { databaseProtocolRoutes } from "../faces/database-protocol.js";
@@ -81,8 +82,16 @@ function mount(
         if (!principal.can(route.access)) {
           throw new KvError("FORBIDDEN", `This token may not ${route.access} here`);
         }
-        const aborted = new AbortController();
-        res.on("close", () => aborted.abort());
+        // The signal is made on first use: an AbortController, and aborting it, cost more than
+        // many a whole request, and only long polls listen. It aborts only if the response did
+        // not finish: the client went away.
+        let aborted: AbortController | undefined;
+        let gone = false;
+        res.once("close", () => {
+          if ((res as ServerResponse).writableFinished) return;
+          gone = true;
+          aborted?.abort();
+        });
         const url = req.url ?? "/";
         const q = url.indexOf("?");
         const pathname = q === -1 ? url : url.slice(0, q);
@@ -92,7 +101,13 @@ function mount(
           wildcard: prefix === undefined ? "" : pathname.slice(base.length + prefix),
           params,
           query: new URLSearchParams(q === -1 ? "" : url.slice(q + 1)),
-          signal: aborted.signal,
+          get signal() {
+            if (aborted === undefined) {
+              aborted = new AbortController();
+              if (gone) aborted.abort();
+            }
+            return aborted.signal;
+          },
           json: () => readJson(req, limits.maxRequestBytes),
           bytes: () => readBody(req, limits.maxRequestBytes),
         });

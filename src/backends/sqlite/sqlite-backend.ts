@@ -99,9 +99,11 @@ const DEAD_LETTER =
   "id, data, encoding, attempts, backoff, undelivered, created_at, error, failed_at";
 /** How often another connection's commits are looked for, while someone listens for commits. */
 const EXTERNAL_COMMIT_POLL_MS = 50;
+/** An entry without its key, for reads of one key: the caller has the key already. */
+const VALUE = "data, encoding, versionstamp";
 
 const SQL = {
-  get: `SELECT ${ENTRY} FROM kv WHERE key = ? AND ${LIVE}`,
+  get: `SELECT ${VALUE} FROM kv WHERE key = ? AND ${LIVE}`,
   scan: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND ${LIVE} ORDER BY key LIMIT ?`,
   scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND ${LIVE} ORDER BY key DESC LIMIT ?`,
   set: `INSERT INTO kv (key, data, encoding, versionstamp, expires_at) VALUES (?, ?, ?, ?, ?)
@@ -198,6 +200,8 @@ type MessageRow = [
   leaseOrError: string | null,
   readyAtOrFailedAt: number,
 ];
+/** A row of `VALUE` columns. */
+type ValueRow = [data: Buffer | string, encoding: number, versionstamp: number];
 
 function entry(row: Row): RawEntry {
   return {
@@ -233,6 +237,11 @@ function message(row: MessageRow): StoredMessage {
     ),
     createdAt,
   };
+}
+
+/** Whether `m` can fail only through a storage failure (it runs no code of the caller's, no filter). */
+function failsOnlyWithStorage(m: StorageMutation): boolean {
+  return m.type === "set" || ((m.type === "delete" || m.type === "deleteRange") && !m.filter);
 }
 
 /** Maps driver errors to `KvError` where they enter. */
@@ -432,12 +441,14 @@ export class SqliteBackend implements Backend {
         outcomes.push({ ok: false });
         continue;
       }
+      // A commit that may fail on its own runs in a savepoint, so that only it fails; alone in its
+      // group, it fails the whole transaction (see `commit`). Plain sets and deletes fail only
+      // when storage does, and then the whole group fails.
+      const savepoint = group.length > 1 && !commit.mutations.every(failsOnlyWithStorage);
       try {
         const state: Applying = { now, counter: this.#nextCounter(), deleted: 0 };
-        // Alone in its group, a failing commit rolls back the whole transaction (see `commit`);
-        // otherwise only its savepoint.
-        if (group.length === 1) this.#applyCommit(commit, state);
-        else this.#commitOne(commit, state);
+        if (savepoint) this.#commitOne(commit, state);
+        else this.#applyCommit(commit, state);
         outcomes.push({
           ok: true,
           versionstamp: versionstampFromCounter(state.counter),
@@ -445,7 +456,7 @@ export class SqliteBackend implements Backend {
           ...(state.claimed && { claimed: state.claimed }),
         });
       } catch (error) {
-        if (group.length === 1) throw error;
+        if (!savepoint) throw error;
         outcomes.push({ ok: "error", error: storageError(error) });
       }
     }
@@ -558,8 +569,14 @@ export class SqliteBackend implements Backend {
   }
 
   #read(key: Uint8Array, now: number): RawEntry | null {
-    const row = this.#sql.get.get(key, now) as Row | undefined;
-    return row ? entry(row) : null;
+    const row = this.#sql.get.get(key, now) as ValueRow | undefined;
+    if (row === undefined) return null;
+    return {
+      key,
+      data: row[0],
+      encoding: row[1],
+      versionstamp: versionstampFromCounter(row[2]),
+    } as RawEntry;
   }
 
   #write(state: Applying, key: Uint8Array, value: EncodedValue, expiresAt: number | null): void {
