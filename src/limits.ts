@@ -34,6 +34,9 @@ export const limits = {
   maxPageSize: 1000,
   /** Commits grouped into one storage transaction at most. */
   maxGroupCommit: 512,
+  /** How long a client may take to send a request's headers (ms), and the whole request. */
+  headersTimeoutMs: 60_000,
+  requestTimeoutMs: 300_000,
   /** Size of a request body the server reads (an atomic operation at its limits fits, base64 included). */
   maxRequestBytes: 4 * 1024 * 1024,
   /** Named databases (KV Connect's `/db/<name>`) one server keeps open. */

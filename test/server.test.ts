@@ -4,15 +4,18 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import http from "node:http";
 import http2 from "node:http2";
 import https from "node:https";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kv, KvError, openKv } from "../src/index.js";
+import { listen } from "../src/server/listener.js";
 import { type CairnServer, startServer } from "../src/server/server.js";
 
 const TOKEN = "test-token-0123456789";
@@ -351,5 +354,27 @@ describe("errors and bad input", () => {
     expect(await kv.get(["k"])).toMatchObject({ value: null });
     expect(await kv.get(["keep"])).toMatchObject({ value: "me" });
     await kv.close();
+  });
+});
+
+describe("slow clients", () => {
+  it("answers 408 and closes a connection whose headers do not arrive in time", async () => {
+    const listener = await listen((_req, res) => res.end("ok"), {
+      host: "127.0.0.1",
+      port: 0,
+      headersTimeoutMs: 300,
+      requestTimeoutMs: 600,
+    });
+    try {
+      const socket = connect(listener.port, "127.0.0.1", () => socket.write("GET / HTTP/1.1\r\n"));
+      let answer = "";
+      socket.on("data", (chunk) => {
+        answer += chunk;
+      });
+      await once(socket, "close");
+      expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 408 Request Timeout");
+    } finally {
+      await listener.close();
+    }
   });
 });

@@ -9,11 +9,15 @@ import http2 from "node:http2";
 import net from "node:net";
 import { Duplex } from "node:stream";
 import type { Request, Response } from "../faces/http-io.js";
+import { limits } from "../limits.js";
 
 export interface ListenOptions {
   readonly host: string;
   readonly port: number;
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** How long a client may take to send a request's headers, and all of it (default `limits`). */
+  readonly headersTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
 }
 
 export interface Listener {
@@ -85,7 +89,20 @@ export async function listen(
     secure.on("session", track);
     server = secure;
   } else {
-    const plain = http.createServer({ keepAliveTimeout: 65_000 }, serve);
+    const headersTimeout = options.headersTimeoutMs ?? limits.headersTimeoutMs;
+    const plain = http.createServer(
+      {
+        keepAliveTimeout: 65_000,
+        headersTimeout,
+        requestTimeout: options.requestTimeoutMs ?? limits.requestTimeoutMs,
+        connectionsCheckingInterval: Math.min(30_000, headersTimeout),
+      },
+      serve,
+    );
+    // Node enforces those timeouts only once a server has emitted `listening`; this one never
+    // listens itself (connections are handed to it), so it is told. Without it a client that
+    // sends its headers slowly holds a connection open for ever.
+    plain.emit("listening");
     const h2c = http2.createServer(serve);
     h2c.on("session", track);
     // No Nagle: HTTP/2 writes a response's HEADERS and DATA frames apart, and a delayed ACK
