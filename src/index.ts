@@ -30,6 +30,13 @@ export type {
   KvQueueListener,
   KvQueueMessage,
 } from "./sdk/queue.js";
+export type {
+  KvIndex,
+  KvIndexOptions,
+  KvSearchOptions,
+  KvSearchResults,
+  KvTokenizer,
+} from "./sdk/search.js";
 export type * from "./sdk/types.js";
 export type {
   KvWatchCallback,

@@ -29,6 +29,14 @@ export const limits = {
   maxFilterDepth: 20,
   maxFilterPathLength: 1024,
   maxFilterPathParts: 32,
+  /** Full-text search: fields of one index; results of one search (default and maximum). */
+  maxIndexFields: 32,
+  defaultSearchLimit: 100,
+  maxSearchLimit: 1000,
+  /** A search query: characters, words and phrases, nesting of parentheses. */
+  maxSearchQueryLength: 2048,
+  maxSearchTerms: 64,
+  maxSearchDepth: 10,
   /** Entries in one `paginate` page: default and maximum (the seed's list limits). */
   defaultPageSize: 100,
   maxPageSize: 1000,

@@ -12,6 +12,7 @@
  */
 import type { EncodedValue } from "../codec/value-codec.js";
 import type { Filter } from "./filter.js";
+import type { SearchIndex, SearchRequest } from "./search.js";
 
 export type {
   FieldPath,
@@ -20,6 +21,8 @@ export type {
   Operand,
   OrderedOperand,
 } from "./filter.js";
+export type { SearchIndex, SearchQuery, SearchRequest, Tokenizer } from "./search.js";
+export { TOKENIZERS } from "./search.js";
 
 /** One stored entry, as a backend returns it: its encoded value with its key and versionstamp. */
 export type RawEntry = EncodedValue & {
@@ -250,6 +253,27 @@ export interface Backend {
    * sharing the storage committed). Returns a function that removes the listener.
    */
   onCommit(listener: () => void): () => void;
+
+  /**
+   * Creates the full-text index `index` (search.ts), replacing any index on the same prefix, and
+   * indexes every stored entry under its prefix, in one transaction. From then on every commit,
+   * whatever writes or removes an entry under the prefix (expiry purges included), updates the
+   * index in its own transaction. An index on a prefix inside another index's prefix is separate.
+   */
+  createIndex(index: SearchIndex): Promise<void>;
+
+  /** Removes the index on exactly `prefix`; resolves whether there was one. */
+  removeIndex(prefix: Uint8Array): Promise<boolean>;
+
+  /** Every index, in prefix order. */
+  listIndexes(): Promise<SearchIndex[]>;
+
+  /**
+   * Live entries under the index on exactly `request.prefix` that match its query and filter,
+   * most relevant first (ties in key order), at most `limit`. `NOT_FOUND` when there is no index
+   * on that prefix.
+   */
+  search(request: SearchRequest, now: number): Promise<RawEntry[]>;
 
   queueStats(now: number): Promise<QueueStats>;
 

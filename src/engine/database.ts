@@ -12,7 +12,12 @@ import type {
   LeasedMessage,
   QueueStats,
   RawEntry,
+  SearchIndex,
+  SearchRequest,
 } from "../backends/backend.js";
+
+export { TOKENIZERS } from "../backends/backend.js";
+
 import type { EncodedValue } from "../codec/value-codec.js";
 
 export type {
@@ -30,7 +35,11 @@ export type {
   OrderedOperand,
   QueueStats,
   RawEntry,
+  SearchIndex,
+  SearchQuery,
+  SearchRequest,
   StoredMessage,
+  Tokenizer,
 } from "../backends/backend.js";
 
 export type Mutation =
@@ -206,6 +215,14 @@ export interface Database {
   changes(request: ChangesRequest): Promise<ChangesPage>;
   /** Leases ready queue messages to the caller; resolves `[]` after `waitMs` or on `signal`. */
   claim(request: ClaimRequest, signal?: AbortSignal): Promise<LeasedMessage[]>;
+  /** Creates (or replaces) a full-text index and indexes what is already stored; see `Backend`. */
+  createIndex(index: SearchIndex): Promise<void>;
+  /** Removes the index on exactly `prefix`; resolves whether there was one. */
+  removeIndex(prefix: Uint8Array): Promise<boolean>;
+  /** Every full-text index, in prefix order. */
+  listIndexes(): Promise<SearchIndex[]>;
+  /** Live entries matching the query under an index, best first; `NOT_FOUND` without an index. */
+  search(request: SearchRequest): Promise<RawEntry[]>;
   queueStats(): Promise<QueueStats>;
   /** Dead letters, newest first, or the one with `id`. */
   deadLetters(query: { limit: number; offset: number } | { id: string }): Promise<DeadLetter[]>;

@@ -18,6 +18,8 @@ import type {
   LeasedMessage,
   QueueStats,
   RawEntry,
+  SearchIndex,
+  SearchRequest,
   Settlement,
   StorageCommit,
   StorageMutation,
@@ -212,6 +214,22 @@ export class Engine implements Database {
         this.#claimWaiters.add(done);
       });
     }
+  }
+
+  createIndex(index: SearchIndex): Promise<void> {
+    return this.#backend.createIndex(index);
+  }
+
+  removeIndex(prefix: Uint8Array): Promise<boolean> {
+    return this.#backend.removeIndex(prefix);
+  }
+
+  listIndexes(): Promise<SearchIndex[]> {
+    return this.#backend.listIndexes();
+  }
+
+  search(request: SearchRequest): Promise<RawEntry[]> {
+    return this.#backend.search(request, Date.now());
   }
 
   queueStats(): Promise<QueueStats> {

@@ -45,6 +45,10 @@ export class GroupedReads implements Database {
   follow: Database["follow"] = (request, listener) => this.#database.follow(request, listener);
   changes: Database["changes"] = (request) => this.#database.changes(request);
   claim: Database["claim"] = (request, signal) => this.#database.claim(request, signal);
+  createIndex: Database["createIndex"] = (index) => this.#database.createIndex(index);
+  removeIndex: Database["removeIndex"] = (prefix) => this.#database.removeIndex(prefix);
+  listIndexes: Database["listIndexes"] = () => this.#database.listIndexes();
+  search: Database["search"] = (request) => this.#database.search(request);
   queueStats: Database["queueStats"] = () => this.#database.queueStats();
   deadLetters: Database["deadLetters"] = (query) => this.#database.deadLetters(query);
 

@@ -15,9 +15,13 @@ import {
   deadLetterToWire,
   entryToWire,
   feedRangesFromWire,
+  indexFromWire,
+  indexPrefixFromWire,
+  indexToWire,
   keysFromWire,
   leasedToWire,
   rangesFromWire,
+  searchFromWire,
 } from "../protocol/database-wire.js";
 import { formatSse } from "../protocol/sse.js";
 import { errorBody, StreamReply } from "./http-io.js";
@@ -116,6 +120,40 @@ export function databaseProtocolRoutes(database: Database): Route[] {
         const claim = claimRequestFromWire(await request.json());
         const messages = await database.claim(claim, request.signal);
         return { messages: messages.map(leasedToWire) };
+      },
+    },
+    {
+      method: "POST",
+      path: "/db/create-index",
+      access: "write",
+      async handle(request) {
+        await database.createIndex(indexFromWire(await request.json()));
+        return {};
+      },
+    },
+    {
+      method: "POST",
+      path: "/db/remove-index",
+      access: "write",
+      async handle(request) {
+        return { removed: await database.removeIndex(indexPrefixFromWire(await request.json())) };
+      },
+    },
+    {
+      method: "POST",
+      path: "/db/list-indexes",
+      access: "read",
+      async handle() {
+        return { indexes: (await database.listIndexes()).map(indexToWire) };
+      },
+    },
+    {
+      method: "POST",
+      path: "/db/search",
+      access: "read",
+      async handle(request) {
+        const entries = await database.search(searchFromWire(await request.json()));
+        return { entries: entries.map(entryToWire) };
       },
     },
     {

@@ -7,6 +7,10 @@
  *   count   { start, end, where? }                 → { count }
  *   commit  { checks: { key, versionstamp }[], mutations: Mutation[], filters?: Where[] }
  *                                                 → { ok: true, versionstamp, deletedCount } | { ok: false }
+ *   create-index  { prefix, fields: string[], tokenize } → {}
+ *   remove-index  { prefix }                       → { removed }
+ *   list-indexes  {}                               → { indexes: { prefix, fields, tokenize }[] }
+ *   search  { prefix, query: string, limit, where? } → { entries: Entry[] }
  *
  * Key: an encoded key in base64. Value: `{ encoding, data }`, `data` being the JSON text for the
  * JSON encoding (4) and base64 bytes otherwise. Entry: `{ key, versionstamp, encoding, data }`.
@@ -40,13 +44,16 @@ import type {
   LeasedMessage,
   Mutation,
   RawEntry,
+  SearchIndex,
+  SearchRequest,
   StoredMessage,
 } from "../engine/database.js";
 import { assertEnqueueLimits } from "../engine/enqueue-limits.js";
 import { sumBounds } from "../engine/mutations.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
-import { filterToWhere, parseWhere } from "./where-filter.js";
+import { formatSearchQuery, searchIndexOf, searchRequestOf } from "./search-query.js";
+import { filterToWhere, formatPath, parseWhere } from "./where-filter.js";
 
 export interface WireValue {
   encoding: number;
@@ -654,4 +661,47 @@ export function deadLetterQueryFromWire(
     throw invalid("offset must be a non-negative integer");
   }
   return { limit, offset };
+}
+
+// ---- full-text search ----
+
+export interface WireIndex {
+  prefix: string;
+  fields: string[];
+  tokenize: string;
+}
+
+export const indexToWire = (index: SearchIndex): WireIndex => ({
+  prefix: b64(index.prefix),
+  fields: index.fields.map(formatPath),
+  tokenize: index.tokenize,
+});
+
+/** A prefix: a valid key, or the empty key (every entry). */
+function prefixFromWire(value: unknown): Uint8Array {
+  return value === "" ? new Uint8Array() : keyFromWire(value, "prefix", "read");
+}
+
+export function indexFromWire(body: unknown): SearchIndex {
+  const b = object(body, "body");
+  return searchIndexOf(prefixFromWire(b.prefix), b);
+}
+
+export function indexPrefixFromWire(body: unknown): Uint8Array {
+  return prefixFromWire(object(body, "body").prefix);
+}
+
+export const searchToWire = (request: SearchRequest) => ({
+  prefix: b64(request.prefix),
+  query: formatSearchQuery(request.query),
+  limit: request.limit,
+  where: whereToWire(request.filter),
+});
+
+export function searchFromWire(body: unknown): SearchRequest {
+  const b = object(body, "body");
+  return searchRequestOf(prefixFromWire(b.prefix), b.query, {
+    limit: b.limit,
+    where: b.where ?? undefined,
+  } as never);
 }

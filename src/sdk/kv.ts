@@ -10,6 +10,7 @@ import type { Database, Mutation } from "../engine/database.js";
 import { Engine } from "../engine/engine.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
+import { searchIndexOf, searchRequestOf } from "../protocol/search-query.js";
 import type { KvWhere } from "../protocol/where-filter.js";
 import {
   AtomicOperation,
@@ -48,6 +49,15 @@ import {
   listenQueue,
 } from "./queue.js";
 import { RemoteDatabase } from "./remote-database.js";
+import {
+  indexToKv,
+  type KvIndex,
+  type KvIndexOptions,
+  type KvSearchOptions,
+  KvSearchResults,
+  prefixOf,
+  search,
+} from "./search.js";
 import type {
   KvCommitResult,
   KvDeleteResult,
@@ -330,6 +340,42 @@ export class Kv {
     const listener = listenQueue<T>(this.#db, handler, options);
     this.#track(listener, listener.closed);
     return listener;
+  }
+
+  /**
+   * Creates a full-text index over the entries under `prefix` (replacing any index on exactly
+   * that prefix), indexing every entry already there. From then on every write keeps it exact,
+   * in the write's own commit, whichever API or process makes it. Errors: `INVALID_ARGUMENT`
+   * for missing or malformed fields or an unknown tokenizer.
+   */
+  async createIndex(prefix: KvKey, options: KvIndexOptions): Promise<{ ok: true }> {
+    const index = searchIndexOf(prefixOf(prefix), options);
+    await this.#db().createIndex(index);
+    return { ok: true };
+  }
+
+  /** Every full-text index, in prefix order. */
+  async listIndexes(): Promise<KvIndex[]> {
+    return (await this.#db().listIndexes()).map(indexToKv);
+  }
+
+  /** Removes the full-text index on exactly `prefix`; resolves whether there was one. */
+  async removeIndex(prefix: KvKey): Promise<boolean> {
+    return this.#db().removeIndex(prefixOf(prefix));
+  }
+
+  /**
+   * The live entries under `prefix` whose indexed fields match `query` (see the README's query
+   * syntax) and, with `where`, whose value matches it too; most relevant first, at most `limit`
+   * (default 100, at most 1000). Iterate the result with `for await`, or await it for an array.
+   * Errors: `NOT_FOUND` when no index has exactly this prefix, `INVALID_ARGUMENT` for a
+   * malformed query or limit, `INVALID_FILTER` for a malformed `where`.
+   */
+  search<T = unknown>(prefix: KvKey, query: string, options?: KvSearchOptions): KvSearchResults<T> {
+    return new KvSearchResults<T>(async () => {
+      const request = searchRequestOf(prefixOf(prefix), query, options);
+      return search(this.#db(), prefix, request);
+    });
   }
 
   /** Messages waiting, being handled, and dead-lettered. */

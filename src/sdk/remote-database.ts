@@ -17,6 +17,8 @@ import type {
   LeasedMessage,
   QueueStats,
   RawEntry,
+  SearchIndex,
+  SearchRequest,
   Subscription,
 } from "../engine/database.js";
 import { errorStatus, KvError, type KvErrorCode } from "../kv-error.js";
@@ -27,15 +29,19 @@ import {
   deadLetterFromWire,
   entryFromWire,
   feedRangesToWire,
+  indexToWire,
   keysToWire,
   leasedFromWire,
   rangesToWire,
+  searchToWire,
   type WireCommit,
   type WireDeadLetter,
   type WireEntry,
+  type WireIndex,
   type WireLeased,
 } from "../protocol/database-wire.js";
 import { SseParser } from "../protocol/sse.js";
+import { parsePath } from "../protocol/where-filter.js";
 
 /** How long a claim that settles messages may wait for the next one (see `claim`). */
 const SETTLING_WAIT_MS = 1000;
@@ -217,6 +223,34 @@ export class RemoteDatabase implements Database {
       if (signal?.aborted) return [];
       throw error;
     }
+  }
+
+  async createIndex(index: SearchIndex): Promise<void> {
+    await this.#post("/db/create-index", indexToWire(index));
+  }
+
+  async removeIndex(prefix: Uint8Array): Promise<boolean> {
+    const { removed } = await this.#post<{ removed: boolean }>("/db/remove-index", {
+      prefix: Buffer.from(prefix).toString("base64"),
+    });
+    return removed;
+  }
+
+  async listIndexes(): Promise<SearchIndex[]> {
+    const { indexes } = await this.#post<{ indexes: WireIndex[] }>("/db/list-indexes", {});
+    return indexes.map((index) => ({
+      prefix: new Uint8Array(Buffer.from(index.prefix, "base64")),
+      fields: index.fields.map((field) => parsePath(field, "fields")),
+      tokenize: index.tokenize as SearchIndex["tokenize"],
+    }));
+  }
+
+  async search(request: SearchRequest): Promise<RawEntry[]> {
+    const { entries } = await this.#post<{ entries: WireEntry[] }>(
+      "/db/search",
+      searchToWire(request),
+    );
+    return entries.map(entryFromWire);
   }
 
   queueStats(): Promise<QueueStats> {

@@ -26,6 +26,8 @@ import type {
   LeasedMessage,
   QueueStats,
   RawEntry,
+  SearchIndex,
+  SearchRequest,
   Settlement,
   StorageCommit,
   StorageMutation,
@@ -33,6 +35,12 @@ import type {
   StoredMessage,
 } from "../backend.js";
 import { compileFilter, DOC } from "./postgres-filter.js";
+import {
+  compileQuery,
+  pathsJson,
+  SEARCH_MIGRATION,
+  TEXT_SEARCH_CONFIGS,
+} from "./postgres-search.js";
 
 /** Append-only: each entry runs once, in order, recorded in `migrations`. */
 const MIGRATIONS = [
@@ -91,6 +99,7 @@ const MIGRATIONS = [
      failed_at bigint NOT NULL
    );
    CREATE INDEX dead_letters_failed_at ON dead_letters (failed_at);`,
+  SEARCH_MIGRATION,
 ];
 
 const LIVE = "(expires_at IS NULL OR expires_at > $NOW)";
@@ -186,7 +195,32 @@ const SQL = {
   deadLetter1: `SELECT ${MESSAGE}, error, failed_at FROM dead_letters WHERE id = $1`,
   nextExpiry: "SELECT min(expires_at) FROM kv WHERE expires_at IS NOT NULL",
   notify: "SELECT pg_notify($1, $2)",
+  /** Taken by index changes: commits hold this row's lock too, so they wait for each other. */
+  lockMeta: "SELECT 1 FROM meta WHERE id = 0 FOR UPDATE",
+  indexId: "SELECT id FROM search_indexes WHERE prefix = $1",
+  removeIndex: `WITH i AS (DELETE FROM search_indexes WHERE prefix = $1 RETURNING id),
+                  d AS (DELETE FROM search_docs WHERE index_id IN (SELECT id FROM i))
+                SELECT count(*) FROM i`,
+  addIndex: `INSERT INTO search_indexes (prefix, range_start, range_end, fields, paths, tokenize, config)
+             VALUES ($1, $2, $3, $4::text::jsonb, ARRAY(SELECT jsonb_array_elements_text($5::text::jsonb)),
+               $6, $7::regconfig)
+             RETURNING id`,
+  backfillIndex: `INSERT INTO search_docs (index_id, key, tsv)
+                  SELECT i.id, kv.key, search_vector(i.config, i.paths, kv.encoding, kv.text)
+                  FROM search_indexes i JOIN kv ON kv.key >= i.range_start AND kv.key < i.range_end
+                  WHERE i.id = $1`,
+  listIndexes: "SELECT prefix, fields::text, tokenize FROM search_indexes ORDER BY prefix",
 } as const;
+
+/**
+ * A search of index $1 at time $2, at most $3 entries: the query (postgres-search.ts) in place
+ * of QUERY, its parameters from $4, and a compiled filter (or true) in place of FILTER after them.
+ */
+const SEARCH_SQL = `SELECT kv.key, kv.data, kv.text, kv.encoding, kv.versionstamp
+  FROM (SELECT QUERY AS q FROM search_indexes i WHERE i.id = $1) query,
+    search_docs s JOIN kv ON kv.key = s.key, ${DOC}
+  WHERE s.index_id = $1 AND s.tsv @@ query.q AND ${LIVE.replace("$NOW", "$2")} AND FILTER
+  ORDER BY ts_rank(s.tsv, query.q) DESC, kv.key LIMIT $3`;
 
 /** Statements with a compiled filter (postgres-filter.ts) in place of `FILTER`, its parameters after theirs. */
 const FILTERED_SQL = {
@@ -787,6 +821,68 @@ export class PostgresBackend implements Backend {
         void unlisten.then((l) => l.unlisten()).catch(() => {});
       }
     };
+  }
+
+  createIndex(index: SearchIndex): Promise<void> {
+    return this.#run(async () => {
+      await this.#sql.begin(async (tx) => {
+        await this.#query(tx, SQL.lockMeta, []);
+        await this.#query(tx, SQL.removeIndex, [index.prefix]);
+        const id = await this.#value<number>(tx, SQL.addIndex, [
+          index.prefix,
+          Buffer.concat([index.prefix, Buffer.from([0x00])]),
+          Buffer.concat([index.prefix, Buffer.from([0xff])]),
+          JSON.stringify(index.fields),
+          pathsJson(index.fields),
+          index.tokenize,
+          TEXT_SEARCH_CONFIGS[index.tokenize],
+        ]);
+        await this.#query(tx, SQL.backfillIndex, [id]);
+      });
+    });
+  }
+
+  removeIndex(prefix: Uint8Array): Promise<boolean> {
+    return this.#run(
+      () =>
+        this.#sql.begin(async (tx) => {
+          await this.#query(tx, SQL.lockMeta, []);
+          return Number(await this.#value(tx, SQL.removeIndex, [prefix])) > 0;
+        }) as Promise<boolean>,
+    );
+  }
+
+  listIndexes(): Promise<SearchIndex[]> {
+    return this.#run(async () => {
+      const rows = await this.#query<[Buffer, string, SearchIndex["tokenize"]]>(
+        this.#sql,
+        SQL.listIndexes,
+        [],
+      );
+      return rows.map(([prefix, fields, tokenize]) => ({
+        prefix: new Uint8Array(prefix),
+        fields: JSON.parse(fields),
+        tokenize,
+      }));
+    });
+  }
+
+  search(request: SearchRequest, now: number): Promise<RawEntry[]> {
+    return this.#run(async () => {
+      const id = await this.#value<number>(this.#sql, SQL.indexId, [request.prefix]);
+      if (id === undefined) throw new KvError("NOT_FOUND", "No search index on this prefix");
+      const query = compileQuery(request.query, "i.config", 4);
+      const filter = request.filter && compileFilter(request.filter, now, 4 + query.params.length);
+      const text = SEARCH_SQL.replace("QUERY", query.sql).replace("FILTER", filter?.sql ?? "true");
+      const rows = await this.#query(this.#sql, text, [
+        id,
+        now,
+        request.limit,
+        ...query.params,
+        ...(filter?.params ?? []),
+      ]);
+      return rows.map((row) => entry(row as EntryRow));
+    });
   }
 
   queueStats(now: number): Promise<QueueStats> {

@@ -21,7 +21,7 @@ export interface CompiledFilter {
 export const DOC = `LATERAL (SELECT CASE WHEN kv.encoding = ${ValueEncoding.JSON} THEN kv.text::jsonb END AS doc) d`;
 
 /** The SQL/JSON path of `path`: `strict $."a"[0]."b"`. */
-function jsonPath(path: FieldPath): string {
+export function jsonPath(path: FieldPath): string {
   let out = "strict $";
   for (const part of path) {
     out +=

@@ -25,6 +25,8 @@ import type {
   LeasedMessage,
   QueueStats,
   RawEntry,
+  SearchIndex,
+  SearchRequest,
   Settlement,
   StorageCommit,
   StorageMutation,
@@ -32,6 +34,7 @@ import type {
   StoredMessage,
 } from "../backend.js";
 import { compileFilter } from "./sqlite-filter.js";
+import { createIndexSql, dropIndexSql, matchExpression, searchTable } from "./sqlite-search.js";
 
 /** Append-only: each entry runs once, in order; `PRAGMA user_version` counts those applied. */
 const MIGRATIONS = [
@@ -84,6 +87,19 @@ const MIGRATIONS = [
      failed_at INTEGER NOT NULL
    );
    CREATE INDEX dead_letters_failed_at ON dead_letters (failed_at);`,
+  // Full-text indexes (sqlite-search.ts): their definitions, and each indexed key's document id.
+  `CREATE TABLE search_indexes (
+     id INTEGER PRIMARY KEY,
+     prefix BLOB NOT NULL UNIQUE,
+     fields TEXT NOT NULL, -- JSON array of field paths (arrays of names and array indexes)
+     tokenize TEXT NOT NULL
+   );
+   CREATE TABLE search_keys (
+     id INTEGER PRIMARY KEY,
+     index_id INTEGER NOT NULL,
+     key BLOB NOT NULL,
+     UNIQUE (index_id, key)
+   );`,
 ];
 
 // Statements take positional parameters (faster to bind than named ones).
@@ -151,7 +167,16 @@ const SQL = {
   readReserved: "SELECT versionstamp FROM meta WHERE id = 0",
   writeReserved: "UPDATE meta SET versionstamp = ? WHERE id = 0",
   dataVersion: "PRAGMA data_version",
+  indexId: "SELECT id FROM search_indexes WHERE prefix = ?",
+  addIndex: "INSERT INTO search_indexes (prefix, fields, tokenize) VALUES (?, ?, ?) RETURNING id",
+  listIndexes: "SELECT prefix, fields, tokenize FROM search_indexes ORDER BY prefix",
 } as const;
+
+/** A search of index `TABLE` (sqlite-search.ts), optionally with a compiled filter for `FILTER`. */
+const SEARCH_SQL = `SELECT kv.key, kv.data, kv.encoding, kv.versionstamp FROM TABLE
+  JOIN search_keys s ON s.id = TABLE.rowid JOIN kv ON kv.key = s.key
+  WHERE TABLE MATCH ? AND (kv.expires_at IS NULL OR kv.expires_at > ?) AND FILTER
+  ORDER BY TABLE.rank, kv.key LIMIT ?`;
 
 /** Statements with a compiled filter (sqlite-filter.ts) in place of `FILTER`. */
 const FILTERED_SQL = {
@@ -276,6 +301,7 @@ const RAW: readonly (keyof typeof SQL)[] = [
   "queueStats",
   "deadLetters",
   "deadLetter1",
+  "listIndexes",
 ];
 const PLUCK: readonly (keyof typeof SQL)[] = [
   "count",
@@ -290,6 +316,8 @@ const PLUCK: readonly (keyof typeof SQL)[] = [
   "nextExpiry",
   "readReserved",
   "dataVersion",
+  "indexId",
+  "addIndex",
 ];
 
 export class SqliteBackend implements Backend {
@@ -406,7 +434,14 @@ export class SqliteBackend implements Backend {
   ): { statement: Statement; params: unknown[] } | undefined {
     const compiled = compileFilter(filter, now);
     if (compiled === undefined) return undefined;
-    const sql = FILTERED_SQL[name].replace("FILTER", compiled.sql);
+    return {
+      statement: this.#prepared(FILTERED_SQL[name].replace("FILTER", compiled.sql)),
+      params: compiled.params,
+    };
+  }
+
+  /** `sql` prepared, from the cache of statements whose text is built at run time. */
+  #prepared(sql: string): Statement {
     let statement = this.#filtered.get(sql);
     if (statement === undefined) {
       statement = this.#db.prepare(sql);
@@ -417,7 +452,7 @@ export class SqliteBackend implements Backend {
       this.#filtered.delete(sql);
     }
     this.#filtered.set(sql, statement);
-    return { statement, params: compiled.params };
+    return statement;
   }
 
   async commit(group: readonly StorageCommit[], now: number): Promise<CommitOutcome[]> {
@@ -703,6 +738,69 @@ export class SqliteBackend implements Backend {
       return; // closed or busy: the next poll tries again
     }
     for (const listener of this.#commitListeners) listener();
+  }
+
+  async createIndex(index: SearchIndex): Promise<void> {
+    try {
+      this.#db
+        .transaction(() => {
+          const existing = this.#sql.indexId.get(index.prefix) as number | undefined;
+          if (existing !== undefined) this.#db.exec(dropIndexSql(existing));
+          const fields = JSON.stringify(index.fields);
+          const id = this.#sql.addIndex.get(index.prefix, fields, index.tokenize) as number;
+          this.#db.exec(createIndexSql(id, index));
+        })
+        .immediate();
+    } catch (e) {
+      throw storageError(e);
+    }
+  }
+
+  async removeIndex(prefix: Uint8Array): Promise<boolean> {
+    try {
+      return this.#db
+        .transaction(() => {
+          const id = this.#sql.indexId.get(prefix) as number | undefined;
+          if (id !== undefined) this.#db.exec(dropIndexSql(id));
+          return id !== undefined;
+        })
+        .immediate();
+    } catch (e) {
+      throw storageError(e);
+    }
+  }
+
+  async listIndexes(): Promise<SearchIndex[]> {
+    try {
+      const rows = this.#sql.listIndexes.all() as [Buffer, string, SearchIndex["tokenize"]][];
+      return rows.map(([prefix, fields, tokenize]) => ({
+        prefix: new Uint8Array(prefix),
+        fields: JSON.parse(fields),
+        tokenize,
+      }));
+    } catch (e) {
+      throw storageError(e);
+    }
+  }
+
+  async search(request: SearchRequest, now: number): Promise<RawEntry[]> {
+    try {
+      const rows = this.#snapshot(() => {
+        const id = this.#sql.indexId.get(request.prefix) as number | undefined;
+        if (id === undefined) throw new KvError("NOT_FOUND", "No search index on this prefix");
+        const compiled = request.filter && compileFilter(request.filter, now);
+        const sql = SEARCH_SQL.replaceAll("TABLE", searchTable(id)).replace(
+          "FILTER",
+          compiled?.sql ?? "1",
+        );
+        return this.#prepared(sql)
+          .raw()
+          .all(matchExpression(request.query), now, ...(compiled?.params ?? []), request.limit);
+      }) as Row[];
+      return rows.map(entry);
+    } catch (e) {
+      throw storageError(e);
+    }
   }
 
   async queueStats(now: number): Promise<QueueStats> {

@@ -28,7 +28,7 @@ const NUMBER_TYPES = "('integer','real')";
 const DATA = `(CASE WHEN encoding = ${ValueEncoding.JSON} THEN data END)`;
 
 /** The JSON path of `path` for SQLite: `$."a"[0]."b"`. */
-function jsonPath(path: FieldPath): string {
+export function jsonPath(path: FieldPath): string {
   let out = "$";
   for (const part of path) {
     out +=
