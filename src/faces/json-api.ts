@@ -10,10 +10,12 @@ import { decodeValue, ValueEncoding } from "../codec/value-codec.js";
 import type { Database, RawEntry } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
 import { parseKeyPath } from "../protocol/key-path.js";
+import { searchRequestOf } from "../protocol/search-query.js";
 import { fromTagged, keyFromJson, keyToJson, toTagged } from "../protocol/tagged-json.js";
 import type { KvWhere } from "../protocol/where-filter.js";
 import type { Kv } from "../sdk/kv.js";
 import { filterOf, spanOfPrefix } from "../sdk/kv-list-iterator.js";
+import { prefixOf, search } from "../sdk/search.js";
 import type { KvEntry } from "../sdk/types.js";
 import { JsonText } from "./http-io.js";
 import type { Route, RouteRequest } from "./route.js";
@@ -147,6 +149,35 @@ async function deleteOptions(request: RouteRequest): Promise<Record<string, unkn
   const length = Number(request.req.headers["content-length"] ?? 0);
   if (!type.includes("application/json") || length === 0) return {};
   return body(await request.json());
+}
+
+/** The prefix of an index or search: a key array in bodies, a key path in query strings. */
+function requiredPrefix(value: unknown): KvKey {
+  if (value === undefined || value === null || value === "") {
+    throw new KvError("INVALID_ARGUMENT", 'prefix is required, e.g. ["posts"] or ?prefix=posts');
+  }
+  return typeof value === "string" ? parseKeyPath(value) : keyFromJson(value, "prefix");
+}
+
+function requiredQuery(value: unknown): string {
+  if (value === undefined || value === null || value === "") {
+    throw new KvError("INVALID_ARGUMENT", "query is required, e.g. ?query=typescript");
+  }
+  if (typeof value !== "string") throw new KvError("INVALID_ARGUMENT", "query must be a string");
+  return value;
+}
+
+/** Runs a search; `limit` is capped at 1000 silently, as for lists (the seed's behaviour). */
+async function searchEntries(
+  database: Database,
+  prefix: KvKey,
+  query: string,
+  limit: unknown,
+  where: KvWhere | undefined,
+) {
+  const request = searchRequestOf(prefixOf(prefix), query, { limit: limitOf(limit), where });
+  const entries = await search(database, prefix, request);
+  return jsonArray(entries.map((raw) => entryJson(decodeKey(raw.key), raw)));
 }
 
 type AtomicBuilder = ReturnType<Kv["atomic"]>;
@@ -318,6 +349,74 @@ export function jsonApiRoutes(kv: Kv, database: Database): Route[] {
         },
       ];
     }),
+    {
+      method: "POST",
+      path: "/indexes",
+      access: "write",
+      async handle(request) {
+        // The seed's server reads { prefix, options: { fields, tokenize } }, its client sends
+        // { prefix, fields, tokenize }: both are accepted.
+        const b = body(await request.json());
+        const options =
+          b.options !== undefined && b.options !== null
+            ? b.options
+            : { fields: b.fields, tokenize: b.tokenize ?? undefined };
+        return kv.createIndex(requiredPrefix(b.prefix), options as never);
+      },
+    },
+    {
+      method: "GET",
+      path: "/indexes",
+      access: "read",
+      async handle() {
+        return (await kv.listIndexes()).map((index) => ({
+          prefix: keyToJson(index.prefix),
+          fields: index.fields,
+          tokenize: index.tokenize,
+        }));
+      },
+    },
+    {
+      method: "DELETE",
+      path: "/indexes",
+      access: "write",
+      async handle({ query }) {
+        const removed = await kv.removeIndex(requiredPrefix(query.get("prefix")));
+        return { ok: true, removed };
+      },
+    },
+    {
+      method: "GET",
+      path: "/search",
+      access: "read",
+      handle({ query }) {
+        return searchEntries(
+          database,
+          requiredPrefix(query.get("prefix")),
+          requiredQuery(query.get("query")),
+          query.get("limit"),
+          whereOfQuery(query.get("where")),
+        );
+      },
+    },
+    {
+      method: "POST",
+      path: "/search",
+      access: "read",
+      async handle(request) {
+        // The seed's client sends limit and where at the top level, its server reads them from
+        // options: both are accepted, options first.
+        const b = body(await request.json());
+        const options = b.options === undefined || b.options === null ? {} : body(b.options);
+        return searchEntries(
+          database,
+          requiredPrefix(b.prefix),
+          requiredQuery(b.query),
+          options.limit ?? b.limit,
+          whereOf(options.where ?? b.where),
+        );
+      },
+    },
     {
       method: "POST",
       path: "/atomic",
