@@ -197,7 +197,7 @@ const SQL = {
   notify: "SELECT pg_notify($1, $2)",
   /** Taken by index changes: commits hold this row's lock too, so they wait for each other. */
   lockMeta: "SELECT 1 FROM meta WHERE id = 0 FOR UPDATE",
-  indexId: "SELECT id FROM search_indexes WHERE prefix = $1",
+  indexConfig: "SELECT id, config::text FROM search_indexes WHERE prefix = $1",
   removeIndex: `WITH i AS (DELETE FROM search_indexes WHERE prefix = $1 RETURNING id),
                   d AS (DELETE FROM search_docs WHERE index_id IN (SELECT id FROM i))
                 SELECT count(*) FROM i`,
@@ -213,12 +213,13 @@ const SQL = {
 } as const;
 
 /**
- * A search of index $1 at time $2, at most $3 entries: the query (postgres-search.ts) in place
- * of QUERY, its parameters from $4, and a compiled filter (or true) in place of FILTER after them.
+ * A search of index $1 at time $2, at most $3 entries, with text search configuration $4: the
+ * query (postgres-search.ts) in place of QUERY, its parameters from $5, and a compiled filter (or
+ * true) in place of FILTER after them. The query depends on parameters only, so that the GIN
+ * index serves it.
  */
 const SEARCH_SQL = `SELECT kv.key, kv.data, kv.text, kv.encoding, kv.versionstamp
-  FROM (SELECT QUERY AS q FROM search_indexes i WHERE i.id = $1) query,
-    search_docs s JOIN kv ON kv.key = s.key, ${DOC}
+  FROM (SELECT QUERY AS q) query, search_docs s JOIN kv ON kv.key = s.key, ${DOC}
   WHERE s.index_id = $1 AND s.tsv @@ query.q AND ${LIVE.replace("$NOW", "$2")} AND FILTER
   ORDER BY ts_rank(s.tsv, query.q) DESC, kv.key LIMIT $3`;
 
@@ -869,15 +870,19 @@ export class PostgresBackend implements Backend {
 
   search(request: SearchRequest, now: number): Promise<RawEntry[]> {
     return this.#run(async () => {
-      const id = await this.#value<number>(this.#sql, SQL.indexId, [request.prefix]);
-      if (id === undefined) throw new KvError("NOT_FOUND", "No search index on this prefix");
-      const query = compileQuery(request.query, "i.config", 4);
-      const filter = request.filter && compileFilter(request.filter, now, 4 + query.params.length);
+      const [index] = await this.#query<[number, string]>(this.#sql, SQL.indexConfig, [
+        request.prefix,
+      ]);
+      if (index === undefined) throw new KvError("NOT_FOUND", "No search index on this prefix");
+      const [id, config] = index;
+      const query = compileQuery(request.query, "$4::regconfig", 5);
+      const filter = request.filter && compileFilter(request.filter, now, 5 + query.params.length);
       const text = SEARCH_SQL.replace("QUERY", query.sql).replace("FILTER", filter?.sql ?? "true");
       const rows = await this.#query(this.#sql, text, [
         id,
         now,
         request.limit,
+        config,
         ...query.params,
         ...(filter?.params ?? []),
       ]);
