@@ -53,7 +53,7 @@ import { sumBounds } from "../engine/mutations.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { formatSearchQuery, searchIndexOf, searchRequestOf } from "./search-query.js";
-import { filterToWhere, formatPath, parseWhere } from "./where-filter.js";
+import { filterToWhere, formatPath, parsePath, parseWhere } from "./where-filter.js";
 
 export interface WireValue {
   encoding: number;
@@ -682,10 +682,19 @@ function prefixFromWire(value: unknown): Uint8Array {
   return value === "" ? new Uint8Array() : keyFromWire(value, "prefix", "read");
 }
 
+/** Decodes an index the server sent (trusted). */
+export const indexFromServer = (w: WireIndex): SearchIndex => ({
+  prefix: unb64(w.prefix),
+  fields: w.fields.map((field) => parsePath(field, "fields")),
+  tokenize: w.tokenize as SearchIndex["tokenize"],
+});
+
 export function indexFromWire(body: unknown): SearchIndex {
   const b = object(body, "body");
   return searchIndexOf(prefixFromWire(b.prefix), b);
 }
+
+export const indexPrefixToWire = (prefix: Uint8Array) => ({ prefix: b64(prefix) });
 
 export function indexPrefixFromWire(body: unknown): Uint8Array {
   return prefixFromWire(object(body, "body").prefix);
@@ -700,8 +709,5 @@ export const searchToWire = (request: SearchRequest) => ({
 
 export function searchFromWire(body: unknown): SearchRequest {
   const b = object(body, "body");
-  return searchRequestOf(prefixFromWire(b.prefix), b.query, {
-    limit: b.limit,
-    where: b.where ?? undefined,
-  } as never);
+  return searchRequestOf(prefixFromWire(b.prefix), b.query, { limit: b.limit, where: b.where });
 }

@@ -25,7 +25,7 @@ import {
 } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
-import { type KvWhere, parsePath, parseWhere } from "./where-filter.js";
+import { parsePath, parseWhere } from "./where-filter.js";
 
 function invalid(message: string): KvError {
   return new KvError("INVALID_ARGUMENT", `Invalid search query: ${message}`);
@@ -219,7 +219,7 @@ export function searchIndexOf(prefix: Uint8Array, options: unknown): SearchIndex
 export function searchRequestOf(
   prefix: Uint8Array,
   query: unknown,
-  options: { readonly limit?: unknown; readonly where?: KvWhere } = {},
+  options: { readonly limit?: unknown; readonly where?: unknown } = {},
 ): SearchRequest {
   if (options === null || typeof options !== "object") {
     throw invalidArgument("search options must be an object { limit?, where? }");

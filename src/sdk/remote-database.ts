@@ -29,6 +29,8 @@ import {
   deadLetterFromWire,
   entryFromWire,
   feedRangesToWire,
+  indexFromServer,
+  indexPrefixToWire,
   indexToWire,
   keysToWire,
   leasedFromWire,
@@ -41,7 +43,6 @@ import {
   type WireLeased,
 } from "../protocol/database-wire.js";
 import { SseParser } from "../protocol/sse.js";
-import { parsePath } from "../protocol/where-filter.js";
 
 /** How long a claim that settles messages may wait for the next one (see `claim`). */
 const SETTLING_WAIT_MS = 1000;
@@ -230,19 +231,13 @@ export class RemoteDatabase implements Database {
   }
 
   async removeIndex(prefix: Uint8Array): Promise<boolean> {
-    const { removed } = await this.#post<{ removed: boolean }>("/db/remove-index", {
-      prefix: Buffer.from(prefix).toString("base64"),
-    });
-    return removed;
+    const body = indexPrefixToWire(prefix);
+    return (await this.#post<{ removed: boolean }>("/db/remove-index", body)).removed;
   }
 
   async listIndexes(): Promise<SearchIndex[]> {
     const { indexes } = await this.#post<{ indexes: WireIndex[] }>("/db/list-indexes", {});
-    return indexes.map((index) => ({
-      prefix: new Uint8Array(Buffer.from(index.prefix, "base64")),
-      fields: index.fields.map((field) => parsePath(field, "fields")),
-      tokenize: index.tokenize as SearchIndex["tokenize"],
-    }));
+    return indexes.map(indexFromServer);
   }
 
   async search(request: SearchRequest): Promise<RawEntry[]> {

@@ -216,11 +216,14 @@ const SQL = {
  * A search of index $1 at time $2, at most $3 entries, with text search configuration $4: the
  * query (postgres-search.ts) in place of QUERY, its parameters from $5, and a compiled filter (or
  * true) in place of FILTER after them. The query depends on parameters only, so that the GIN
- * index serves it.
+ * index serves it; the entry of each match is looked up by key (LIMIT keeps the planner from
+ * flattening the lateral join into a scan of all of kv).
  */
 const SEARCH_SQL = `SELECT kv.key, kv.data, kv.text, kv.encoding, kv.versionstamp
-  FROM (SELECT QUERY AS q) query, search_docs s JOIN kv ON kv.key = s.key, ${DOC}
-  WHERE s.index_id = $1 AND s.tsv @@ query.q AND ${LIVE.replace("$NOW", "$2")} AND FILTER
+  FROM (SELECT QUERY AS q) query, search_docs s,
+    LATERAL (SELECT ${ENTRY} FROM kv WHERE kv.key = s.key AND ${LIVE.replace("$NOW", "$2")}
+             LIMIT 1) kv, ${DOC}
+  WHERE s.index_id = $1 AND s.tsv @@ query.q AND FILTER
   ORDER BY ts_rank(s.tsv, query.q) DESC, kv.key LIMIT $3`;
 
 /** Statements with a compiled filter (postgres-filter.ts) in place of `FILTER`, its parameters after theirs. */
