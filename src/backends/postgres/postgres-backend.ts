@@ -842,6 +842,8 @@ export class PostgresBackend implements Backend {
           TEXT_SEARCH_CONFIGS[index.tokenize],
         ]);
         await this.#query(tx, SQL.backfillIndex, [id]);
+        // Without statistics of the new documents the planner scans them all rather than the GIN index.
+        await this.#query(tx, "ANALYZE search_docs", []);
       });
     });
   }
