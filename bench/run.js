@@ -7,8 +7,8 @@
  *   BENCH_SCALE=1           multiplies the work per cell
  *   BENCH_ONLY=E1,E4,MEM,S1 workloads to run (E1–E5 embedded, MEM for the memory check, S1–S3
  *                           on servers: see bench/server-bench.js; R1–R2 watch fan-out and
- *                           queues: see bench/realtime-bench.js; Q for where filters and
- *                           count: see bench/query-bench.js; K1–K3 through Deno's client over
+ *                           queues: see bench/realtime-bench.js; Q for where filters,
+ *                           count and full-text search: see bench/query-bench.js; K1–K3 through Deno's client over
  *                           KV Connect: see bench/kv-connect-bench.js; C1–C2 on PostgreSQL and
  *                           several nodes: see bench/cluster-bench.js); default all
  *   BENCH_SYSTEMS=cairn,raw,deno,bare,deno-connect   systems to run; default all (bare: servers
