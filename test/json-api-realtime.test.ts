@@ -228,6 +228,7 @@ describe("watch routes", () => {
       const s = await stream(`/watch/prefix?${param}=feed-${param}&initial=false`);
       await sleep(50);
       await call("PUT", `/keys/feed-${param}/a`, 1);
+      await until(() => s.of("change").length === 1); // seen before it changes again
       await call("DELETE", `/keys/feed-${param}/a`);
       await until(() => s.of("change").length === 2);
       expect(s.of("change").map((e) => JSON.parse(e.data))).toEqual([
