@@ -19,19 +19,10 @@ import type { KvDeadLetter } from "../sdk/queue.js";
 import type { KvEntryMaybe } from "../sdk/types.js";
 import { followKeys, type KeyFeedEvent } from "../sdk/watch.js";
 import { StreamReply } from "./http-io.js";
+import { body, limitOf, tagEntry } from "./json-api.js";
 import type { Route, RouteRequest } from "./route.js";
 
-const DEFAULT_LIMIT = 100;
-const MAX_LIMIT = 1000;
-
 const invalid = (message: string) => new KvError("INVALID_ARGUMENT", message);
-
-function object(value: unknown): Record<string, unknown> {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw invalid("The request body must be a JSON object");
-  }
-  return value as Record<string, unknown>;
-}
 
 function integer(value: string | null, name: string, fallback: number, min: number): number {
   if (value === null || value === "") return fallback;
@@ -41,12 +32,6 @@ function integer(value: string | null, name: string, fallback: number, min: numb
   }
   return n;
 }
-
-const entryToJson = (e: KvEntryMaybe) => ({
-  key: keyToJson(e.key),
-  value: toTagged(e.value),
-  versionstamp: e.versionstamp,
-});
 
 const messageToJson = (m: LeasedMessage) => ({
   id: m.id,
@@ -105,7 +90,7 @@ function watchStream(
   exact: boolean,
 ): StreamReply {
   const cursor = cursorOf(request);
-  const limit = Math.min(integer(request.query.get("limit"), "limit", DEFAULT_LIMIT, 1), MAX_LIMIT);
+  const limit = limitOf(request.query.get("limit"));
   const emitInitial = initialOf(request.query);
   return new StreamReply("text/event-stream", (stream) => {
     const handle = followKeys(
@@ -225,9 +210,10 @@ class Outstanding {
   }
 }
 
-function idOf(body: Record<string, unknown>): string {
-  if (typeof body.id !== "string" || body.id === "") throw invalid("id must be a non-empty string");
-  return idFromWire(body.id, "id");
+function idOf(fields: Record<string, unknown>): string {
+  if (typeof fields.id !== "string" || fields.id === "")
+    throw invalid("id must be a non-empty string");
+  return idFromWire(fields.id, "id");
 }
 
 /** The dead-letter id in `/queue/dlq/<id>[/requeue]`. */
@@ -254,10 +240,10 @@ export function jsonApiRealtimeRoutes(kv: Kv, database: Database): Route[] {
       path: "/queue/enqueue",
       access: "write",
       async handle(request) {
-        const body = object(await request.json());
-        if (!("value" in body)) throw invalid("The body needs a value to enqueue");
+        const fields = body(await request.json());
+        if (!("value" in fields)) throw invalid("The body needs a value to enqueue");
         const options =
-          body.options === undefined || body.options === null ? {} : object(body.options);
+          fields.options === undefined || fields.options === null ? {} : body(fields.options);
         const durations = (v: unknown, name: string) => {
           if (v === undefined || v === null) return undefined;
           if (!Array.isArray(v)) throw invalid(`${name} must be an array of durations`);
@@ -267,7 +253,7 @@ export function jsonApiRealtimeRoutes(kv: Kv, database: Database): Route[] {
         if (keys !== undefined && keys !== null && !Array.isArray(keys)) {
           throw invalid("keysIfUndelivered must be an array of keys");
         }
-        return kv.enqueue(fromTagged(body.value), {
+        return kv.enqueue(fromTagged(fields.value), {
           delay:
             options.delay === undefined || options.delay === null
               ? undefined
@@ -298,7 +284,7 @@ export function jsonApiRealtimeRoutes(kv: Kv, database: Database): Route[] {
       path: "/queue/ack",
       access: "write",
       async handle(request) {
-        const id = idOf(object(await request.json()));
+        const id = idOf(body(await request.json()));
         await settle(id, true);
         outstanding.settled(id);
         return { ok: true };
@@ -309,12 +295,12 @@ export function jsonApiRealtimeRoutes(kv: Kv, database: Database): Route[] {
       path: "/queue/nack",
       access: "write",
       async handle(request) {
-        const body = object(await request.json());
-        const id = idOf(body);
+        const fields = body(await request.json());
+        const id = idOf(fields);
         await settle(
           id,
           false,
-          typeof body.error === "string" ? body.error.slice(0, 4096) : undefined,
+          typeof fields.error === "string" ? fields.error.slice(0, 4096) : undefined,
         );
         outstanding.settled(id);
         return { ok: true };
@@ -331,7 +317,7 @@ export function jsonApiRealtimeRoutes(kv: Kv, database: Database): Route[] {
       path: "/queue/dlq",
       access: "read",
       async handle({ query }) {
-        const limit = Math.min(integer(query.get("limit"), "limit", DEFAULT_LIMIT, 1), MAX_LIMIT);
+        const limit = limitOf(query.get("limit"));
         const offset = integer(query.get("offset"), "offset", 0, 0);
         return (await kv.dlq.list({ limit, offset })).map(deadLetterToJson);
       },
@@ -391,7 +377,7 @@ export function jsonApiRealtimeRoutes(kv: Kv, database: Database): Route[] {
         const current = await kv.get(keys);
         const versionstamps = current.map((e) => e.versionstamp ?? "");
         const changed = current.filter((_e, i) => versionstamps[i] !== (previous[i] ?? ""));
-        return { entries: changed.map(entryToJson), versionstamps };
+        return { entries: changed.map(tagEntry), versionstamps };
       },
     },
     {
@@ -400,7 +386,7 @@ export function jsonApiRealtimeRoutes(kv: Kv, database: Database): Route[] {
       access: "read",
       async handle({ query }) {
         const prefixes = prefixesOf(query);
-        const limit = Math.min(integer(query.get("limit"), "limit", DEFAULT_LIMIT, 1), MAX_LIMIT);
+        const limit = limitOf(query.get("limit"));
         // State travels as "k1/k2:vs,…": the key path, then the versionstamp after the last colon.
         const previous = new Map<string, string>();
         for (const item of (query.get("versionstamps") ?? "").split(",")) {
@@ -422,7 +408,7 @@ export function jsonApiRealtimeRoutes(kv: Kv, database: Database): Route[] {
           if (!present.has(path))
             entries.push({ key: parseKeyPath(path), value: null, versionstamp: null });
         }
-        return { entries: entries.map(entryToJson), versionstamps: state.join(",") };
+        return { entries: entries.map(tagEntry), versionstamps: state.join(",") };
       },
     },
   ];

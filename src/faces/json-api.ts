@@ -16,7 +16,7 @@ import type { KvWhere } from "../protocol/where-filter.js";
 import type { Kv } from "../sdk/kv.js";
 import { filterOf, spanOfPrefix } from "../sdk/kv-list-iterator.js";
 import { prefixOf, search } from "../sdk/search.js";
-import type { KvEntry } from "../sdk/types.js";
+import type { KvEntryMaybe } from "../sdk/types.js";
 import { JsonText } from "./http-io.js";
 import type { Route, RouteRequest } from "./route.js";
 
@@ -39,7 +39,8 @@ function entryJson(key: KvKey, raw: RawEntry | null): string {
 
 const jsonArray = (items: string[]) => new JsonText(`[${items.join(",")}]`);
 
-function body(value: unknown): Record<string, unknown> {
+/** The body as a JSON object; `INVALID_ARGUMENT` otherwise. */
+export function body(value: unknown): Record<string, unknown> {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new KvError("INVALID_ARGUMENT", "The request body must be a JSON object");
   }
@@ -93,13 +94,15 @@ function listArguments(source: Record<string, unknown> | URLSearchParams) {
   };
 }
 
-const tagEntry = (e: KvEntry) => ({
+/** An entry as JSON, its key and value tagged (protocol/tagged-json.ts). */
+export const tagEntry = (e: KvEntryMaybe) => ({
   key: keyToJson(e.key),
   value: toTagged(e.value),
   versionstamp: e.versionstamp,
 });
 
-function limitOf(value: unknown): number {
+/** A list limit from a body or query: default 100, capped at 1000, a positive integer. */
+export function limitOf(value: unknown): number {
   if (value === undefined || value === null || value === "") return DEFAULT_LIST_LIMIT;
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) {

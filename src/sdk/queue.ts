@@ -12,6 +12,7 @@ import type { Database, DeadLetter, LeasedMessage, Mutation } from "../engine/da
 import { assertEnqueueLimits } from "../engine/enqueue-limits.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
+import { idFromWire } from "../protocol/database-wire.js";
 
 export interface KvEnqueueOptions {
   /** Time before the first delivery (default 0, at most 30 days). */
@@ -211,15 +212,7 @@ function deadLetterOut<T>(d: DeadLetter): KvDeadLetter<T> {
   };
 }
 
-function dlqId(id: unknown): string {
-  if (typeof id !== "string" || id.length === 0 || id.length > 128) {
-    throw new KvError(
-      "INVALID_ARGUMENT",
-      "id must be a non-empty string of at most 128 characters",
-    );
-  }
-  return id;
-}
+const dlqId = (id: unknown) => idFromWire(id, "id");
 
 /** The dead-letter queue: messages whose every delivery failed, newest first. */
 export class KvDeadLetterQueue {

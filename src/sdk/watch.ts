@@ -401,7 +401,6 @@ export function watchKeys<T>(
   if (typeof callback !== "function") {
     throw new KvError("INVALID_ARGUMENT", "watch needs a callback function");
   }
-  checkOptions(keys, options);
   const delivery = new Delivery<T>(callback, options);
   const handle = followKeys(
     database,
