@@ -1,29 +1,54 @@
 /**
- * One load of the server benchmark, with autocannon in its own process: a warm-up, then the
- * timed run, on `connections` keep-alive connections to `url`. Run by bench/server-bench.js as
- * `node bench/load.js '{"url":"http://127.0.0.1:…","route":"get","connections":64,…}'`; prints
- * `{ requests, seconds, p99Ms }` as one JSON line, or fails if any request did not get a 2xx.
+ * One load of the server benchmark, in its own process: a warm-up, then the timed run, on
+ * `connections` keep-alive connections to `url`, by wrk or autocannon (bench/load-generator.js). Run by
+ * bench/server-bench.js as `node bench/load.js '{"url":"http://127.0.0.1:…","route":"get",…}'`;
+ * prints `{ requests, seconds, p99Ms }` as one JSON line, or fails if any request did not get a
+ * 2xx.
  */
+import { execFile } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import autocannon from "autocannon";
+import { generator } from "./load-generator.js";
 import { PRELOAD_KEYS, VALUE } from "./workloads.js";
 
 const CLIENT = fileURLToPath(new URL("load-client.cjs", import.meta.url));
-/** Distinct prebuilt requests per load, shared out among its connections. */
+const WRK_SCRIPT = fileURLToPath(new URL("load.lua", import.meta.url));
+/** Distinct prebuilt requests per autocannon load, shared out among its connections. */
 const PREBUILT = 4096;
 const KEYS_PER_BATCH = 10;
 
-function options(spec, seconds) {
-  const workers = spec.workers > 1 ? spec.workers : undefined;
-  return {
+async function wrkLoad(spec, seconds) {
+  const threads = generator().threads(spec.connections);
+  const { stdout } = await promisify(execFile)(
+    "wrk",
+    [`-t${threads}`, `-c${spec.connections}`, `-d${seconds}s`, "-s", WRK_SCRIPT, spec.url],
+    {
+      env: {
+        ...process.env,
+        LOAD_ROUTE: spec.route,
+        LOAD_TOKEN: spec.token,
+        LOAD_KEYS: String(PRELOAD_KEYS),
+        LOAD_BATCH: String(KEYS_PER_BATCH),
+        LOAD_VALUE: JSON.stringify(VALUE),
+      },
+    },
+  );
+  const result = JSON.parse(stdout.trim().split("\n").at(-1));
+  return { ...result, failures: result.failed > 0 ? result.failures : undefined };
+}
+
+async function autocannonLoad(spec, seconds) {
+  const workers = generator().threads(spec.connections);
+  const result = await autocannon({
     url: spec.url,
     connections: spec.connections,
     duration: seconds,
-    workers,
+    workers: workers > 1 ? workers : undefined,
     headers: { authorization: `Bearer ${spec.token}` },
     // Workers `require` the file; without them, autocannon wants the function itself.
-    setupClient: workers ? CLIENT : createRequire(import.meta.url)(CLIENT),
+    setupClient: workers > 1 ? CLIENT : createRequire(import.meta.url)(CLIENT),
     initialContext: {
       route: spec.route,
       keys: PRELOAD_KEYS,
@@ -31,30 +56,27 @@ function options(spec, seconds) {
       value: VALUE,
       requestsPerClient: Math.ceil(PREBUILT / spec.connections),
     },
+  });
+  const { errors, timeouts, non2xx, statusCodeStats } = result;
+  return {
+    requests: result.requests.total,
+    seconds: result.duration,
+    p99Ms: result.latency.p99,
+    failures:
+      errors + timeouts + non2xx === 0
+        ? undefined
+        : `${errors} errors, ${timeouts} timeouts, ${non2xx} non-2xx (${JSON.stringify(statusCodeStats)})`,
   };
 }
 
-function failures(result) {
-  const { errors, timeouts, non2xx, statusCodeStats } = result;
-  if (errors + timeouts + non2xx === 0) return undefined;
-  return `${errors} errors, ${timeouts} timeouts, ${non2xx} non-2xx (${JSON.stringify(statusCodeStats)})`;
-}
-
-/** Runs autocannon for `seconds`; throws unless every request got a 2xx. */
+/** Loads for `seconds`; throws unless every request got a 2xx. */
 async function load(spec, seconds, phase) {
-  const result = await autocannon(options(spec, seconds));
-  const failed = failures(result);
-  if (failed) throw new Error(`${spec.route} ${phase} on ${spec.url}: ${failed}`);
+  const run = generator().name === "wrk" ? wrkLoad : autocannonLoad;
+  const { failures, ...result } = await run(spec, seconds);
+  if (failures) throw new Error(`${spec.route} ${phase} on ${spec.url}: ${failures}`);
   return result;
 }
 
 const spec = JSON.parse(process.argv[2]);
 await load(spec, spec.warmup, "warm-up");
-const result = await load(spec, spec.seconds, "run");
-console.log(
-  JSON.stringify({
-    requests: result.requests.total,
-    seconds: result.duration,
-    p99Ms: result.latency.p99,
-  }),
-);
+console.log(JSON.stringify(await load(spec, spec.seconds, "run")));

@@ -1,6 +1,6 @@
 /**
  * The server benchmark: the same HTTP workloads on four servers, each in its own process, loaded
- * over loopback keep-alive connections by autocannon in another process (bench/load.js):
+ * over loopback keep-alive connections by wrk or autocannon in another process (bench/load.js):
  *
  *   bare    bare node:http answering a constant body, the ceiling (bench/server-bare.js)
  *   raw     node:http + better-sqlite3 as a user would hand-roll it, group-committing PUTs
@@ -16,10 +16,10 @@
  * also loaded on GET /health: Cairn's listener, router and auth, next to bare node:http.
  */
 import { randomBytes } from "node:crypto";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { openKv } from "../dist/index.js";
 import { DENO, here, inTempDir, median, rotated, runJson } from "./harness.js";
+import { generator } from "./load-generator.js";
 import { human } from "./report.js";
 import { startServer } from "./server-process.js";
 import { PRELOAD_KEYS, setRows, VALUE } from "./workloads.js";
@@ -31,9 +31,6 @@ const CONNECTIONS = [1, 64];
 /** Seconds per load at BENCH_SCALE=1, after an unscaled warm-up. */
 const SECONDS = 5;
 const WARMUP_SECONDS = 1;
-/** autocannon threads, from this many connections on: one thread alone saturates first. */
-const WORKERS = 2;
-const WORKERS_FROM = 8;
 
 async function preloadCairn(path) {
   const kv = await openKv(path);
@@ -110,7 +107,6 @@ async function measureLoad(url, token, { route, connections }, scale) {
     connections,
     seconds: secondsOf(scale),
     warmup: WARMUP_SECONDS,
-    workers: connections >= WORKERS_FROM ? WORKERS : 1,
   };
   const { requests, seconds, p99Ms } = await runJson(process.execPath, [
     here("load.js"),
@@ -188,10 +184,10 @@ function ratiosOf(samples) {
 }
 
 function describeConditions(config) {
-  const autocannon = createRequire(import.meta.url)("autocannon/package.json");
+  const { name, version, threads } = generator();
   return {
-    generator: `autocannon ${autocannon.version}`,
-    workers: `${WORKERS} threads from ${WORKERS_FROM} connections on, else 1`,
+    generator: `${name} ${version}`,
+    threads: CONNECTIONS.map((n) => `${threads(n)} at ${n} connection${n === 1 ? "" : "s"}`),
     connections: CONNECTIONS,
     seconds: secondsOf(config.scale),
     warmupSeconds: WARMUP_SECONDS,

@@ -18,7 +18,8 @@ const NAMES = { bare: "bare", raw: "hand-rolled", deno: "Deno" };
 
 function cell(measured) {
   if (measured === undefined) return DASH;
-  const p99 = measured.p99Ms < 1 ? "< 1" : `${measured.p99Ms}`;
+  const ms = measured.p99Ms;
+  const p99 = ms < 1 ? "< 1" : ms < 10 ? ms.toFixed(1) : ms.toFixed(0);
   return `${human(measured.rate)}/s · p99 ${p99} ms`;
 }
 
@@ -101,11 +102,11 @@ function conditions(c) {
   return [
     "**Server conditions**",
     "",
-    `- load generator: ${c.generator}, in its own process, ${c.workers}; ` +
+    `- load generator: ${c.generator}, in its own process, threads ${c.threads.join(", ")}; ` +
       "it shares the machine's cores with the server under test",
     `- HTTP/1.1 over loopback (127.0.0.1), keep-alive, no pipelining; ${c.connections.join(" and ")} ` +
       `connections; ${c.seconds} s per load after a ${c.warmupSeconds} s warm-up; req/s and p99 ` +
-      "latency (autocannon's 1 ms resolution) are medians over runs; each ratio is the median " +
+      "latency are medians over runs; each ratio is the median " +
       "over runs of that run's ratio (both systems measured in the same run)",
     "- at 1 connection each request includes a cross-process wake-up over loopback, which " +
       "dominates the GET rows",

@@ -21,7 +21,7 @@ import {
 import { jsonApiRoutes } from "../faces/json-api.js";
 import { jsonApiRealtimeRoutes } from "../faces/json-api-realtime.js";
 import { kvConnectRoutes } from "../faces/kv-connect.js";
-import type { Route } from "../faces/route.js";
+import type { Route, RouteRequest } from "../faces/route.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { Kv } from "../sdk/kv.js";
@@ -65,6 +65,54 @@ const CORS_HEADERS = {
   "access-control-max-age": "86400",
 };
 
+/**
+ * A request as a route sees it. The query, the abort signal and the listener behind it are made
+ * on first use: most routes need neither, and each costs more than many a whole request (an object
+ * literal with a getter, made per request, cost a point GET a fifth of its throughput).
+ */
+class ServedRequest implements RouteRequest {
+  #query: URLSearchParams | undefined;
+  #aborted: AbortController | undefined;
+
+  constructor(
+    readonly req: Request,
+    private readonly res: Response,
+    readonly wildcard: string,
+    readonly params: Record<string, string | undefined>,
+    private readonly search: string,
+  ) {}
+
+  get query(): URLSearchParams {
+    this.#query ??= new URLSearchParams(this.search);
+    return this.#query;
+  }
+
+  /** Aborts if the connection closes before the response finished: the client went away. */
+  get signal(): AbortSignal {
+    if (this.#aborted === undefined) {
+      const aborted = new AbortController();
+      const res = this.res as ServerResponse;
+      const abandoned = () => !res.writableFinished && aborted.abort();
+      if (isClosed(this.res)) abandoned();
+      else res.once("close", abandoned);
+      this.#aborted = aborted;
+    }
+    return this.#aborted.signal;
+  }
+
+  json(): Promise<unknown> {
+    return readJson(this.req, limits.maxRequestBytes);
+  }
+
+  bytes(): Promise<Uint8Array> {
+    return readBody(this.req, limits.maxRequestBytes);
+  }
+}
+
+/** Whether the response's connection (HTTP/1) or stream (HTTP/2) is already closed. */
+const isClosed = (res: Response) =>
+  "stream" in res ? res.stream.closed : (res as ServerResponse).destroyed;
+
 type Handler = (req: Request, res: Response, params: Record<string, string | undefined>) => void;
 
 function mount(
@@ -82,35 +130,19 @@ function mount(
         if (!principal.can(route.access)) {
           throw new KvError("FORBIDDEN", `This token may not ${route.access} here`);
         }
-        // The signal is made on first use: an AbortController, and aborting it, cost more than
-        // many a whole request, and only long polls listen. It aborts only if the response did
-        // not finish: the client went away.
-        let aborted: AbortController | undefined;
-        let gone = false;
-        res.once("close", () => {
-          if ((res as ServerResponse).writableFinished) return;
-          gone = true;
-          aborted?.abort();
-        });
         const url = req.url ?? "/";
         const q = url.indexOf("?");
         const pathname = q === -1 ? url : url.slice(0, q);
-        const result = await route.handle({
-          req,
-          // The router decodes params; faces that give `/` a meaning need the raw text.
-          wildcard: prefix === undefined ? "" : pathname.slice(base.length + prefix),
-          params,
-          query: new URLSearchParams(q === -1 ? "" : url.slice(q + 1)),
-          get signal() {
-            if (aborted === undefined) {
-              aborted = new AbortController();
-              if (gone) aborted.abort();
-            }
-            return aborted.signal;
-          },
-          json: () => readJson(req, limits.maxRequestBytes),
-          bytes: () => readBody(req, limits.maxRequestBytes),
-        });
+        const result = await route.handle(
+          new ServedRequest(
+            req,
+            res,
+            // The router decodes params; faces that give `/` a meaning need the raw text.
+            prefix === undefined ? "" : pathname.slice(base.length + prefix),
+            params,
+            q === -1 ? "" : url.slice(q + 1),
+          ),
+        );
         if (result instanceof Reply) sendReply(res, result);
         else if (result instanceof StreamReply) {
           const end = sendStream(res, result);
