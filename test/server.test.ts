@@ -214,6 +214,41 @@ describe("shutdown", () => {
     await kv.close();
   });
 
+  it("on close ends idle connections at once and busy ones after their response", async () => {
+    const own = await startServer({
+      host: "127.0.0.1",
+      port: 0,
+      data: join(dir, "close.sqlite"),
+      auth: false,
+    });
+    const open = async () => {
+      const socket = connect(own.port, "127.0.0.1");
+      await once(socket, "connect");
+      let received = "";
+      socket.on("data", (chunk) => (received += chunk));
+      return { socket, received: () => received, closed: once(socket, "close") };
+    };
+    const idle = await open();
+    const busy = await open();
+    const body = JSON.stringify({ v: 1 });
+    // Headers now, body later: the request is in flight when the server starts closing.
+    busy.socket.write(
+      `PUT /api/keys/k/1 HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closed = own.close();
+    await idle.closed;
+    expect(idle.received()).toBe("");
+    busy.socket.write(body);
+    await busy.closed;
+    expect(busy.received()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(busy.received()).toMatch(/\r\nconnection: close\r\n/i);
+    await closed;
+    const local = await openKv(join(dir, "close.sqlite"));
+    expect((await local.get(["k", 1])).value).toEqual({ v: 1 });
+    await local.close();
+  });
+
   it("closes its database when it cannot listen", async () => {
     const data = join(dir, "unlistened.sqlite");
     const start = startServer({ host: "127.0.0.1", port: server.port, data, auth: false });

@@ -52,24 +52,23 @@ function replay(socket: net.Socket, head: Buffer): Duplex {
   return duplex;
 }
 
+/**
+ * The response an HTTP/1.1 connection is sending, if any. node:http keeps it on the socket (its
+ * own `closeIdleConnections` reads the same field); asking it there, only at close, spares every
+ * request a listener that would count them.
+ */
+function inFlight(socket: net.Socket): http.ServerResponse | undefined {
+  const response = (socket as { _httpMessage?: http.ServerResponse | null })._httpMessage;
+  return response && !response.writableFinished ? response : undefined;
+}
+
 export async function listen(
   handler: (req: Request, res: Response) => void,
   options: ListenOptions,
 ): Promise<Listener> {
-  // HTTP/1.1 connections, with how many requests each has in flight, so `close()` can end the idle ones.
-  const connections = new Map<Duplex, number>();
   let closing = false;
   const serve = (req: Request, res: Response) => {
-    if (req.httpVersionMajor === 1) {
-      const socket = req.socket as Duplex;
-      connections.set(socket, (connections.get(socket) ?? 0) + 1);
-      if (closing) res.setHeader("connection", "close");
-      res.on("close", () => {
-        const active = (connections.get(socket) ?? 1) - 1;
-        connections.set(socket, active);
-        if (closing && active === 0) socket.destroy();
-      });
-    }
+    if (closing && req.httpVersionMajor === 1) res.setHeader("connection", "close");
     handler(req, res);
   };
   const sessions = new Set<http2.Http2Session>();
@@ -139,10 +138,7 @@ export async function listen(
   const sockets = new Set<net.Socket>();
   server.on(options.tls ? "secureConnection" : "connection", (socket: net.Socket) => {
     sockets.add(socket);
-    socket.on("close", () => {
-      sockets.delete(socket);
-      connections.delete(socket);
-    });
+    socket.on("close", () => sockets.delete(socket));
   });
 
   return {
@@ -158,11 +154,18 @@ export async function listen(
           resolve();
         });
         for (const session of sessions) session.close(); // finishes open streams, then closes
-        // Idle HTTP/1.1 connections, including ones that never sent a request, go now.
+        // HTTP/1.1 connections go once their response is sent; idle ones, including ones that
+        // never sent a request, now.
         for (const socket of sockets) {
           const h2 =
             http2Sockets.has(socket) || (socket as { alpnProtocol?: string }).alpnProtocol === "h2";
-          if (!h2 && (connections.get(socket) ?? 0) === 0) socket.destroy();
+          if (h2) continue;
+          const response = inFlight(socket);
+          if (!response) socket.destroy();
+          else {
+            if (!response.headersSent) response.setHeader("connection", "close");
+            response.once("close", () => socket.destroy());
+          }
         }
       }),
   };
