@@ -155,10 +155,12 @@ conformance("where filters", (kv) => {
     expect(await ids({ v: { $ne: true } })).toEqual([2, 3, 4, 5, 6]);
   });
 
-  it("matches text with LIKE wildcards and quotes literally", async () => {
+  it("matches text with LIKE and GLOB wildcards and quotes literally", async () => {
     const op = kv().atomic();
     op.set(["s", 1], { text: "Hello % World" });
     op.set(["s", 2], { text: "Hello _ World" });
+    op.set(["s", 7], { text: "glob * ? [a-z] ]" });
+    op.set(["s", 8], { text: "glob x y a ]" });
     op.set(["s", 3], { text: "Hello \\ World" });
     op.set(["s", 4], { text: 'it\'s "quoted"' });
     op.set(["s", 5], { text: "Ünïcödé" });
@@ -173,10 +175,16 @@ conformance("where filters", (kv) => {
     expect(await ids({ text: { $startsWith: "Ün" } })).toEqual([5]);
     expect(await ids({ text: { $endsWith: "dé" } })).toEqual([5]);
     expect(await ids({ text: { $endsWithi: "WORLD" } })).toEqual([1, 2, 3]);
-    expect(await ids({ text: { $startsWith: "" } })).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await ids({ text: { $startsWith: "" } })).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(await ids({ text: "line\nbreak 😀" })).toEqual([6]);
     expect(await ids({ text: { $endsWith: "😀" } })).toEqual([6]);
     expect(await ids({ text: { $contains: "\nb" } })).toEqual([6]);
+    expect(await ids({ text: "glob * ? [a-z] ]" })).toEqual([7]);
+    expect(await ids({ text: { $contains: "* ?" } })).toEqual([7]);
+    expect(await ids({ text: { $contains: "[a-z]" } })).toEqual([7]);
+    expect(await ids({ text: { $startsWith: "glob *" } })).toEqual([7]);
+    expect(await ids({ text: { $endsWith: "? [a-z] ]" } })).toEqual([7]);
+    expect(await ids({ text: { $contains: "[" } })).toEqual([7]);
   });
 
   it("never matches values that are not stored as JSON, negated or not", async () => {
