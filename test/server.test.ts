@@ -286,6 +286,37 @@ describe("errors and bad input", () => {
     }
   });
 
+  it("streams every chunk in order, shared or not, up to an end right after a write", async () => {
+    const { createServer } = await import("node:http");
+    const { sendStream, SharedChunk, StreamReply } = await import("../src/faces/http-io.js");
+    const shared = new SharedChunk("shared é\n");
+    const plain = createServer((_req, res) => {
+      sendStream(
+        res,
+        new StreamReply("text/plain", (stream) => {
+          stream.write("one\n");
+          stream.write(shared);
+          setTimeout(() => {
+            stream.write(new TextEncoder().encode("bytes\n"));
+            stream.write(shared);
+            stream.write("last\n");
+            stream.end(); // in the same job as the writes before it
+          }, 20);
+          return () => {};
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => plain.listen(0, "127.0.0.1", resolve));
+    const port = (plain.address() as import("node:net").AddressInfo).port;
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/`);
+      expect(response.headers.get("transfer-encoding")).toBe("chunked");
+      expect(await response.text()).toBe("one\nshared é\nbytes\nshared é\nlast\n");
+    } finally {
+      plain.close();
+    }
+  });
+
   it("answers unknown routes with 404 and wrong methods with 405 and Allow", async () => {
     const missing = await fetch(`${server.url}/api/nope`, { headers: auth });
     expect(missing.status).toBe(404);

@@ -145,9 +145,34 @@ export function bearerToken(authorization: string | undefined): string {
   return authorization.slice(space + 1).trim();
 }
 
+/**
+ * A chunk that many streams send (one commit's event, to every watcher of it): encoded, and framed
+ * as an HTTP/1.1 chunk, once for all of them.
+ */
+export class SharedChunk {
+  readonly bytes: Buffer;
+  #framed: Buffer | undefined;
+
+  constructor(text: string) {
+    this.bytes = Buffer.from(text);
+  }
+
+  get framed(): Buffer {
+    this.#framed ??= framed(this.bytes);
+    return this.#framed;
+  }
+}
+
+const CRLF = Buffer.from("\r\n");
+
+/** `bytes` as one chunk of a chunked HTTP/1.1 body: its size in hex, CRLF, the bytes, CRLF. */
+function framed(bytes: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, CRLF]);
+}
+
 /** Writes to a streamed response. */
 export interface ReplyStream {
-  write(chunk: string | Uint8Array): void;
+  write(chunk: string | Uint8Array | SharedChunk): void;
   /** Ends the response; the stream's cleanup runs. */
   end(): void;
 }
@@ -171,6 +196,7 @@ export function sendStream(res: Response, reply: StreamReply): () => void {
     "x-accel-buffering": "no",
   });
   (res as ServerResponse).flushHeaders?.();
+  const body = bodyWriter(res);
   let cleanup: (() => void) | undefined;
   let ended = false;
   const finish = () => {
@@ -180,15 +206,56 @@ export function sendStream(res: Response, reply: StreamReply): () => void {
     return true;
   };
   const end = () => {
-    if (finish()) res.end();
+    if (!finish()) return;
+    body.flush();
+    res.end();
   };
   res.on("close", finish);
   cleanup = reply.start({
     write: (chunk) => {
-      if (!ended) (res as ServerResponse).write(chunk);
+      if (!ended) body.write(chunk);
     },
     end,
   });
   if (ended) cleanup(); // ended while starting
   return end;
+}
+
+/**
+ * Writes a streamed body. A chunked HTTP/1.1 body goes to its connection directly, framed here:
+ * node:http's own write corks the socket and schedules an uncork for every call, which is most of
+ * the cost of fanning one event out to a thousand watchers. Chunks written in one go (the commits
+ * a watcher has fallen behind by) leave in one socket write, at the end of the current job.
+ */
+function bodyWriter(res: Response): {
+  write(chunk: string | Uint8Array | SharedChunk): void;
+  flush(): void;
+} {
+  const http1 = "stream" in res ? undefined : (res as ServerResponse);
+  const socket = http1?.chunkedEncoding ? http1.socket : null;
+  if (!socket) {
+    return {
+      write: (chunk) =>
+        (res as ServerResponse).write(chunk instanceof SharedChunk ? chunk.bytes : chunk),
+      flush: () => {},
+    };
+  }
+  let pending: Buffer[] = [];
+  const flush = () => {
+    const chunks = pending;
+    if (chunks.length === 0 || socket.destroyed) return;
+    pending = [];
+    socket.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  };
+  return {
+    write: (chunk) => {
+      if (pending.length === 0) queueMicrotask(flush);
+      pending.push(
+        chunk instanceof SharedChunk
+          ? chunk.framed
+          : framed(typeof chunk === "string" ? Buffer.from(chunk) : chunk),
+      );
+    },
+    flush,
+  };
 }

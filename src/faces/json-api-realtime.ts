@@ -18,7 +18,7 @@ import type { Kv } from "../sdk/kv.js";
 import type { KvDeadLetter } from "../sdk/queue.js";
 import type { KvEntryMaybe } from "../sdk/types.js";
 import { followKeys, type KeyFeedEvent } from "../sdk/watch.js";
-import { StreamReply } from "./http-io.js";
+import { SharedChunk, StreamReply } from "./http-io.js";
 import { body, limitOf, tagEntry } from "./json-api.js";
 import type { Route, RouteRequest } from "./route.js";
 
@@ -65,10 +65,10 @@ function cursorOf(request: RouteRequest): string | undefined {
   return cursor as string | undefined;
 }
 
-/** Watchers of one commit share its `change` event text; the feed hands them one commit object. */
-const changeEvents = new WeakMap<CommitChanges, string>();
+/** Watchers of one commit share its `change` event; the feed hands them one commit object. */
+const changeEvents = new WeakMap<CommitChanges, SharedChunk>();
 
-function changeEvent(event: KeyFeedEvent): string {
+function changeEvent(event: KeyFeedEvent): SharedChunk {
   const cached = event.commit && changeEvents.get(event.commit);
   if (cached !== undefined) return cached;
   const entries = event.changes.map((c) => {
@@ -77,9 +77,11 @@ function changeEvent(event: KeyFeedEvent): string {
     return { key, value: toTagged(decodeValue(c.entry)), versionstamp: c.entry.versionstamp };
   });
   const data = JSON.stringify(entries);
-  const text = formatSse({ event: "change", id: event.versionstamp ?? undefined, data });
-  if (event.commit) changeEvents.set(event.commit, text);
-  return text;
+  const chunk = new SharedChunk(
+    formatSse({ event: "change", id: event.versionstamp ?? undefined, data }),
+  );
+  if (event.commit) changeEvents.set(event.commit, chunk);
+  return chunk;
 }
 
 /** An SSE watch: `change` events with entries, `ping` heartbeats, `lost` when history is gone. */
