@@ -21,12 +21,18 @@ const LATEST = "ffffffffffffffffffff";
 
 interface Subscriber {
   readonly ranges: FeedRanges["ranges"];
+  /** The ranges as text: subscribers with the same ranges share each commit's selection. */
+  readonly rangesKey: string;
   readonly listener: FeedListener;
   /** The last commit this subscriber has been told about (or looked past). */
   position: string;
   live: boolean;
   closed: boolean;
 }
+
+const hexOf = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+const rangesKeyOf = (ranges: FeedRanges["ranges"]) =>
+  ranges.map((r) => `${hexOf(r.start)}-${hexOf(r.end)}`).join(",");
 
 function inRanges(key: Uint8Array, ranges: FeedRanges["ranges"]): boolean {
   for (const r of ranges) {
@@ -82,6 +88,7 @@ export class ChangeFeed {
   follow(request: FeedRanges & { cursor: string | null }, listener: FeedListener): Subscription {
     const subscriber: Subscriber = {
       ranges: request.ranges,
+      rangesKey: rangesKeyOf(request.ranges),
       listener,
       position: request.cursor ?? "",
       live: false,
@@ -184,13 +191,23 @@ export class ChangeFeed {
 
   #deliver(commits: readonly CommitChanges[], to: Iterable<Subscriber>): void {
     const now = Date.now();
+    // Per ranges, each commit's selection (`undefined`: not made yet), made once for all the
+    // subscribers that watch those ranges: a thousand watchers of one prefix are one selection.
+    const selections = new Map<string, (CommitChanges | null | undefined)[]>();
     for (const s of to) {
-      for (const commit of commits) {
+      let selected = selections.get(s.rangesKey);
+      if (selected === undefined) {
+        selected = new Array(commits.length);
+        selections.set(s.rangesKey, selected);
+      }
+      for (let i = 0; i < commits.length; i++) {
+        const commit = commits[i]!;
         if (s.closed) break;
         if (commit.versionstamp <= s.position) continue;
         s.position = commit.versionstamp;
-        const selected = select(commit, s.ranges, now);
-        if (selected) s.listener.commit(selected);
+        if (selected[i] === undefined) selected[i] = select(commit, s.ranges, now);
+        const changes = selected[i];
+        if (changes) s.listener.commit(changes);
       }
     }
   }
