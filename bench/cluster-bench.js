@@ -2,7 +2,8 @@
  * The PostgreSQL benchmark (issue #7): `cairn serve` on SQLite beside `cairn serve` on
  * PostgreSQL, and one beside two server processes over one PostgreSQL database, on the server
  * benchmark's routes (point GET, durable PUT, 10-key batch GET) at 64 connections in all. With
- * two nodes the load is split evenly: one autocannon process per node, run at the same time.
+ * two nodes the load is split evenly: one load-generator process per node (bench/load.js), run at
+ * the same time.
  *
  *   C1 SQLite vs PostgreSQL, one node    C2 one vs two nodes over one PostgreSQL
  *   BENCH_POSTGRES=postgres://…          the PostgreSQL to use (default the local one, trust auth)
@@ -12,7 +13,8 @@ import { join } from "node:path";
 import { PostgresBackend } from "../dist/backends/postgres/postgres-backend.js";
 import { openKv } from "../dist/index.js";
 import { here, inTempDir, median, runJson } from "./harness.js";
-import { human } from "./report.js";
+import { generator } from "./load-generator.js";
+import { human, milliseconds } from "./report.js";
 import { startServer } from "./server-process.js";
 import { PRELOAD_KEYS, setRows } from "./workloads.js";
 
@@ -55,6 +57,11 @@ async function onDatabase(kind, work) {
   }
 }
 
+const generatorName = () => {
+  const { name, version } = generator();
+  return `${name} ${version}`;
+};
+
 /** Loads every node at once, `connections` split among them: total requests/s, worst p99. */
 async function loadNodes(urls, token, route, scale) {
   const seconds = Math.max(1, SECONDS * scale);
@@ -69,7 +76,6 @@ async function loadNodes(urls, token, route, scale) {
           connections: CONNECTIONS / urls.length,
           seconds,
           warmup: WARMUP_SECONDS,
-          workers: 1,
         }),
       ]),
     ),
@@ -133,7 +139,7 @@ export async function measureCluster(config) {
         samples[setup][route] ??= [];
         samples[setup][route].push(r);
         console.error(
-          `[cluster run ${run + 1}/${config.runs}] ${kind} × ${nodes} ${route} ${human(r.rate)}/s p99 ${r.p99Ms} ms`,
+          `[cluster run ${run + 1}/${config.runs}] ${kind} × ${nodes} ${route} ${human(r.rate)}/s p99 ${milliseconds(r.p99Ms)} ms`,
         );
       }
     }
@@ -158,7 +164,7 @@ export async function measureCluster(config) {
 export function renderClusterReport({ medians, workloads, seconds }) {
   const cell = (setup, route) => {
     const m = medians[setup]?.[route];
-    return m ? `${human(m.rate)}/s · p99 ${m.p99Ms} ms` : "—";
+    return m ? `${human(m.rate)}/s · p99 ${milliseconds(m.p99Ms)} ms` : "—";
   };
   const ratio = (a, b, route) => {
     const x = medians[a]?.[route]?.rate;
@@ -178,7 +184,7 @@ export function renderClusterReport({ medians, workloads, seconds }) {
   }
   lines.push(
     "",
-    `Workloads ${workloads.join(", ")}; ${CONNECTIONS} keep-alive connections in all (split evenly between nodes, one autocannon process per node), ${seconds} s per load after ${WARMUP_SECONDS} s of warm-up, ${PRELOAD_KEYS / 1000}k preloaded keys; every server and PostgreSQL on the same machine.`,
+    `Workloads ${workloads.join(", ")}; ${CONNECTIONS} keep-alive connections in all (split evenly between nodes, one ${generatorName()} process per node), ${seconds} s per load after ${WARMUP_SECONDS} s of warm-up, ${PRELOAD_KEYS / 1000}k preloaded keys; every server and PostgreSQL on the same machine.`,
   );
   return `${lines.join("\n")}\n`;
 }

@@ -22,6 +22,11 @@ export function human(n) {
   return `${Math.round(n)}`;
 }
 
+/** Milliseconds for a table cell: "< 1", one decimal below 10, whole above. */
+export function milliseconds(ms) {
+  return ms < 1 ? "< 1" : ms.toFixed(ms < 9.95 ? 1 : 0);
+}
+
 const rate = (n) => (n === undefined ? DASH : `${human(n)}/s`);
 const ratio = (a, b) => (a === undefined || b === undefined ? undefined : a / b);
 const times = (r) => (r === undefined ? DASH : `${r.toFixed(2)}×`);

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { openKv } from "../dist/index.js";
 import { DENO, here, inTempDir, median, rotated, runJson } from "./harness.js";
 import { generator } from "./load-generator.js";
-import { human } from "./report.js";
+import { human, milliseconds } from "./report.js";
 import { startServer } from "./server-process.js";
 import { PRELOAD_KEYS, setRows, VALUE } from "./workloads.js";
 
@@ -203,7 +203,7 @@ function record(samples, workload, { system, connections, rate, p99Ms }, progres
   samples[workload][system][connections] ??= [];
   samples[workload][system][connections].push({ rate, p99Ms });
   console.error(
-    `[${progress}] ${workload} ${system} ${connections} conn ${human(rate)}/s p99 ${p99Ms} ms`,
+    `[${progress}] ${workload} ${system} ${connections} conn ${human(rate)}/s p99 ${milliseconds(p99Ms)} ms`,
   );
 }
 

@@ -1,5 +1,5 @@
 /** Renders the server benchmark's results (bench/server-bench.js) as a Markdown section. */
-import { human } from "./report.js";
+import { human, milliseconds } from "./report.js";
 
 const DASH = "—";
 /** The connection count the targets are checked at. */
@@ -18,9 +18,7 @@ const NAMES = { bare: "bare", raw: "hand-rolled", deno: "Deno" };
 
 function cell(measured) {
   if (measured === undefined) return DASH;
-  const ms = measured.p99Ms;
-  const p99 = ms < 1 ? "< 1" : ms < 10 ? ms.toFixed(1) : ms.toFixed(0);
-  return `${human(measured.rate)}/s · p99 ${p99} ms`;
+  return `${human(measured.rate)}/s · p99 ${milliseconds(measured.p99Ms)} ms`;
 }
 
 const times = (r) => (r === undefined ? DASH : `${r.toFixed(2)}×`);
