@@ -150,6 +150,12 @@ describe("authentication", () => {
     const cases: [Record<string, string>, string][] = [
       [{}, "Missing access token: send the header Authorization: Bearer <token>"],
       [{ authorization: "Bearer wrong-token" }, "Invalid access token."],
+      // The same length, one character off; the token with more after it; a prefix of it; the
+      // same number of characters in more bytes.
+      [{ authorization: `Bearer ${TOKEN.slice(0, -1)}X` }, "Invalid access token."],
+      [{ authorization: `Bearer ${TOKEN}0` }, "Invalid access token."],
+      [{ authorization: `Bearer ${TOKEN.slice(0, -1)}` }, "Invalid access token."],
+      [{ authorization: `Bearer ${TOKEN.slice(0, -1)}é` }, "Invalid access token."],
       [{ authorization: `Basic ${TOKEN}` }, "Invalid access token."],
       [{ authorization: "garbage" }, "Malformed authorization header."],
     ];
