@@ -158,7 +158,7 @@ export class SharedChunk {
   }
 
   get framed(): Buffer {
-    this.#framed ??= framed(this.bytes);
+    this.#framed ??= chunkFrame(this.bytes);
     return this.#framed;
   }
 }
@@ -166,7 +166,7 @@ export class SharedChunk {
 const CRLF = Buffer.from("\r\n");
 
 /** `bytes` as one chunk of a chunked HTTP/1.1 body: its size in hex, CRLF, the bytes, CRLF. */
-function framed(bytes: Uint8Array): Buffer {
+function chunkFrame(bytes: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, CRLF]);
 }
 
@@ -253,7 +253,7 @@ function bodyWriter(res: Response): {
       pending.push(
         chunk instanceof SharedChunk
           ? chunk.framed
-          : framed(typeof chunk === "string" ? Buffer.from(chunk) : chunk),
+          : chunkFrame(typeof chunk === "string" ? Buffer.from(chunk) : chunk),
       );
     },
     flush,

@@ -178,9 +178,11 @@ const SEARCH_SQL = `SELECT kv.key, kv.data, kv.encoding, kv.versionstamp FROM TA
   WHERE TABLE MATCH ? AND (kv.expires_at IS NULL OR kv.expires_at > ?) AND FILTER
   ORDER BY TABLE.rank, kv.key LIMIT ?`;
 
-/** Statements with a compiled filter (sqlite-filter.ts) in place of `FILTER`. */
-// The filter comes before the expiry test: it rejects most rows, and SQLite evaluates terms in
-// order, so the expiry column is read only for the rows that match (a tenth off a 1% filter).
+/**
+ * Statements with a compiled filter (sqlite-filter.ts) in place of `FILTER`. The filter comes
+ * before the expiry test: it rejects most rows, and SQLite evaluates terms in order, so the expiry
+ * column is read only for the rows that match (a tenth off a 1% filter's scan).
+ */
 const FILTERED_SQL = {
   scan: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND FILTER AND ${LIVE} ORDER BY key LIMIT ?`,
   scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND FILTER AND ${LIVE} ORDER BY key DESC LIMIT ?`,
