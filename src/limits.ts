@@ -62,6 +62,12 @@ export const limits = {
   feedPageChanges: 1000,
   /** Keys one KV Connect watch may name (Deno's limit). */
   maxWatchKeys: 10,
+  /**
+   * Bytes a streamed response may have waiting for a client that reads slower than it is sent
+   * to; past it the connection is closed. Watch streams resume from their last event id, so the
+   * client loses nothing by reconnecting.
+   */
+  maxStreamBacklogBytes: 8 * 1024 * 1024,
   /** Watch streams and feed subscriptions get a heartbeat this often (ms). */
   watchHeartbeatMs: 5000,
   /** Queue message defaults and bounds (Deno's; reference/kv-connect.md §1.7, §9). */

@@ -1,5 +1,8 @@
 /** The Buntime seed's queue, dead-letter and watch routes, over real HTTP against the server. */
+import { once } from "node:events";
+import { connect } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
+import { openKv } from "../src/index.js";
 import { type SseEvent, SseParser } from "../src/protocol/sse.js";
 import { serverForTests, sleep, until } from "./targets.js";
 
@@ -237,6 +240,36 @@ describe("watch routes", () => {
       ]);
       s.close();
     }
+  });
+
+  it("disconnects a watcher that stops reading once its backlog is too large; others get everything", async () => {
+    const stalled = connect(Number(new URL(server().url).port), "127.0.0.1");
+    await once(stalled, "connect");
+    stalled.write(
+      `GET /keyval/api/watch/prefix?prefix=backlog&initial=false HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\n\r\n`,
+    );
+    stalled.pause(); // reads nothing more: the kernel's buffers fill, then the server's
+    const reader = await stream("/watch/prefix?prefix=backlog&initial=false");
+    await sleep(100);
+    const kv = await openKv(server().url, { accessToken: TOKEN });
+    const value = "x".repeat(60_000);
+    const commits = 40; // ~24 MB of events: the limit and the kernel's buffers, well passed
+    for (let c = 0; c < commits; c++) {
+      const op = kv.atomic();
+      for (let i = 0; i < 10; i++) op.set(["backlog", c * 10 + i], value);
+      await op.commit();
+    }
+    await until(() => reader.of("change").length === commits, 20_000);
+    reader.close();
+    await kv.close();
+    // Reading again, the stalled client gets what the server had sent, then the end.
+    let received = 0;
+    stalled.on("data", (chunk: Buffer) => (received += chunk.length));
+    const ended = once(stalled, "close");
+    stalled.resume();
+    await ended;
+    expect(received).toBeGreaterThan(0);
+    expect(received).toBeLessThan(commits * 10 * value.length);
   });
 
   it("polls exact keys and prefixes by the versionstamps the client saw", async () => {

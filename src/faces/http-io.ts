@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { KvError } from "../kv-error.js";
+import { limits } from "../limits.js";
 
 export type Request = IncomingMessage | Http2ServerRequest;
 export type Response = ServerResponse | Http2ServerResponse;
@@ -226,6 +227,7 @@ export function sendStream(res: Response, reply: StreamReply): () => void {
  * node:http's own write corks the socket and schedules an uncork for every call, which is most of
  * the cost of fanning one event out to a thousand watchers. Chunks written in one go (the commits
  * a watcher has fallen behind by) leave in one socket write, at the end of the current job.
+ * A client that lets more than `maxStreamBacklogBytes` wait is disconnected.
  */
 function bodyWriter(res: Response): {
   write(chunk: string | Uint8Array | SharedChunk): void;
@@ -234,9 +236,12 @@ function bodyWriter(res: Response): {
   const http1 = "stream" in res ? undefined : (res as ServerResponse);
   const socket = http1?.chunkedEncoding ? http1.socket : null;
   if (!socket) {
+    const writable = "stream" in res ? res.stream : (res as ServerResponse);
     return {
-      write: (chunk) =>
-        (res as ServerResponse).write(chunk instanceof SharedChunk ? chunk.bytes : chunk),
+      write: (chunk) => {
+        (res as ServerResponse).write(chunk instanceof SharedChunk ? chunk.bytes : chunk);
+        if (writable.writableLength > limits.maxStreamBacklogBytes) writable.destroy();
+      },
       flush: () => {},
     };
   }
@@ -246,6 +251,7 @@ function bodyWriter(res: Response): {
     if (chunks.length === 0 || socket.destroyed) return;
     pending = [];
     socket.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    if (socket.writableLength > limits.maxStreamBacklogBytes) socket.destroy();
   };
   return {
     write: (chunk) => {
