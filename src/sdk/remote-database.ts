@@ -1,7 +1,11 @@
 /**
  * A `Database` on a Cairn server, over the database protocol (protocol/database-wire.ts). Errors
  * come back as the server's `{ error, code }` and are rebuilt as the same `KvError`.
+ *
+ * Requests go through undici's `request` on a keep-alive pool of this database's own: the same
+ * HTTP client as Node's `fetch`, without the Fetch API's objects, 3–5× the requests a second.
  */
+import { Agent, type Dispatcher, request } from "undici";
 import type {
   ChangesPage,
   ChangesRequest,
@@ -77,6 +81,7 @@ export class RemoteDatabase implements Database {
   readonly #headers: Record<string, string>;
   /** Open change-feed streams, closed with the database. */
   readonly #subscriptions = new Set<Subscription>();
+  readonly #agent = new Agent();
 
   constructor(url: string, accessToken: string | undefined) {
     this.#base = apiBase(url);
@@ -84,19 +89,20 @@ export class RemoteDatabase implements Database {
     if (accessToken) this.#headers.authorization = `Bearer ${accessToken}`;
   }
 
-  async #fetch(
+  async #request(
     path: string,
     body: unknown,
     signal?: AbortSignal,
     headers?: Record<string, string>,
-  ): Promise<globalThis.Response> {
-    let response: globalThis.Response;
+  ): Promise<Dispatcher.ResponseData> {
+    let response: Dispatcher.ResponseData;
     try {
-      response = await fetch(`${this.#base}${path}`, {
+      response = await request(`${this.#base}${path}`, {
         method: "POST",
         headers: headers ? { ...this.#headers, ...headers } : this.#headers,
         body: JSON.stringify(body),
         signal,
+        dispatcher: this.#agent,
       });
     } catch (e) {
       if (signal?.aborted) throw e;
@@ -106,19 +112,19 @@ export class RemoteDatabase implements Database {
         { cause: e },
       );
     }
-    if (!response.ok) {
-      throw errorFromResponse(this.#base, response.status, await response.text());
+    if (response.statusCode < 200 || response.statusCode > 299) {
+      throw errorFromResponse(this.#base, response.statusCode, await response.body.text());
     }
     return response;
   }
 
   async #post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
-    const response = await this.#fetch(path, body, signal);
-    const text = await response.text();
+    const response = await this.#request(path, body, signal);
+    const text = await response.body.text();
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw errorFromResponse(this.#base, response.status, text);
+      throw errorFromResponse(this.#base, response.statusCode, text);
     }
   }
 
@@ -162,7 +168,7 @@ export class RemoteDatabase implements Database {
       for (let attempt = 0; !controller.signal.aborted; attempt++) {
         try {
           const resume = position === null ? undefined : { "last-event-id": position };
-          const response = await this.#fetch(
+          const response = await this.#request(
             "/db/follow",
             { ...feedRangesToWire(request), cursor: position },
             controller.signal,
@@ -170,7 +176,7 @@ export class RemoteDatabase implements Database {
           );
           const parser = new SseParser();
           const decoder = new TextDecoder();
-          for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+          for await (const chunk of response.body as AsyncIterable<Buffer>) {
             for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
               if (controller.signal.aborted) return;
               attempt = 0;
@@ -264,5 +270,6 @@ export class RemoteDatabase implements Database {
 
   async close(): Promise<void> {
     for (const subscription of [...this.#subscriptions]) subscription.close();
+    await this.#agent.close(); // once requests in flight are answered
   }
 }
