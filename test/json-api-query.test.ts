@@ -1,23 +1,9 @@
 /** The JSON API's query routes (where filters, count, paginate, filtered deletes), over real HTTP. */
-import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { serverForTests } from "./targets.js";
+import { beforeEach, describe, expect, it } from "vitest";
+import { jsonApiForTests } from "./targets.js";
 
 const TOKEN = "json-api-query-token";
-const server = serverForTests(TOKEN);
-let base: string;
-beforeAll(() => {
-  base = `${server().url}/keyval/api`;
-});
-
-async function call(method: string, path: string, body?: unknown) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  // biome-ignore lint/suspicious/noExplicitAny: assertions navigate arbitrary response JSON
-  return { status: response.status, json: (await response.json()) as any };
-}
+const { call } = jsonApiForTests(TOKEN);
 
 const q = (where: unknown) => encodeURIComponent(JSON.stringify(where));
 const names = (entries: { value: { name: string } }[]) => entries.map((e) => e.value.name);

@@ -1,32 +1,18 @@
 /** The Buntime seed's queue, dead-letter and watch routes, over real HTTP against the server. */
 import { once } from "node:events";
 import { connect } from "node:net";
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { openKv } from "../src/index.js";
 import { type SseEvent, SseParser } from "../src/protocol/sse.js";
-import { serverForTests, sleep, until } from "./targets.js";
+import { jsonApiForTests, sleep, until } from "./targets.js";
 
 const TOKEN = "realtime-token-123";
-const server = serverForTests(TOKEN);
-let base: string;
-beforeAll(() => {
-  base = `${server().url}/keyval/api`;
-});
-
-async function call(method: string, path: string, body?: unknown) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  // biome-ignore lint/suspicious/noExplicitAny: assertions navigate arbitrary response JSON
-  return { status: response.status, json: (await response.json()) as any };
-}
+const { server, base, call } = jsonApiForTests(TOKEN);
 
 /** An SSE stream: `events` fills as they arrive; `close()` disconnects. */
 async function stream(path: string, headers: Record<string, string> = {}) {
   const controller = new AbortController();
-  const response = await fetch(`${base}${path}`, {
+  const response = await fetch(`${base()}${path}`, {
     headers: { authorization: `Bearer ${TOKEN}`, ...headers },
     signal: controller.signal,
   });
@@ -297,7 +283,7 @@ describe("watch routes", () => {
   it("rejects missing keys and bad cursors", async () => {
     expect((await call("GET", "/watch")).json.code).toBe("INVALID_ARGUMENT");
     expect((await call("GET", "/watch/prefix")).status).toBe(400);
-    const bad = await fetch(`${base}/watch?keys=a`, {
+    const bad = await fetch(`${base()}/watch?keys=a`, {
       headers: { authorization: `Bearer ${TOKEN}`, "last-event-id": "not-a-versionstamp" },
     });
     expect(bad.status).toBe(400);

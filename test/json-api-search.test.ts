@@ -1,24 +1,10 @@
 /** The JSON API's full-text search routes (reference/seed-systems.md §1.4), over real HTTP. */
-import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { openKv } from "../src/index.js";
-import { serverForTests } from "./targets.js";
+import { jsonApiForTests } from "./targets.js";
 
 const TOKEN = "json-api-search-token";
-const server = serverForTests(TOKEN);
-let base: string;
-beforeAll(() => {
-  base = `${server().url}/keyval/api`;
-});
-
-async function call(method: string, path: string, body?: unknown, root = base) {
-  const response = await fetch(`${root}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  // biome-ignore lint/suspicious/noExplicitAny: assertions navigate arbitrary response JSON
-  return { status: response.status, json: (await response.json()) as any };
-}
+const { server, call } = jsonApiForTests(TOKEN);
 
 const q = (value: unknown) => encodeURIComponent(JSON.stringify(value));
 const titles = (entries: { value: { title: string } }[]) =>

@@ -1,36 +1,12 @@
 /** The Buntime seed's HTTP/JSON API, over real HTTP against `cairn serve`'s server. */
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type KvKey, KvU64 } from "../src/index.js";
 import { formatKeyPath, parseKeyPath } from "../src/protocol/key-path.js";
 import { fromTagged, toTagged } from "../src/protocol/tagged-json.js";
-import { serverForTests } from "./targets.js";
+import { jsonApiForTests, RawBody } from "./targets.js";
 
 const TOKEN = "json-api-token-123";
-const server = serverForTests(TOKEN);
-let base: string;
-beforeAll(() => {
-  base = `${server().url}/keyval/api`;
-});
-
-/** A body sent as is, not as JSON. */
-class Raw {
-  constructor(readonly text: string) {}
-}
-
-async function call(
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", ...headers },
-    body: body === undefined ? undefined : body instanceof Raw ? body.text : JSON.stringify(body),
-  });
-  // biome-ignore lint/suspicious/noExplicitAny: assertions navigate arbitrary response JSON
-  return { status: response.status, json: (await response.json()) as any };
-}
+const { server, base, call } = jsonApiForTests(TOKEN);
 
 const values: [string, unknown][] = [
   ["object", { name: "Alice", tags: ["a"], nested: { ok: true } }],
@@ -220,7 +196,7 @@ describe("JSON API", () => {
   it("rejects bad input with a 4xx and a code, changing nothing", async () => {
     await call("PUT", "/keys/safe", "original");
     const cases: [string, string, unknown, number, string][] = [
-      ["PUT", "/keys/safe", new Raw("{oops"), 400, "INVALID_JSON"],
+      ["PUT", "/keys/safe", new RawBody("{oops"), 400, "INVALID_JSON"],
       ["PUT", "/keys/safe", { __type: "wat" }, 400, "INVALID_VALUE"],
       ["PUT", "/keys/safe", { __type: "bigint", value: "1.5" }, 400, "INVALID_VALUE"],
       ["PUT", "/keys/safe", { big: "x".repeat(70_000) }, 413, "VALUE_TOO_LARGE"],
@@ -278,7 +254,7 @@ describe("JSON API", () => {
   });
 
   it("requires the token", async () => {
-    const response = await fetch(`${base}/keys/safe`);
+    const response = await fetch(`${base()}/keys/safe`);
     expect(response.status).toBe(401);
   });
 });

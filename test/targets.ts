@@ -159,6 +159,32 @@ export function serverForTests(token: string): () => CairnServer {
   return () => server;
 }
 
+/** A body a test sends as is, not as JSON. */
+export class RawBody {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * `serverForTests` with a client for the JSON API: `base()` is the seed's base URL on it
+ * (`/keyval/api`), and `call(method, path, body?, root = base())` sends `body` as JSON (a `RawBody`
+ * as is) with the token and resolves with the status and the parsed JSON answer.
+ */
+export function jsonApiForTests(token: string) {
+  const server = serverForTests(token);
+  const base = () => `${server().url}/keyval/api`;
+  const call = async (method: string, path: string, body?: unknown, root = base()) => {
+    const response = await fetch(`${root}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body:
+        body === undefined ? undefined : body instanceof RawBody ? body.text : JSON.stringify(body),
+    });
+    // biome-ignore lint/suspicious/noExplicitAny: assertions navigate arbitrary response JSON
+    return { status: response.status, json: (await response.json()) as any };
+  };
+  return { server, base, call };
+}
+
 /** Resolves once `predicate()` holds, checking every 10 ms; fails after `timeoutMs`. */
 export async function until(
   predicate: () => boolean | Promise<boolean>,
