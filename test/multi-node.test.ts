@@ -1,11 +1,14 @@
 /**
- * Several `cairn serve` processes over one PostgreSQL database: the same data seen consistently
- * from every node, watches and queues across nodes, checked writes with exactly one winner, and a
- * node killed with kill -9 losing nothing acknowledged. Skipped (with the printed reason) when the
+ * Several `cairn serve` processes over one storage: one PostgreSQL database, or one SQLite file
+ * (what `cairn serve --workers` runs). The same data seen consistently from every node, watches
+ * and queues across nodes, checked writes with exactly one winner, and a node killed with kill -9
+ * losing nothing acknowledged. The PostgreSQL suite is skipped (with the printed reason) when the
  * test PostgreSQL is unreachable.
  */
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Kv, type KvQueueMessage, openKv } from "../src/index.js";
@@ -31,120 +34,138 @@ async function node(data: string): Promise<{ child: ChildProcess; url: string }>
   return { child, url: /listening on (\S+)/.exec(line)![1]! };
 }
 
-describe.skipIf(!postgresAvailable)("two nodes over one PostgreSQL", () => {
-  const schema = postgresSchema();
-  let nodes: { child: ChildProcess; url: string }[];
-  let a: Kv;
-  let b: Kv;
+/** The storages several nodes can share: where the data is, and how to remove it afterwards. */
+const storages = [
+  { name: "PostgreSQL database", available: postgresAvailable, create: postgresSchema },
+  {
+    name: "SQLite file",
+    available: true,
+    create() {
+      const dir = join(tmpdir(), `cairn-nodes-${randomUUID()}`);
+      return { url: join(dir, "shared.db"), drop: () => rm(dir, { recursive: true, force: true }) };
+    },
+  },
+];
 
-  beforeAll(async () => {
-    nodes = [await node(schema.url), await node(schema.url)];
-    a = await openKv(nodes[0]!.url, { accessToken: token });
-    b = await openKv(nodes[1]!.url, { accessToken: token });
-  });
+describe.each(storages.filter((storage) => storage.available))(
+  "two nodes over one $name",
+  ({ create }) => {
+    const schema = create();
+    let nodes: { child: ChildProcess; url: string }[];
+    let a: Kv;
+    let b: Kv;
 
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    for (const n of nodes ?? []) await killed(n.child);
-    await schema.drop();
-  });
-
-  it("serves the same data from both nodes, with versionstamps increasing across them", async () => {
-    const stamps: string[] = [];
-    for (let i = 0; i < 20; i++) {
-      const writer = i % 2 === 0 ? a : b;
-      stamps.push((await writer.set(["shared", i], { i })).versionstamp);
-    }
-    expect([...stamps].sort()).toEqual(stamps);
-    expect(new Set(stamps).size).toBe(20);
-    const fromA = await collect(a.list({ prefix: ["shared"] }));
-    const fromB = await collect(b.list({ prefix: ["shared"] }));
-    expect(fromA).toEqual(fromB);
-    expect(fromA.map((e) => e.versionstamp)).toEqual(stamps);
-  });
-
-  it("wakes a watch on one node for a commit on the other", async () => {
-    const seen: unknown[] = [];
-    const h = a.watch(["cross"], (entries) => void seen.push(...entries.map((e) => e.value)), {
-      emitInitial: false,
+    beforeAll(async () => {
+      nodes = [await node(schema.url), await node(schema.url)];
+      a = await openKv(nodes[0]!.url, { accessToken: token });
+      b = await openKv(nodes[1]!.url, { accessToken: token });
     });
-    await h.ready;
-    await b.set(["cross", 1], "from b");
-    // Seen before it changes again (a key changed twice before the feed reads it is reported once).
-    await until(() => seen.length === 1);
-    await b.delete(["cross", 1]);
-    await until(() => seen.length === 2);
-    expect(seen).toEqual(["from b", null]);
-    h.stop();
-  });
 
-  it("gives every check exactly one winner when both nodes race", async () => {
-    for (let round = 0; round < 20; round++) {
-      const key = ["race", round];
-      const [ra, rb] = await Promise.all(
-        [a, b].map((kv, i) => kv.atomic().check({ key, versionstamp: null }).set(key, i).commit()),
-      );
-      expect([ra!.ok, rb!.ok].filter(Boolean)).toHaveLength(1);
-      const winner = ra!.ok ? 0 : 1;
-      expect((await a.get(key)).value).toBe(winner);
-    }
-  });
+    afterAll(async () => {
+      await a?.close();
+      await b?.close();
+      for (const n of nodes ?? []) await killed(n.child);
+      await schema.drop();
+    });
 
-  it("shares queue work between the nodes' consumers, each message handled once", async () => {
-    const handled = new Map<string, string[]>();
-    const handler = (by: string) => async (m: KvQueueMessage) => {
-      handled.set(m.id, [...(handled.get(m.id) ?? []), by]);
-      await sleep(2);
-    };
-    const consumers = [
-      a.listenQueue(handler("a"), { concurrency: 2 }),
-      b.listenQueue(handler("b"), { concurrency: 2 }),
-    ];
-    const ids: string[] = [];
-    for (let i = 0; i < 60; i++) ids.push((await (i % 2 ? a : b).enqueue(i)).id);
-    await until(() => handled.size === 60, 20_000);
-    await Promise.all(consumers.map((c) => c.stop()));
-    expect([...handled.values()].every((by) => by.length === 1)).toBe(true);
-    const byNode = [...handled.values()].flat();
-    expect(byNode).toContain("a");
-    expect(byNode).toContain("b");
-    expect((await a.queueStats()).total).toBe(0);
-  });
+    it("serves the same data from both nodes, with versionstamps increasing across them", async () => {
+      const stamps: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const writer = i % 2 === 0 ? a : b;
+        stamps.push((await writer.set(["shared", i], { i })).versionstamp);
+      }
+      expect([...stamps].sort()).toEqual(stamps);
+      expect(new Set(stamps).size).toBe(20);
+      const fromA = await collect(a.list({ prefix: ["shared"] }));
+      const fromB = await collect(b.list({ prefix: ["shared"] }));
+      expect(fromA).toEqual(fromB);
+      expect(fromA.map((e) => e.versionstamp)).toEqual(stamps);
+    });
 
-  it("loses nothing acknowledged when a node is killed, and its leases pass to the other", async () => {
-    const third = await node(schema.url);
-    const c = await openKv(third.url, { accessToken: token });
-    const acknowledged: string[] = [];
-    let stop = false;
-    const writers = Array.from({ length: 4 }, async (_, w) => {
-      for (let i = 0; !stop; i++) {
-        try {
-          await c.set(["killed", w, i], i);
-          acknowledged.push(`${w}/${i}`);
-        } catch {
-          return;
-        }
+    it("wakes a watch on one node for a commit on the other", async () => {
+      const seen: unknown[] = [];
+      const h = a.watch(["cross"], (entries) => void seen.push(...entries.map((e) => e.value)), {
+        emitInitial: false,
+      });
+      await h.ready;
+      await b.set(["cross", 1], "from b");
+      // Seen before it changes again (a key changed twice before the feed reads it is reported once).
+      await until(() => seen.length === 1);
+      await b.delete(["cross", 1]);
+      await until(() => seen.length === 2);
+      expect(seen).toEqual(["from b", null]);
+      h.stop();
+    });
+
+    it("gives every check exactly one winner when both nodes race", async () => {
+      for (let round = 0; round < 20; round++) {
+        const key = ["race", round];
+        const [ra, rb] = await Promise.all(
+          [a, b].map((kv, i) =>
+            kv.atomic().check({ key, versionstamp: null }).set(key, i).commit(),
+          ),
+        );
+        expect([ra!.ok, rb!.ok].filter(Boolean)).toHaveLength(1);
+        const winner = ra!.ok ? 0 : 1;
+        expect((await a.get(key)).value).toBe(winner);
       }
     });
-    // A consumer through the doomed node takes a message and hangs in its handler.
-    const { id } = await a.enqueue("orphaned");
-    const { child: hung } = await startNode([consumer, third.url, token], /^started /);
-    await until(() => acknowledged.length >= 100, 20_000);
-    await killed(third.child);
-    await killed(hung);
-    stop = true;
-    await Promise.all(writers);
-    await c.close();
 
-    for (const key of acknowledged) {
-      const [w, i] = key.split("/").map(Number);
-      expect((await a.get(["killed", w!, i!])).value).toBe(i);
-    }
-    const got: KvQueueMessage[] = [];
-    const listener = b.listenQueue((m) => void got.push(m));
-    await until(() => got.length === 1, 10_000);
-    expect(got[0]).toMatchObject({ id, value: "orphaned", attempts: 2 });
-    await listener.stop();
-  });
-});
+    it("shares queue work between the nodes' consumers, each message handled once", async () => {
+      const handled = new Map<string, string[]>();
+      const handler = (by: string) => async (m: KvQueueMessage) => {
+        handled.set(m.id, [...(handled.get(m.id) ?? []), by]);
+        await sleep(2);
+      };
+      const consumers = [
+        a.listenQueue(handler("a"), { concurrency: 2 }),
+        b.listenQueue(handler("b"), { concurrency: 2 }),
+      ];
+      const ids: string[] = [];
+      for (let i = 0; i < 60; i++) ids.push((await (i % 2 ? a : b).enqueue(i)).id);
+      await until(() => handled.size === 60, 20_000);
+      await Promise.all(consumers.map((c) => c.stop()));
+      expect([...handled.values()].every((by) => by.length === 1)).toBe(true);
+      const byNode = [...handled.values()].flat();
+      expect(byNode).toContain("a");
+      expect(byNode).toContain("b");
+      expect((await a.queueStats()).total).toBe(0);
+    });
+
+    it("loses nothing acknowledged when a node is killed, and its leases pass to the other", async () => {
+      const third = await node(schema.url);
+      const c = await openKv(third.url, { accessToken: token });
+      const acknowledged: string[] = [];
+      let stop = false;
+      const writers = Array.from({ length: 4 }, async (_, w) => {
+        for (let i = 0; !stop; i++) {
+          try {
+            await c.set(["killed", w, i], i);
+            acknowledged.push(`${w}/${i}`);
+          } catch {
+            return;
+          }
+        }
+      });
+      // A consumer through the doomed node takes a message and hangs in its handler.
+      const { id } = await a.enqueue("orphaned");
+      const { child: hung } = await startNode([consumer, third.url, token], /^started /);
+      await until(() => acknowledged.length >= 100, 20_000);
+      await killed(third.child);
+      await killed(hung);
+      stop = true;
+      await Promise.all(writers);
+      await c.close();
+
+      for (const key of acknowledged) {
+        const [w, i] = key.split("/").map(Number);
+        expect((await a.get(["killed", w!, i!])).value).toBe(i);
+      }
+      const got: KvQueueMessage[] = [];
+      const listener = b.listenQueue((m) => void got.push(m));
+      await until(() => got.length === 1, 10_000);
+      expect(got[0]).toMatchObject({ id, value: "orphaned", attempts: 2 });
+      await listener.stop();
+    });
+  },
+);

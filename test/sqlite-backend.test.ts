@@ -5,8 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { SqliteBackend } from "../src/backends/sqlite/sqlite-backend.js";
 import { openKv } from "../src/index.js";
-import { sleep } from "./targets.js";
+import { collect, sleep, startNode, until } from "./targets.js";
 
 const dirs: string[] = [];
 function tempPath(): string {
@@ -58,6 +59,42 @@ describe("SQLite backend", () => {
     const again = await openKv(path);
     expect((await again.set(["after"], 1)).versionstamp > stamps.at(-1)!).toBe(true);
     await again.close();
+  });
+
+  it("wakes a commit listener when another connection commits, through the WAL file's events", async () => {
+    const path = tempPath();
+    const writer = await openKv(path);
+    // A poll an hour apart: only the watched WAL file can wake this listener within the test.
+    const listening = new SqliteBackend(path, { externalCommitPollMs: 3_600_000 });
+    let woken = 0;
+    const stop = listening.onCommit(() => woken++);
+    try {
+      await writer.set(["from", "elsewhere"], 1);
+      await until(() => woken === 1);
+      await writer.set(["from", "elsewhere"], 2);
+      await until(() => woken === 2);
+    } finally {
+      stop();
+      await listening.close();
+      await writer.close();
+    }
+  });
+
+  it("lets several processes open a new file at the same moment (each migration runs once)", async () => {
+    const path = tempPath();
+    const script = `
+      const { openKv } = await import(${JSON.stringify(join(__dirname, "../dist/index.js"))});
+      const kv = await openKv(process.argv[1]);
+      await kv.set(["opened", process.pid], true);
+      await kv.close();
+      console.log("done");`;
+    const openers = Array.from({ length: 4 }, () =>
+      startNode(["--input-type=module", "-e", script, path], /^done$/),
+    );
+    await Promise.all(openers); // each printed "done" after closing its database
+    const kv = await openKv(path);
+    expect(await collect(kv.list({ prefix: ["opened"] }))).toHaveLength(4);
+    await kv.close();
   });
 
   it("groups concurrent commits into one transaction (one WAL commit, one fsync)", async () => {

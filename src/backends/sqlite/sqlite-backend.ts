@@ -4,9 +4,9 @@
  * runs in one `BEGIN IMMEDIATE` transaction (one fsync), each commit inside its own savepoint.
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { type FSWatcher, mkdirSync, watch } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { suffixVersionstamp } from "../../codec/key-codec.js";
 import type { EncodedValue } from "../../codec/value-codec.js";
@@ -113,8 +113,6 @@ const CHANGE =
 const MESSAGE = "id, data, encoding, attempts, backoff, undelivered, created_at, lease, ready_at";
 const DEAD_LETTER =
   "id, data, encoding, attempts, backoff, undelivered, created_at, error, failed_at";
-/** How often another connection's commits are looked for, while someone listens for commits. */
-const EXTERNAL_COMMIT_POLL_MS = 50;
 /** An entry without its key, for reads of one key: the caller has the key already. */
 const VALUE = "data, encoding, versionstamp";
 
@@ -202,6 +200,12 @@ export interface SqliteOptions {
    * sequential writes.
    */
   durability?: "full" | "relaxed";
+  /**
+   * How often to look for commits by other processes on the same file while someone listens for
+   * them (default 50 ms). The WAL file is watched as well, so they are usually seen at once; the
+   * poll covers file systems that deliver no file events.
+   */
+  externalCommitPollMs?: number;
 }
 
 type Statement = BetterSqlite3.Statement;
@@ -339,13 +343,17 @@ export class SqliteBackend implements Backend {
   readonly #commitOne: BetterSqlite3.Transaction<(commit: StorageCommit, state: Applying) => void>;
   readonly #snapshot: BetterSqlite3.Transaction<(read: () => unknown) => unknown>;
   readonly #commitListeners = new Set<() => void>();
+  readonly #externalCommitPollMs: number;
   #pollTimer: NodeJS.Timeout | undefined;
+  #walWatcher: FSWatcher | undefined;
+  #externalCheckScheduled = false;
   #polledDataVersion = -1;
 
   /** Opens (creating if needed) the database at `path`, or an in-memory one for `":memory:"`. */
   constructor(path: string, options: SqliteOptions = {}) {
     // Loaded here so that importing Cairn does not load the driver unless SQLite is used.
     const Database = createRequire(import.meta.url)("better-sqlite3") as typeof BetterSqlite3;
+    this.#externalCommitPollMs = options.externalCommitPollMs ?? 50;
     try {
       if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
       this.#db = new Database(path, { timeout: 5000 });
@@ -376,13 +384,20 @@ export class SqliteBackend implements Backend {
     this.#snapshot = db.transaction((read) => read());
   }
 
+  /**
+   * Brings the schema up to date. The version is read again inside each write transaction: another
+   * process opening the same new file at the same moment (a `--workers` server) may have applied
+   * the migration first.
+   */
   #migrate(): void {
-    const applied = this.#db.pragma("user_version", { simple: true }) as number;
-    for (let i = applied; i < MIGRATIONS.length; i++) {
+    const version = () => this.#db.pragma("user_version", { simple: true }) as number;
+    while (version() < MIGRATIONS.length) {
       this.#db
         .transaction(() => {
-          this.#db.exec(MIGRATIONS[i]!);
-          this.#db.pragma(`user_version = ${i + 1}`);
+          const applied = version();
+          if (applied >= MIGRATIONS.length) return;
+          this.#db.exec(MIGRATIONS[applied]!);
+          this.#db.pragma(`user_version = ${applied + 1}`);
         })
         .immediate();
     }
@@ -720,16 +735,45 @@ export class SqliteBackend implements Backend {
     this.#commitListeners.add(listener);
     if (this.#pollTimer === undefined) {
       this.#polledDataVersion = this.#sql.dataVersion.get() as number;
-      this.#pollTimer = setInterval(() => this.#pollExternalCommits(), EXTERNAL_COMMIT_POLL_MS);
+      this.#pollTimer = setInterval(() => this.#pollExternalCommits(), this.#externalCommitPollMs);
       this.#pollTimer.unref();
+      this.#walWatcher = this.#watchWal();
     }
     return () => {
       this.#commitListeners.delete(listener);
-      if (this.#commitListeners.size === 0) {
-        clearInterval(this.#pollTimer);
-        this.#pollTimer = undefined;
-      }
+      if (this.#commitListeners.size === 0) this.#stopListening();
     };
+  }
+
+  #stopListening(): void {
+    clearInterval(this.#pollTimer);
+    this.#pollTimer = undefined;
+    this.#walWatcher?.close();
+    this.#walWatcher = undefined;
+  }
+
+  /**
+   * Every commit appends to the WAL file, so a change to it (this connection's own writes
+   * included) is a cue to look for other processes' commits, at most once per event-loop turn.
+   * The directory is watched rather than the file, which SQLite may delete and create again.
+   */
+  #watchWal(): FSWatcher | undefined {
+    if (this.#db.memory) return undefined;
+    const wal = `${basename(this.#db.name)}-wal`;
+    try {
+      const watcher = watch(dirname(this.#db.name), { persistent: false }, (_event, file) => {
+        if (file !== wal || this.#externalCheckScheduled) return;
+        this.#externalCheckScheduled = true;
+        setImmediate(() => {
+          this.#externalCheckScheduled = false;
+          this.#pollExternalCommits();
+        });
+      });
+      watcher.on("error", () => watcher.close()); // the poll carries on alone
+      return watcher;
+    } catch {
+      return undefined; // no file events here (e.g. the inotify limit): the poll alone
+    }
   }
 
   /** `PRAGMA data_version` changes only when another connection commits. */
@@ -845,7 +889,7 @@ export class SqliteBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#pollTimer);
+    this.#stopListening();
     this.#commitListeners.clear();
     this.#db.close();
   }
