@@ -332,6 +332,14 @@ export class SqliteBackend implements Backend {
   readonly #db: BetterSqlite3.Database;
   readonly #sql: Statements;
   readonly #filtered = new Map<string, Statement>();
+  #lastFiltered:
+    | {
+        filter: Filter;
+        name: string;
+        now: number;
+        result: { statement: Statement; params: unknown[] } | undefined;
+      }
+    | undefined;
   /** The last versionstamp counter this connection issued, and the reserved bound above it. */
   #counter = 0;
   #reserved = 0;
@@ -451,12 +459,16 @@ export class SqliteBackend implements Backend {
     filter: Filter,
     now: number,
   ): { statement: Statement; params: unknown[] } | undefined {
+    // The mutations of one delete of many keys share their filter: compile it once for all.
+    const last = this.#lastFiltered;
+    if (last?.filter === filter && last.name === name && last.now === now) return last.result;
     const compiled = compileFilter(filter, now);
-    if (compiled === undefined) return undefined;
-    return {
+    const result = compiled && {
       statement: this.#prepared(FILTERED_SQL[name].replace("FILTER", compiled.sql)),
       params: compiled.params,
     };
+    this.#lastFiltered = { filter, name, now, result };
+    return result;
   }
 
   /** `sql` prepared, from the cache of statements whose text is built at run time. */
