@@ -7,6 +7,7 @@
  *           (bench/server-sqlite.js)
  *   deno    Deno.serve + Deno KV as a Deno user would write it (bench/server-deno.ts)
  *   cairn   `cairn serve`
+ *   cairn-workers  `cairn serve --workers auto`: one process per core, over the same file
  *
  *   S1 point GET · S2 durable point PUT · S3 10-key batch GET, on keys ["k", i] of 100k
  *   preloaded ones
@@ -16,6 +17,7 @@
  * also loaded on GET /health: Cairn's listener, router and auth, next to bare node:http.
  */
 import { randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { openKv } from "../dist/index.js";
 import { DENO, here, inTempDir, median, rotated, runJson } from "./harness.js";
@@ -25,7 +27,7 @@ import { startServer } from "./server-process.js";
 import { PRELOAD_KEYS, setRows, VALUE } from "./workloads.js";
 
 export const SERVER_WORKLOADS = ["S1", "S2", "S3"];
-export const SERVER_SYSTEMS = ["bare", "raw", "deno", "cairn"];
+export const SERVER_SYSTEMS = ["bare", "raw", "deno", "cairn", "cairn-workers"];
 const ROUTES = { S1: "get", S2: "put", S3: "batch" };
 const CONNECTIONS = [1, 64];
 /** Seconds per load at BENCH_SCALE=1, after an unscaled warm-up. */
@@ -49,13 +51,16 @@ const SERVERS = {
     DENO,
     ["run", "--unstable-kv", "-A", here("server-deno.ts"), join(dir, "deno.db"), token],
   ],
-  cairn: async (dir, token) => {
-    const data = join(dir, "cairn.db");
-    await preloadCairn(data);
-    const cli = [here("../bin/cairn.js"), "serve", "--host", "127.0.0.1", "--port", "0"];
-    return [process.execPath, [...cli, "--data", data, "--token", token]];
-  },
+  cairn: (dir, token) => cairnServer(dir, token, []),
+  "cairn-workers": (dir, token) => cairnServer(dir, token, ["--workers", "auto"]),
 };
+
+async function cairnServer(dir, token, flags) {
+  const data = join(dir, "cairn.db");
+  await preloadCairn(data);
+  const cli = [here("../bin/cairn.js"), "serve", "--host", "127.0.0.1", "--port", "0"];
+  return [process.execPath, [...cli, "--data", data, "--token", token, ...flags]];
+}
 
 /** One request per route, sent before the load to check the server answers it as expected. */
 const SAMPLES = {
@@ -166,7 +171,7 @@ function mediansOf(samples) {
 function ratiosOf(samples) {
   const ratios = {};
   for (const [workload, bySystem] of Object.entries(samples)) {
-    for (const cairn of ["cairn", "cairn-health"]) {
+    for (const cairn of ["cairn", "cairn-workers", "cairn-health"]) {
       for (const [connections, mine] of Object.entries(bySystem[cairn] ?? {})) {
         for (const other of ["bare", "raw", "deno"]) {
           const theirs = bySystem[other]?.[connections];
@@ -193,6 +198,7 @@ function describeConditions(config) {
     warmupSeconds: WARMUP_SECONDS,
     valueBytes: JSON.stringify(VALUE).length,
     keys: PRELOAD_KEYS,
+    workers: availableParallelism(),
   };
 }
 

@@ -52,7 +52,7 @@ function row(title, connections, cairn, others, ratios, targets) {
   ];
 }
 
-function rowsOf(medians, ratios) {
+function rowsOf(medians, ratios, workers) {
   const connectionsOf = (bySystem) =>
     [...new Set(Object.values(bySystem).flatMap((byConnections) => Object.keys(byConnections)))]
       .map(Number)
@@ -66,6 +66,11 @@ function rowsOf(medians, ratios) {
       const ratiosOf = (system) => ratios[workload]?.[connections]?.[system] ?? {};
       const others = { bare: at("bare"), raw: at("raw"), deno: at("deno") };
       rows.push(row(title, connections, at("cairn"), others, ratiosOf("cairn"), targets));
+      const pool = at("cairn-workers");
+      if (pool) {
+        const titled = `${title}, Cairn --workers ${workers}`;
+        rows.push(row(titled, connections, pool, others, ratiosOf("cairn-workers"), targets));
+      }
       const stack = at("cairn-health");
       if (stack) {
         const { bare } = ratiosOf("cairn-health");
@@ -78,7 +83,7 @@ function rowsOf(medians, ratios) {
   return rows;
 }
 
-function table(medians, ratios) {
+function table(medians, ratios, workers) {
   const head = [
     "workload",
     "conns",
@@ -93,7 +98,7 @@ function table(medians, ratios) {
   ];
   const line = (cells) => `| ${cells.join(" | ")} |`;
   const align = ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---"];
-  return [line(head), line(align), ...rowsOf(medians, ratios).map(line)];
+  return [line(head), line(align), ...rowsOf(medians, ratios, workers).map(line)];
 }
 
 function conditions(c) {
@@ -108,7 +113,8 @@ function conditions(c) {
       "over runs of that run's ratio (both systems measured in the same run)",
     "- at 1 connection each request includes a cross-process wake-up over loopback, which " +
       "dominates the GET rows",
-    "- every server in its own process, on a fresh database per workload and system; bare ignores " +
+    `- every server in its own process (Cairn --workers ${c.workers}: a primary and ${c.workers} ` +
+      "worker processes over one SQLite file), on a fresh database per workload and system; bare ignores " +
       "the route and answers a constant body; the others check the bearer token; Cairn's GET " +
       "/health also reads SQLite once (its storage check)",
     `- keys ["k", i] of ${human(c.keys)} preloaded, random per request; value ${c.valueBytes} ` +
@@ -121,5 +127,6 @@ function conditions(c) {
 
 /** The server section of the report, to append to `renderReport`'s. */
 export function renderServerReport({ medians, ratios, conditions: c }) {
-  return `\n${["## Server", "", ...table(medians, ratios), "", ...conditions(c)].join("\n")}\n`;
+  const rows = table(medians, ratios, c.workers);
+  return `\n${["## Server", "", ...rows, "", ...conditions(c)].join("\n")}\n`;
 }

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openKv } from "../src/index.js";
-import { postgresAvailable, postgresSchema } from "./targets.js";
+import { postgresAvailable, postgresSchema, until } from "./targets.js";
 
 const BIN = join(__dirname, "..", "bin", "cairn.js");
 const dirs: string[] = [];
@@ -139,6 +139,64 @@ describe("cairn serve", () => {
     });
     child.kill("SIGTERM");
     await once(child, "exit");
+  });
+
+  it("serves one port from several workers over one file, replaces a dead one, stops them all", async () => {
+    const dir = join(tmpdir(), `cairn-cli-${randomUUID()}`);
+    dirs.push(dir);
+    const { child, lines } = await serve(["--data", join(dir, "cairn.db"), "--workers", "2"]);
+    expect(lines[0]).toContain("workers: 2");
+    const url = /listening on (\S+)/.exec(lines[0]!)![1]!;
+    const token = readFileSync(join(dir, "token"), "utf8").trim();
+    const workers = () =>
+      spawnSync("ps", ["-o", "pid=", "--ppid", String(child.pid)], { encoding: "utf8" })
+        .stdout.split("\n")
+        .filter(Boolean)
+        .map(Number);
+    const first = workers();
+    expect(first).toHaveLength(2);
+
+    // Each client has connections of its own, which the primary deals out to the workers in turn:
+    // the watch sees the writes made through every one of them.
+    const clients = await Promise.all(
+      Array.from({ length: 4 }, () => openKv(url, { accessToken: token })),
+    );
+    const seen: unknown[] = [];
+    const watch = clients[0]!.watch(
+      ["count"],
+      (entries) => void seen.push(...entries.map((e) => e.value)),
+      { emitInitial: false },
+    );
+    await watch.ready;
+    for (let i = 1; i <= 8; i++) await clients[i % 4]!.set(["count", "n"], i);
+    await until(() => seen.at(-1) === 8);
+    watch.stop();
+
+    process.kill(first[0]!, "SIGKILL");
+    await until(() => workers().length === 2 && !workers().includes(first[0]!));
+    expect((await clients[1]!.get(["count", "n"])).value).toBe(8);
+    await Promise.all(clients.map((kv) => kv.close()));
+
+    const serving = workers();
+    child.kill("SIGINT");
+    const [code] = await once(child, "exit");
+    expect(code).toBe(0);
+    for (const pid of serving) expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+  });
+
+  it("needs a data file or a postgres:// URL for several workers", () => {
+    const result = spawnSync(
+      process.execPath,
+      [BIN, "serve", "--port", "0", "--data", ":memory:", "--workers", "2", "--no-auth"],
+      { encoding: "utf8" },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("--workers needs a data file or a postgres:// URL");
+    const zero = spawnSync(process.execPath, [BIN, "serve", "--workers", "0"], {
+      encoding: "utf8",
+    });
+    expect(zero.status).toBe(1);
+    expect(zero.stderr).toContain("workers is a whole number from 1 to 256, or auto");
   });
 
   it("rejects bad flags with a message and exit code 1", async () => {

@@ -3,7 +3,9 @@
  * are parsed once into a frozen object.
  */
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { KvError } from "../kv-error.js";
@@ -13,6 +15,7 @@ import type { KvWhere } from "../protocol/where-filter.js";
 import { DEFAULT_PATH, type Kv, openKv } from "../sdk/kv.js";
 import type { KvEntryMaybe } from "../sdk/types.js";
 import { type ServerOptions, startServer } from "../server/server.js";
+import { isWorker, startWorkerServer, startWorkers } from "../server/workers.js";
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
@@ -26,6 +29,15 @@ function port(value: string): number {
   return n;
 }
 
+/** A worker count: a whole number from 1, or `auto` for one per CPU core. */
+function workerCount(value: string): number {
+  if (value === "auto") return availableParallelism();
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256)
+    throw new InvalidArgumentError("workers is a whole number from 1 to 256, or auto");
+  return n;
+}
+
 interface ServeFlags {
   host: string;
   port: number;
@@ -36,6 +48,7 @@ interface ServeFlags {
   tlsKey?: string;
   durability: "full" | "relaxed";
   changeRetention: string;
+  workers: number;
 }
 
 const isUrl = (data: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(data);
@@ -92,19 +105,29 @@ async function serve(flags: ServeFlags): Promise<void> {
       ? { cert: readFileSync(flags.tlsCert), key: readFileSync(flags.tlsKey!) }
       : undefined,
   });
-  const server = await startServer(options);
+  if (isWorker()) {
+    const server = await startWorkerServer(options);
+    await once(process, "SIGTERM");
+    await server.close();
+    return;
+  }
+  // Workers run this same command; a generated token reaches them through the environment.
+  const server =
+    flags.workers > 1
+      ? await startWorkers(flags.workers, options, token ? { CAIRN_TOKEN: token } : {})
+      : await startServer(options);
+  const workers = flags.workers > 1 ? `, workers: ${flags.workers}` : "";
   console.log(
-    `Cairn ${version()} listening on ${server.url} (data: ${withoutPassword(flags.data)}, durability: ${flags.durability})`,
+    `Cairn ${version()} listening on ${server.url} (data: ${withoutPassword(flags.data)}, durability: ${flags.durability}${workers})`,
   );
   if (note) console.log(note);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      console.log(`${signal}: finishing in-flight requests and commits…`);
-      server.close().then(resolve);
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-  });
+  const signal = await Promise.race([
+    once(process, "SIGINT").then(() => "SIGINT"),
+    once(process, "SIGTERM").then(() => "SIGTERM"),
+    "failure" in server ? server.failure : new Promise<never>(() => {}),
+  ]);
+  console.log(`${signal}: finishing in-flight requests and commits…`);
+  await server.close();
   console.log("Cairn stopped.");
 }
 
@@ -317,6 +340,15 @@ function program(): Command {
       )
         .env("CAIRN_CHANGE_RETENTION")
         .default("1h"),
+    )
+    .addOption(
+      new Option(
+        "--workers <n>",
+        "Processes serving the port, over the same data (auto: one per CPU core).",
+      )
+        .env("CAIRN_WORKERS")
+        .default(1)
+        .argParser(workerCount),
     )
     .action((flags: ServeFlags) => serve(flags));
   addDataCommands(cli);
