@@ -171,6 +171,17 @@ describe("cairn serve", () => {
     for (let i = 1; i <= 8; i++) await clients[i % 4]!.set(["count", "n"], i);
     await until(() => seen.at(-1) === 8);
     watch.stop();
+    // A commit the primary rejects comes back with its code and message, and changes nothing.
+    await clients[3]!.set(["count", "text"], "text");
+    for (const kv of clients) {
+      await expect(
+        kv
+          .atomic()
+          .mutate({ type: "sum", key: ["count", "text"], value: 1 })
+          .commit(),
+      ).rejects.toMatchObject({ code: "TYPE_MISMATCH", message: "unsupported value type" });
+    }
+    expect((await clients[0]!.get(["count", "text"])).value).toBe("text");
 
     process.kill(first[0]!, "SIGKILL");
     await until(() => workers().length === 2 && !workers().includes(first[0]!));

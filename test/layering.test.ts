@@ -24,7 +24,7 @@ const allowed: Record<string, string[]> = {
   protocol: ["codec", "engine", "protocol"],
   sdk: ["codec", "backends", "engine", "protocol", "sdk"],
   faces: ["codec", "engine", "protocol", "sdk", "faces"],
-  server: ["engine", "faces", "sdk", "server"],
+  server: ["engine", "protocol", "faces", "sdk", "server"],
   cli: ["protocol", "sdk", "server", "cli"],
 };
 

@@ -1,9 +1,9 @@
 /**
  * Several `cairn serve` processes over one storage: one PostgreSQL database, or one SQLite file
- * (what `cairn serve --workers` runs). The same data seen consistently from every node, watches
- * and queues across nodes, checked writes with exactly one winner, and a node killed with kill -9
- * losing nothing acknowledged. The PostgreSQL suite is skipped (with the printed reason) when the
- * test PostgreSQL is unreachable.
+ * (also as the workers of one `cairn serve --workers 2`). The same data seen consistently from
+ * every node, watches and queues across nodes, checked writes with exactly one winner, and a node
+ * killed with kill -9 losing nothing acknowledged. The PostgreSQL suite is skipped (with the
+ * printed reason) when the test PostgreSQL is unreachable.
  */
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -26,39 +26,65 @@ const cli = join(__dirname, "../bin/cairn.js");
 const consumer = join(__dirname, "fixtures/queue-consumer.js");
 const token = randomUUID();
 
-async function node(data: string): Promise<{ child: ChildProcess; url: string }> {
+async function node(
+  data: string,
+  flags: string[] = [],
+): Promise<{ child: ChildProcess; url: string }> {
   const { child, line } = await startNode(
-    [cli, "serve", "--host", "127.0.0.1", "--port", "0", "--data", data, "--token", token],
+    [
+      cli,
+      "serve",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--data",
+      data,
+      "--token",
+      token,
+      ...flags,
+    ],
     /listening on /,
   );
   return { child, url: /listening on (\S+)/.exec(line)![1]! };
 }
 
-/** The storages several nodes can share: where the data is, and how to remove it afterwards. */
+function sqliteFile() {
+  const dir = join(tmpdir(), `cairn-nodes-${randomUUID()}`);
+  return { url: join(dir, "shared.db"), drop: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * The storages several nodes can share: where the data is, how to remove it afterwards, and
+ * whether the two nodes are two `cairn serve` processes or the two workers of one `--workers 2`
+ * server (each client has connections of its own, which the primary deals out to both workers;
+ * the workers' commits go through the primary).
+ */
 const storages = [
-  { name: "PostgreSQL database", available: postgresAvailable, create: postgresSchema },
   {
-    name: "SQLite file",
-    available: true,
-    create() {
-      const dir = join(tmpdir(), `cairn-nodes-${randomUUID()}`);
-      return { url: join(dir, "shared.db"), drop: () => rm(dir, { recursive: true, force: true }) };
-    },
+    name: "PostgreSQL database",
+    available: postgresAvailable,
+    create: postgresSchema,
+    workers: false,
   },
+  { name: "SQLite file", available: true, create: sqliteFile, workers: false },
+  { name: "SQLite file, as --workers 2", available: true, create: sqliteFile, workers: true },
 ];
 
 describe.each(storages.filter((storage) => storage.available))(
   "two nodes over one $name",
-  ({ create }) => {
+  ({ create, workers }) => {
     const schema = create();
     let nodes: { child: ChildProcess; url: string }[];
     let a: Kv;
     let b: Kv;
 
     beforeAll(async () => {
-      nodes = [await node(schema.url), await node(schema.url)];
+      nodes = workers
+        ? [await node(schema.url, ["--workers", "2"])]
+        : [await node(schema.url), await node(schema.url)];
       a = await openKv(nodes[0]!.url, { accessToken: token });
-      b = await openKv(nodes[1]!.url, { accessToken: token });
+      b = await openKv(nodes.at(-1)!.url, { accessToken: token });
     });
 
     afterAll(async () => {

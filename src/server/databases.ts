@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { Database } from "../engine/database.js";
+import type { Commit, CommitResult, Database } from "../engine/database.js";
 import { GroupedReads } from "../engine/grouped-reads.js";
 import { databaseIdOf, isDatabaseName, type KvConnectDatabases } from "../faces/kv-connect.js";
 import { KvError } from "../kv-error.js";
@@ -19,6 +19,33 @@ import { limits } from "../limits.js";
 import { type KvOptions, openDatabase } from "../sdk/kv.js";
 
 const isPostgres = (data: string) => /^postgres(ql)?:\/\//i.test(data);
+
+type CommitVia = (path: string, commit: Commit) => Promise<CommitResult>;
+
+/** A database whose commits are applied elsewhere (by a `--workers` primary); the rest is its own. */
+class CommitsElsewhere implements Database {
+  readonly #database: Database;
+  constructor(
+    database: Database,
+    readonly commit: (commit: Commit) => Promise<CommitResult>,
+  ) {
+    this.#database = database;
+  }
+
+  get: Database["get"] = (keys) => this.#database.get(keys);
+  scan: Database["scan"] = (ranges) => this.#database.scan(ranges);
+  count: Database["count"] = (range) => this.#database.count(range);
+  follow: Database["follow"] = (request, listener) => this.#database.follow(request, listener);
+  changes: Database["changes"] = (request) => this.#database.changes(request);
+  claim: Database["claim"] = (request, signal) => this.#database.claim(request, signal);
+  createIndex: Database["createIndex"] = (index) => this.#database.createIndex(index);
+  removeIndex: Database["removeIndex"] = (prefix) => this.#database.removeIndex(prefix);
+  listIndexes: Database["listIndexes"] = () => this.#database.listIndexes();
+  search: Database["search"] = (request) => this.#database.search(request);
+  queueStats: Database["queueStats"] = () => this.#database.queueStats();
+  deadLetters: Database["deadLetters"] = (query) => this.#database.deadLetters(query);
+  close: Database["close"] = () => this.#database.close();
+}
 
 interface Open {
   readonly database: Database;
@@ -28,13 +55,18 @@ interface Open {
 export class Databases implements KvConnectDatabases {
   readonly #data: string;
   readonly #options: KvOptions;
+  readonly #commitVia: CommitVia | undefined;
   readonly #default: Open;
   readonly #named = new Map<string, Open>();
 
-  /** `options` apply to every database (durability, change retention). */
-  constructor(data: string, options: KvOptions = {}) {
+  /**
+   * `options` apply to every database (durability, change retention); with `commitVia`, commits
+   * go there instead of to each database's own engine.
+   */
+  constructor(data: string, options: KvOptions = {}, commitVia?: CommitVia) {
     this.#data = data;
     this.#options = options;
+    this.#commitVia = commitVia;
     this.#default = this.#openAt(data);
   }
 
@@ -83,8 +115,12 @@ export class Databases implements KvConnectDatabases {
   }
 
   #openAt(path: string): Open {
+    const commitVia = this.#commitVia;
+    const opened = openDatabase(path, this.#options);
     // Concurrent requests' reads share one storage read per event-loop turn (see GroupedReads).
-    const database = new GroupedReads(openDatabase(path, this.#options));
+    const database = new GroupedReads(
+      commitVia ? new CommitsElsewhere(opened, (commit) => commitVia(path, commit)) : opened,
+    );
     return { database, id: path === ":memory:" ? randomUUID() : databaseIdOf(path) };
   }
 }

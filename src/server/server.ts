@@ -4,7 +4,7 @@
  */
 import type { ServerResponse } from "node:http";
 import FindMyWay from "find-my-way";
-import type { Database } from "../engine/database.js";
+import type { Commit, CommitResult, Database } from "../engine/database.js";
 import { databaseProtocolRoutes } from "../faces/database-protocol.js";
 import {
   Reply,
@@ -44,6 +44,11 @@ export interface ServerOptions {
   readonly token?: string;
   readonly auth: boolean;
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /**
+   * Where the commits to the database at a path go instead of to this process's own engine over
+   * it: a `--workers` worker's primary (workers.ts). Reads stay here.
+   */
+  readonly commitVia?: (path: string, commit: Commit) => Promise<CommitResult>;
 }
 
 export interface CairnServer {
@@ -174,10 +179,11 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
   if (options.auth && !options.token) {
     throw new KvError("INVALID_ARGUMENT", "An access token is required unless auth is turned off");
   }
-  const databases = new Databases(options.data, {
-    durability: options.durability,
-    changeRetention: options.changeRetention,
-  });
+  const databases = new Databases(
+    options.data,
+    { durability: options.durability, changeRetention: options.changeRetention },
+    options.commitVia,
+  );
   const database = databases.default;
   const auth = options.auth ? tokenAuthenticator(options.token!) : noAuth;
   const router = FindMyWay({
