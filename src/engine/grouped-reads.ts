@@ -10,7 +10,8 @@
  * embedded caller awaiting reads one by one would only wait a turn per read, so `openKv` does not
  * use it.
  */
-import type { Database, RawEntry } from "./database.js";
+import type { RawEntry } from "./database.js";
+import { DatabaseWrapper } from "./database-wrapper.js";
 
 /** Keys merged into one storage read at most; a caller's keys are never split across reads. */
 const MAX_GROUP_KEYS = 1000;
@@ -21,41 +22,22 @@ interface PendingRead {
   readonly reject: (error: unknown) => void;
 }
 
-export class GroupedReads implements Database {
-  readonly #database: Database;
+export class GroupedReads extends DatabaseWrapper {
   #queue: PendingRead[] = [];
   /** Storage reads under way, awaited by `close()`. */
   readonly #reading = new Set<Promise<void>>();
 
-  constructor(database: Database) {
-    this.#database = database;
-  }
-
-  get(keys: readonly Uint8Array[]): Promise<(RawEntry | null)[]> {
+  override get(keys: readonly Uint8Array[]): Promise<(RawEntry | null)[]> {
     return new Promise((resolve, reject) => {
       if (this.#queue.length === 0) setImmediate(() => this.#flush());
       this.#queue.push({ keys, resolve, reject });
     });
   }
 
-  // Everything else goes straight through.
-  scan: Database["scan"] = (ranges) => this.#database.scan(ranges);
-  count: Database["count"] = (range) => this.#database.count(range);
-  commit: Database["commit"] = (commit) => this.#database.commit(commit);
-  follow: Database["follow"] = (request, listener) => this.#database.follow(request, listener);
-  changes: Database["changes"] = (request) => this.#database.changes(request);
-  claim: Database["claim"] = (request, signal) => this.#database.claim(request, signal);
-  createIndex: Database["createIndex"] = (index) => this.#database.createIndex(index);
-  removeIndex: Database["removeIndex"] = (prefix) => this.#database.removeIndex(prefix);
-  listIndexes: Database["listIndexes"] = () => this.#database.listIndexes();
-  search: Database["search"] = (request) => this.#database.search(request);
-  queueStats: Database["queueStats"] = () => this.#database.queueStats();
-  deadLetters: Database["deadLetters"] = (query) => this.#database.deadLetters(query);
-
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     this.#flush();
     await Promise.all(this.#reading);
-    await this.#database.close();
+    await this.database.close();
   }
 
   #flush(): void {
@@ -83,12 +65,12 @@ export class GroupedReads implements Database {
   async #read(group: readonly PendingRead[]): Promise<void> {
     if (group.length === 1) {
       const { keys, resolve, reject } = group[0]!;
-      await this.#database.get(keys).then(resolve, reject);
+      await this.database.get(keys).then(resolve, reject);
       return;
     }
     let entries: (RawEntry | null)[];
     try {
-      entries = await this.#database.get(group.flatMap((read) => read.keys));
+      entries = await this.database.get(group.flatMap((read) => read.keys));
     } catch (error) {
       for (const read of group) read.reject(error);
       return;

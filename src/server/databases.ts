@@ -12,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Commit, CommitResult, Database } from "../engine/database.js";
+import { DatabaseWrapper } from "../engine/database-wrapper.js";
 import { GroupedReads } from "../engine/grouped-reads.js";
 import { databaseIdOf, isDatabaseName, type KvConnectDatabases } from "../faces/kv-connect.js";
 import { KvError } from "../kv-error.js";
@@ -23,28 +24,17 @@ const isPostgres = (data: string) => /^postgres(ql)?:\/\//i.test(data);
 type CommitVia = (path: string, commit: Commit) => Promise<CommitResult>;
 
 /** A database whose commits are applied elsewhere (by a `--workers` primary); the rest is its own. */
-class CommitsElsewhere implements Database {
-  readonly #database: Database;
+class CommitsElsewhere extends DatabaseWrapper {
   constructor(
     database: Database,
-    readonly commit: (commit: Commit) => Promise<CommitResult>,
+    private readonly commitVia: (commit: Commit) => Promise<CommitResult>,
   ) {
-    this.#database = database;
+    super(database);
   }
 
-  get: Database["get"] = (keys) => this.#database.get(keys);
-  scan: Database["scan"] = (ranges) => this.#database.scan(ranges);
-  count: Database["count"] = (range) => this.#database.count(range);
-  follow: Database["follow"] = (request, listener) => this.#database.follow(request, listener);
-  changes: Database["changes"] = (request) => this.#database.changes(request);
-  claim: Database["claim"] = (request, signal) => this.#database.claim(request, signal);
-  createIndex: Database["createIndex"] = (index) => this.#database.createIndex(index);
-  removeIndex: Database["removeIndex"] = (prefix) => this.#database.removeIndex(prefix);
-  listIndexes: Database["listIndexes"] = () => this.#database.listIndexes();
-  search: Database["search"] = (request) => this.#database.search(request);
-  queueStats: Database["queueStats"] = () => this.#database.queueStats();
-  deadLetters: Database["deadLetters"] = (query) => this.#database.deadLetters(query);
-  close: Database["close"] = () => this.#database.close();
+  override commit(commit: Commit): Promise<CommitResult> {
+    return this.commitVia(commit);
+  }
 }
 
 interface Open {
