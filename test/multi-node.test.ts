@@ -58,7 +58,7 @@ function sqliteFile() {
  * The storages several nodes can share: where the data is, how to remove it afterwards, and
  * whether the two nodes are two `cairn serve` processes or the two workers of one `--workers 2`
  * server (each client has connections of its own, which the primary deals out to both workers;
- * the workers' commits go through the primary).
+ * on SQLite the workers' commits go through the primary).
  */
 const storages = [
   {
@@ -69,6 +69,12 @@ const storages = [
   },
   { name: "SQLite file", available: true, create: sqliteFile, workers: false },
   { name: "SQLite file, as --workers 2", available: true, create: sqliteFile, workers: true },
+  {
+    name: "PostgreSQL database, as --workers 2",
+    available: postgresAvailable,
+    create: postgresSchema,
+    workers: true,
+  },
 ];
 
 describe.each(storages.filter((storage) => storage.available))(
