@@ -156,9 +156,10 @@ export interface WorkerPool extends CairnServer {
 
 /**
  * In the primary: prepares the storage (creating or migrating it once, so that workers do not
- * race to; on SQLite, opening the database the workers commit through), then starts `count` workers running this same command line with `env` added, and
- * resolves once all of them listen. One that exits before it listens stops them all and rejects
- * (it printed its reason itself). A worker that exits later is replaced.
+ * race to; on SQLite, opening the database the workers commit through), then starts `count`
+ * workers running this same command line with `env` added, and resolves once all of them listen.
+ * One that exits before it listens stops them all and rejects (it printed its reason itself). A
+ * worker that exits later is replaced.
  */
 export async function startWorkers(
   count: number,
