@@ -87,6 +87,9 @@ export interface KvOptions extends SqliteOptions, PostgresOptions {
 export const DEFAULT_PATH = "./cairn-data/cairn.db";
 
 /** Opens the engine behind a `Kv` for `location` (see `new Kv()`). */
+/** Whether `location` names a PostgreSQL database (`postgres://` or `postgresql://`). */
+export const isPostgresUrl = (location: string) => /^postgres(ql)?:\/\//i.test(location);
+
 export function openDatabase(location: string, options: KvOptions = {}): Database {
   if (/^https?:\/\//i.test(location)) {
     return new RemoteDatabase(location, options.accessToken ?? process.env.CAIRN_TOKEN);
@@ -95,7 +98,7 @@ export function openDatabase(location: string, options: KvOptions = {}): Databas
     options.changeRetention === undefined
       ? undefined
       : parseDuration(options.changeRetention, "changeRetention");
-  if (/^postgres(ql)?:\/\//i.test(location)) {
+  if (isPostgresUrl(location)) {
     return new Engine(new PostgresBackend(location, options), { changeRetentionMs });
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {

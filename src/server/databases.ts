@@ -17,9 +17,7 @@ import { GroupedReads } from "../engine/grouped-reads.js";
 import { databaseIdOf, isDatabaseName, type KvConnectDatabases } from "../faces/kv-connect.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
-import { type KvOptions, openDatabase } from "../sdk/kv.js";
-
-const isPostgres = (data: string) => /^postgres(ql)?:\/\//i.test(data);
+import { isPostgresUrl, type KvOptions, openDatabase } from "../sdk/kv.js";
 
 type CommitVia = (path: string, commit: Commit) => Promise<CommitResult>;
 
@@ -71,7 +69,7 @@ export class Databases implements KvConnectDatabases {
     if (!isDatabaseName(name))
       throw new KvError("INVALID_ARGUMENT", `Invalid database name ${name}`);
     if (this.#data === ":memory:") return ":memory:";
-    if (!isPostgres(this.#data)) return join(dirname(this.#data), "databases", `${name}.db`);
+    if (!isPostgresUrl(this.#data)) return join(dirname(this.#data), "databases", `${name}.db`);
     const url = new URL(this.#data);
     url.searchParams.set("schema", `${url.searchParams.get("schema") ?? "cairn"}_${name}`);
     return url.toString();
@@ -82,7 +80,7 @@ export class Databases implements KvConnectDatabases {
     const open = this.#named.get(name);
     if (open) return open;
     const path = this.#pathOf(name);
-    const exists = isPostgres(path) || (path !== ":memory:" && existsSync(path));
+    const exists = isPostgresUrl(path) || (path !== ":memory:" && existsSync(path));
     if (!create && !exists) return undefined;
     if (this.#named.size >= limits.maxNamedDatabases) {
       throw new KvError(

@@ -19,7 +19,7 @@ import { once } from "node:events";
 import type { Commit, CommitResult, Database } from "../engine/database.js";
 import { KvError, type KvErrorCode } from "../kv-error.js";
 import { commitFromWire, commitToWire } from "../protocol/database-wire.js";
-import { type KvOptions, openDatabase, openKv } from "../sdk/kv.js";
+import { isPostgresUrl, type KvOptions, openDatabase, openKv } from "../sdk/kv.js";
 import { type CairnServer, type ServerOptions, startServer } from "./server.js";
 
 /** What a worker tells the primary once its server listens. */
@@ -52,8 +52,7 @@ const isMessage = <T extends { cairn: string }>(message: unknown, kind: T["cairn
   (message as T | null)?.cairn === kind;
 
 /** Whether a database at `data` sends its commits to the primary (see above). */
-const commitsThroughPrimary = (data: string) =>
-  data !== ":memory:" && !/^postgres(ql)?:\/\//i.test(data);
+const commitsThroughPrimary = (data: string) => data !== ":memory:" && !isPostgresUrl(data);
 
 /**
  * In a worker: a commit function for the database at a path, which sends the commits of one
