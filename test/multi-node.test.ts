@@ -147,7 +147,7 @@ describe.each(storages.filter((storage) => storage.available))(
       const handled = new Map<string, string[]>();
       const handler = (by: string) => async (m: KvQueueMessage) => {
         handled.set(m.id, [...(handled.get(m.id) ?? []), by]);
-        await sleep(2);
+        await sleep(20); // slower than the enqueuing, so that one consumer alone falls behind
       };
       const consumers = [
         a.listenQueue(handler("a"), { concurrency: 2 }),
