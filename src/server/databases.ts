@@ -18,10 +18,12 @@ import { databaseIdOf, isDatabaseName, type KvConnectDatabases } from "../faces/
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { isPostgresUrl, type KvOptions, openDatabase } from "../sdk/kv.js";
+import type { CommitVia } from "./commit-channel.js";
 
-type CommitVia = (path: string, commit: Commit) => Promise<CommitResult>;
-
-/** A database whose commits are applied elsewhere (by a `--workers` primary); the rest is its own. */
+/**
+ * A database whose commits are applied elsewhere (by the server's writer thread or a `--workers`
+ * primary); the rest is its own.
+ */
 class CommitsElsewhere extends DatabaseWrapper {
   constructor(
     database: Database,

@@ -4,7 +4,7 @@
  */
 import type { ServerResponse } from "node:http";
 import FindMyWay from "find-my-way";
-import type { Commit, CommitResult, Database } from "../engine/database.js";
+import type { Database } from "../engine/database.js";
 import { databaseProtocolRoutes } from "../faces/database-protocol.js";
 import {
   Reply,
@@ -26,8 +26,10 @@ import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { Kv } from "../sdk/kv.js";
 import { type Authenticator, noAuth, tokenAuthenticator } from "./auth.js";
+import { type CommitVia, hasOneWriter } from "./commit-channel.js";
 import { Databases } from "./databases.js";
 import { type Listener, listen } from "./listener.js";
+import { startWriter } from "./writer.js";
 
 export interface ServerOptions {
   readonly host: string;
@@ -45,10 +47,11 @@ export interface ServerOptions {
   readonly auth: boolean;
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /**
-   * Where the commits to the database at a path go instead of to this process's own engine over
-   * it: a `--workers` worker's primary (workers.ts). Reads stay here.
+   * Where the commits to the database at a path go: a `--workers` worker's primary (workers.ts).
+   * Without it, a SQLite file's commits go to the server's writer thread (writer.ts), others to
+   * the server's own engine. Reads stay here.
    */
-  readonly commitVia?: (path: string, commit: Commit) => Promise<CommitResult>;
+  readonly commitVia?: CommitVia;
 }
 
 export interface CairnServer {
@@ -179,11 +182,16 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
   if (options.auth && !options.token) {
     throw new KvError("INVALID_ARGUMENT", "An access token is required unless auth is turned off");
   }
-  const databases = new Databases(
-    options.data,
-    { durability: options.durability, changeRetention: options.changeRetention },
-    options.commitVia,
-  );
+  const kvOptions = { durability: options.durability, changeRetention: options.changeRetention };
+  const writer =
+    options.commitVia === undefined && hasOneWriter(options.data)
+      ? startWriter(kvOptions)
+      : undefined;
+  const databases = new Databases(options.data, kvOptions, options.commitVia ?? writer?.commitVia);
+  const closeStorage = async () => {
+    await databases.close();
+    await writer?.close();
+  };
   const database = databases.default;
   const auth = options.auth ? tokenAuthenticator(options.token!) : noAuth;
   const router = FindMyWay({
@@ -234,7 +242,7 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
   try {
     listener = await listening;
   } catch (error) {
-    await databases.close(); // e.g. the port is taken: nothing may keep the files open
+    await closeStorage(); // e.g. the port is taken: nothing may keep the files open
     throw error;
   }
 
@@ -249,7 +257,7 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
         const stopping = listener.close();
         for (const end of streams) end();
         await stopping;
-        await databases.close();
+        await closeStorage();
       })();
       return closing;
     },

@@ -16,10 +16,16 @@
  */
 import cluster, { type Worker } from "node:cluster";
 import { once } from "node:events";
-import type { Commit, CommitResult, Database } from "../engine/database.js";
-import { KvError, type KvErrorCode } from "../kv-error.js";
-import { commitFromWire, commitToWire } from "../protocol/database-wire.js";
-import { isPostgresUrl, type KvOptions, openDatabase, openKv } from "../sdk/kv.js";
+import { KvError } from "../kv-error.js";
+import { openKv } from "../sdk/kv.js";
+import {
+  type Channel,
+  commitApplier,
+  commitSender,
+  hasOneWriter,
+  isMessage,
+  WriterDatabases,
+} from "./commit-channel.js";
 import { type CairnServer, type ServerOptions, startServer } from "./server.js";
 
 /** What a worker tells the primary once its server listens. */
@@ -29,91 +35,17 @@ interface Listening {
   readonly port: number;
 }
 
-/** Commits a worker sends in one event-loop turn, each for the database at `path`. */
-interface Commits {
-  readonly cairn: "commits";
-  readonly commits: readonly {
-    readonly id: number;
-    readonly path: string;
-    readonly commit: unknown;
-  }[];
-}
+/** What this process sends to and receives from the primary (a worker's end of the channel). */
+const primary: Channel = {
+  send: (message) => process.connected && process.send!(message),
+  on: (event, listener) => process.on(event, listener),
+};
 
-/** The primary's answers, in any order. */
-interface Committed {
-  readonly cairn: "committed";
-  readonly results: readonly (
-    | { readonly id: number; readonly result: CommitResult }
-    | { readonly id: number; readonly error: { readonly code: string; readonly message: string } }
-  )[];
-}
-
-const isMessage = <T extends { cairn: string }>(message: unknown, kind: T["cairn"]): message is T =>
-  (message as T | null)?.cairn === kind;
-
-/** Whether a database at `data` sends its commits to the primary (see above). */
-const commitsThroughPrimary = (data: string) => data !== ":memory:" && !isPostgresUrl(data);
-
-/**
- * In a worker: a commit function for the database at a path, which sends the commits of one
- * event-loop turn to the primary in one message and resolves each with the primary's answer.
- */
-function primaryCommits(): (path: string, commit: Commit) => Promise<CommitResult> {
-  const waiting = new Map<number, { resolve(r: CommitResult): void; reject(e: Error): void }>();
-  let queued: Commits["commits"][number][] = [];
-  let nextId = 0;
-  process.on("message", (message: unknown) => {
-    if (!isMessage<Committed>(message, "committed")) return;
-    for (const answer of message.results) {
-      const promise = waiting.get(answer.id);
-      waiting.delete(answer.id);
-      if ("error" in answer)
-        promise?.reject(new KvError(answer.error.code as KvErrorCode, answer.error.message));
-      else promise?.resolve(answer.result);
-    }
-  });
-  const send = () => {
-    const commits = queued;
-    queued = [];
-    process.send!({ cairn: "commits", commits } satisfies Commits);
-  };
-  return (path, commit) =>
-    new Promise((resolve, reject) => {
-      if (queued.length === 0) setImmediate(send);
-      const id = nextId++;
-      waiting.set(id, { resolve, reject });
-      queued.push({ id, path, commit: commitToWire(commit) });
-    });
-}
-
-/**
- * In the primary: applies the commits `worker` sends, through one database per path (opened on
- * first use with `options`, shared by all workers), and answers each message in one.
- */
-function applyCommits(worker: Worker, databases: Map<string, Database>, options: KvOptions): void {
-  const databaseAt = (path: string) => {
-    let database = databases.get(path);
-    if (database === undefined) {
-      database = openDatabase(path, options);
-      databases.set(path, database);
-    }
-    return database;
-  };
-  worker.on("message", async (message: unknown) => {
-    if (!isMessage<Commits>(message, "commits")) return;
-    const results = await Promise.all(
-      message.commits.map(async ({ id, path, commit }): Promise<Committed["results"][number]> => {
-        try {
-          return { id, result: await databaseAt(path).commit(commitFromWire(commit)) };
-        } catch (error) {
-          const e = error instanceof KvError ? error : new KvError("INTERNAL", String(error));
-          return { id, error: { code: e.code, message: e.message } };
-        }
-      }),
-    );
-    if (worker.isConnected()) worker.send({ cairn: "committed", results } satisfies Committed);
-  });
-}
+/** The primary's end of the channel to `worker`. */
+const channelTo = (worker: Worker): Channel => ({
+  send: (message) => worker.isConnected() && worker.send(message as never),
+  on: (event, listener) => worker.on(event, listener),
+});
 
 /** Whether this process is a worker started by `startWorkers`. */
 export const isWorker = (): boolean => cluster.isWorker;
@@ -129,7 +61,7 @@ export async function startWorkerServer(options: ServerOptions): Promise<CairnSe
   try {
     server = await startServer({
       ...options,
-      commitVia: commitsThroughPrimary(options.data) ? primaryCommits() : undefined,
+      commitVia: hasOneWriter(options.data) ? commitSender(primary).commitVia : undefined,
     });
   } catch (error) {
     // Let this process end with its error; the primary learns of it from the exit code.
@@ -172,9 +104,9 @@ export async function startWorkers(
     );
   }
   const kvOptions = { durability: options.durability, changeRetention: options.changeRetention };
-  const databases = new Map<string, Database>();
-  if (commitsThroughPrimary(options.data)) {
-    databases.set(options.data, openDatabase(options.data, kvOptions));
+  const databases = new WriterDatabases(kvOptions);
+  if (hasOneWriter(options.data)) {
+    databases.at(options.data);
   } else {
     await (await openKv(options.data, kvOptions)).close();
   }
@@ -187,11 +119,13 @@ export async function startWorkers(
   });
   failure.catch(() => {}); // observed by whoever awaits it
 
+  // Commits travel as structured clones (commit-channel.ts), not JSON.
+  cluster.setupPrimary({ serialization: "advanced" });
   /** Starts one worker; resolves with its `listening` message. */
   const start = (): Promise<Listening> => {
     const worker = cluster.fork(env);
     workers.add(worker);
-    applyCommits(worker, databases, kvOptions);
+    commitApplier(channelTo(worker), (path) => databases.at(path));
     let listening = false;
     worker.on("exit", (code, signal) => {
       workers.delete(worker);
@@ -221,7 +155,7 @@ export async function startWorkers(
     for (const worker of workers) worker.process.kill("SIGTERM");
     await Promise.all(exits);
     // Only now: workers finishing their requests still commit through these.
-    await Promise.all([...databases.values()].map((database) => database.close()));
+    await databases.close();
   };
 
   try {

@@ -1,0 +1,109 @@
+/**
+ * A server's writer thread. On a SQLite file, `cairn serve` applies commits on a thread of its own
+ * (through an engine there over the same files), so that the thread serving HTTP never blocks on
+ * SQLite's writes, checkpoints and fsyncs: it goes on parsing requests, reading and answering
+ * while the writer makes the last group durable, and the next group forms meanwhile. Reads stay
+ * on the HTTP thread's own connection; WAL lets them run while the writer writes, and a commit is
+ * answered only once it is durable, so a read that follows it sees it.
+ *
+ * The thread starts with the first commit, and again with the next one if it ever stops.
+ */
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { KvError } from "../kv-error.js";
+import type { KvOptions } from "../sdk/kv.js";
+import {
+  type CommitVia,
+  commitApplier,
+  commitSender,
+  isMessage,
+  WriterDatabases,
+} from "./commit-channel.js";
+
+/**
+ * The thread's module: this file as built. From the build it is this file itself; from the sources
+ * (the tests run them), the same path under `dist/`, which `npm test` builds first, as a thread
+ * cannot load TypeScript.
+ */
+const THREAD_MODULE = new URL("../../dist/server/writer.js", import.meta.url);
+
+interface WriterData {
+  readonly cairn: "writer";
+  readonly options: KvOptions;
+}
+
+export interface Writer {
+  /** Applies `commit` to the database at `path` on the writer thread. */
+  readonly commitVia: CommitVia;
+  /** Lets pending commits finish, closes the thread's databases and stops it. */
+  close(): Promise<void>;
+}
+
+/** `module`: the thread's module; tests pass one that fails on purpose. */
+export function startWriter(options: KvOptions, module: URL = THREAD_MODULE): Writer {
+  let current: ReturnType<typeof start> | undefined;
+  let closed = false;
+  const start = () => {
+    const worker = new Worker(module, {
+      workerData: { cairn: "writer", options } satisfies WriterData,
+    });
+    const sender = commitSender({
+      send: (message) => worker.postMessage(message),
+      on: (event, listener) => worker.on(event, listener),
+    });
+    let failure: unknown;
+    worker.on("error", (error) => {
+      failure = error;
+      console.error("cairn: the writer thread failed:", error);
+    });
+    const exited = new Promise<void>((resolve) => {
+      worker.on("exit", () => {
+        if (current?.worker === worker) current = undefined;
+        sender.fail(
+          new KvError(
+            "INTERNAL",
+            `The writer thread stopped${failure ? ` (${(failure as Error).message})` : ""}; commits in flight may or may not have been applied`,
+          ),
+        );
+        resolve();
+      });
+    });
+    return { worker, sender, exited };
+  };
+  return {
+    commitVia: (path, commit) => {
+      if (closed) return Promise.reject(new KvError("CLOSED", "The database is closed"));
+      current ??= start();
+      return current.sender.commitVia(path, commit);
+    },
+    async close() {
+      closed = true;
+      if (current === undefined) return;
+      const { worker, sender, exited } = current;
+      current = undefined;
+      sender.flush();
+      worker.postMessage({ cairn: "close" });
+      await exited;
+    },
+  };
+}
+
+/** In the thread: applies the commits the server sends until told to close. */
+function runWriter(options: KvOptions): void {
+  const port = parentPort!;
+  const databases = new WriterDatabases(options);
+  const applier = commitApplier(
+    {
+      send: (message) => port.postMessage(message),
+      on: (event, listener) => port.on(event, listener),
+    },
+    (path) => databases.at(path),
+  );
+  port.on("message", async (message) => {
+    if (!isMessage(message, "close")) return;
+    await applier.settled();
+    await databases.close().catch((error) => console.error("cairn: closing the writer:", error));
+    process.exit(0);
+  });
+}
+
+if (!isMainThread && isMessage<WriterData>(workerData, "writer")) runWriter(workerData.options);

@@ -1,0 +1,123 @@
+/**
+ * The server's writer thread (src/server/writer.ts) on its own: commits made on it are durable in
+ * the file and visible to this thread's reads, its answers and errors come back as they are, it
+ * lets pending commits finish when it closes, and a thread that stops is reported and replaced.
+ * The conformance suite's remote-sqlite target runs every engine feature through it as well.
+ */
+import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Commit } from "../src/engine/database.js";
+import { DatabaseWrapper } from "../src/engine/database-wrapper.js";
+import { KvError, openKv } from "../src/index.js";
+import { Kv, openDatabase } from "../src/sdk/kv.js";
+import { startWriter, type Writer } from "../src/server/writer.js";
+
+let dir: string;
+beforeEach(() => {
+  dir = join(tmpdir(), `cairn-writer-${randomUUID()}`);
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+/** A Kv over the file at `path` whose commits go to `writer`, as a server's are. */
+function kvThrough(writer: Writer, path: string): Kv {
+  const database = openDatabase(path);
+  return new Kv(
+    new (class extends DatabaseWrapper {
+      override commit(commit: Commit) {
+        return writer.commitVia(path, commit);
+      }
+    })(database),
+  );
+}
+
+describe("the writer thread", () => {
+  it("commits durably in the file, visible to reads here and to another connection", async () => {
+    const path = join(dir, "a.db");
+    const writer = startWriter({});
+    const kv = kvThrough(writer, path);
+    const first = await kv.set(["k", 1], { n: 1 });
+    const second = await kv.set(["k", 2], 2n);
+    expect(second.versionstamp > first.versionstamp).toBe(true);
+    expect((await kv.get(["k", 1])).value).toEqual({ n: 1 });
+    expect((await kv.get(["k", 2])).versionstamp).toBe(second.versionstamp);
+    await kv.close();
+    await writer.close();
+    const other = await openKv(path);
+    expect(
+      (
+        await other.getMany([
+          ["k", 1],
+          ["k", 2],
+        ])
+      ).map((e) => e.value),
+    ).toEqual([{ n: 1 }, 2n]);
+    await other.close();
+  });
+
+  it("answers a failed check with ok: false and a failed mutation with its error code", async () => {
+    const path = join(dir, "a.db");
+    const writer = startWriter({});
+    const kv = kvThrough(writer, path);
+    await kv.set(["s"], "text");
+    const { versionstamp } = await kv.get(["s"]);
+    const check = await kv
+      .atomic()
+      .check({ key: ["s"], versionstamp: null })
+      .set(["s"], 1)
+      .commit();
+    expect(check).toEqual({ ok: false });
+    const sum = kv
+      .atomic()
+      .mutate({ type: "sum", key: ["s"], value: 1n })
+      .commit();
+    await expect(sum).rejects.toBeInstanceOf(KvError);
+    await expect(sum).rejects.toMatchObject({ code: "TYPE_MISMATCH" });
+    expect(await kv.get(["s"])).toMatchObject({ value: "text", versionstamp });
+    await kv.close();
+    await writer.close();
+  });
+
+  it("keeps the databases at different paths apart", async () => {
+    const writer = startWriter({});
+    const a = kvThrough(writer, join(dir, "a.db"));
+    const b = kvThrough(writer, join(dir, "b.db"));
+    await Promise.all([a.set(["k"], "a"), b.set(["k"], "b")]);
+    expect([(await a.get(["k"])).value, (await b.get(["k"])).value]).toEqual(["a", "b"]);
+    await Promise.all([a.close(), b.close()]);
+    await writer.close();
+  });
+
+  it("lets every pending commit finish when it closes, then refuses new ones", async () => {
+    const path = join(dir, "a.db");
+    const writer = startWriter({});
+    const kv = kvThrough(writer, path);
+    await kv.set(["warm"], 0); // the thread is running
+    const pending = Array.from({ length: 203 }, (_, i) => kv.set(["k", i], i));
+    await writer.close();
+    const results = await Promise.all(pending);
+    expect(results.every((r) => r.ok)).toBe(true);
+    await expect(kv.set(["late"], 1)).rejects.toMatchObject({ code: "CLOSED" });
+    await kv.close();
+    const other = await openKv(path);
+    expect(await other.count(["k"])).toBe(203);
+    await other.close();
+  });
+
+  it("fails the commits in flight when its thread stops, and starts another for the next", async () => {
+    process.env.CAIRN_TEST_WRITER_FAILS_ONCE = join(dir, "failed-once");
+    const path = join(dir, "a.db");
+    const writer = startWriter({}, new URL("fixtures/failing-writer.js", import.meta.url));
+    const kv = kvThrough(writer, path);
+    const lost = kv.set(["k"], "lost");
+    await expect(lost).rejects.toMatchObject({ code: "INTERNAL" });
+    await expect(lost).rejects.toThrow(/writer thread stopped \(writer failed on purpose\)/);
+    expect((await kv.get(["k"])).value).toBe(null);
+    await kv.set(["k"], "kept");
+    expect((await kv.get(["k"])).value).toBe("kept");
+    await kv.close();
+    await writer.close();
+  });
+});
