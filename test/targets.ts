@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from "vitest";
 import { PostgresBackend } from "../src/backends/postgres/postgres-backend.js";
 import { type Kv, openKv } from "../src/index.js";
-import { type CairnServer, startServer } from "../src/server/server.js";
+import { type CairnServer, type ServerOptions, startServer } from "../src/server/server.js";
 
 export interface Target {
   readonly name: string;
@@ -86,6 +86,15 @@ const allTargets: (Target & { postgres?: true })[] = [
     },
   },
   {
+    name: "remote-sqlite-writer-thread",
+    open() {
+      const dir = join(tmpdir(), `cairn-test-${randomUUID()}`);
+      return served(join(dir, "test.db"), () => rm(dir, { recursive: true, force: true }), {
+        writerThread: true,
+      });
+    },
+  },
+  {
     name: "postgres",
     postgres: true,
     async open() {
@@ -105,9 +114,20 @@ const allTargets: (Target & { postgres?: true })[] = [
 ];
 
 /** A remote Kv on a server on port 0 over `data`; `drop` removes the data after the server stops. */
-async function served(data: string, drop: () => Promise<void>) {
+async function served(
+  data: string,
+  drop: () => Promise<void>,
+  options: Partial<ServerOptions> = {},
+) {
   const token = randomUUID();
-  const server = await startServer({ host: "127.0.0.1", port: 0, data, auth: true, token });
+  const server = await startServer({
+    host: "127.0.0.1",
+    port: 0,
+    data,
+    auth: true,
+    token,
+    ...options,
+  });
   const kv = await openKv(server.url, { accessToken: token });
   return {
     kv,

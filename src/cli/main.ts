@@ -49,6 +49,7 @@ interface ServeFlags {
   durability: "full" | "relaxed";
   changeRetention: string;
   workers: number;
+  writerThread: boolean;
 }
 
 const isUrl = (data: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(data);
@@ -92,6 +93,12 @@ async function serve(flags: ServeFlags): Promise<void> {
   if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) {
     throw new KvError("INVALID_ARGUMENT", "TLS needs both --tls-cert and --tls-key");
   }
+  if (flags.writerThread && flags.workers > 1) {
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      "--writer-thread and --workers do not go together: with --workers the primary already commits for the workers",
+    );
+  }
   const { token, note } = resolveToken(flags);
   const options: ServerOptions = Object.freeze({
     host: flags.host,
@@ -99,6 +106,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     data: flags.data,
     durability: flags.durability,
     changeRetention: flags.changeRetention,
+    writerThread: flags.writerThread,
     auth: flags.auth,
     token,
     tls: flags.tlsCert
@@ -116,7 +124,8 @@ async function serve(flags: ServeFlags): Promise<void> {
     flags.workers > 1
       ? await startWorkers(flags.workers, options, token ? { CAIRN_TOKEN: token } : {})
       : await startServer(options);
-  const workers = flags.workers > 1 ? `, workers: ${flags.workers}` : "";
+  const workers =
+    flags.workers > 1 ? `, workers: ${flags.workers}` : flags.writerThread ? ", writer thread" : "";
   console.log(
     `Cairn ${version()} listening on ${server.url} (data: ${withoutPassword(flags.data)}, durability: ${flags.durability}${workers})`,
   );
@@ -349,6 +358,14 @@ function program(): Command {
         .env("CAIRN_WORKERS")
         .default(1)
         .argParser(workerCount),
+    )
+    .addOption(
+      new Option(
+        "--writer-thread",
+        "Commit on a thread of its own (SQLite file): faster concurrent writes, slower watches.",
+      )
+        .env("CAIRN_WRITER_THREAD")
+        .default(false),
     )
     .action((flags: ServeFlags) => serve(flags));
   addDataCommands(cli);

@@ -242,10 +242,16 @@ export class Engine implements Database {
 
   /** Commits made by other processes on the same storage wake watchers and consumers here too. */
   #listenForOthers(): void {
-    this.#stopListening ??= this.#backend.onCommit(() => {
-      void this.#feed.wake();
-      this.#wakeQueue();
-    });
+    this.#stopListening ??= this.#backend.onCommit(() => this.committedElsewhere());
+  }
+
+  /**
+   * Wakes watchers and queue consumers for a commit that another engine made on this storage
+   * (a server's writer thread), at once rather than when `Backend.onCommit` notices it.
+   */
+  committedElsewhere(): void {
+    void this.#feed.wake();
+    this.#wakeQueue();
   }
 
   #wakeQueue(): void {

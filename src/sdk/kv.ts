@@ -86,9 +86,10 @@ export interface KvOptions extends SqliteOptions, PostgresOptions {
 /** Where `openKv()` and `new Kv()` keep data when given no path. */
 export const DEFAULT_PATH = "./cairn-data/cairn.db";
 
-/** Opens the engine behind a `Kv` for `location` (see `new Kv()`). */
 /** Whether `location` names a PostgreSQL database (`postgres://` or `postgresql://`). */
 export const isPostgresUrl = (location: string) => /^postgres(ql)?:\/\//i.test(location);
+
+/** Opens the engine behind a `Kv` for `location` (see `new Kv()`). */
 
 export function openDatabase(location: string, options: KvOptions = {}): Database {
   if (/^https?:\/\//i.test(location)) {

@@ -50,19 +50,21 @@ export const isMessage = <T extends { cairn: string }>(
 ): message is T => (message as T | null)?.cairn === kind;
 
 /**
- * At most this many commits go in one message. A turn that parses many requests sends their
- * commits as it goes, so that the writer starts on the first ones while this side parses the rest
+ * The sending end: a `CommitVia` that sends the commits of one event-loop turn in one message, or
+ * in messages of `perMessage` as they come, and resolves each with the writer's answer.
+ * `fail(error)` rejects every commit still waiting (the writer is gone); later commits reject with
+ * the same error.
+ *
+ * A writer thread takes 8 per message: a turn that parses many requests then sends their commits
+ * as it goes, so that the writer starts on the first ones while this side parses the rest
  * (measured: one message per turn left both sides idle half the time, each waiting for the other;
- * 8 kept them both busy, 1 and 4 spent more on messages than they gained).
+ * 8 kept them both busy, 1 and 4 spent more on messages than they gained). Over IPC, where each
+ * message costs system calls on both sides, one message per turn did better.
  */
-const COMMITS_PER_MESSAGE = 8;
-
-/**
- * The sending end: a `CommitVia` that sends the commits of one event-loop turn in messages of up
- * to `COMMITS_PER_MESSAGE` and resolves each with the writer's answer. `fail(error)` rejects every
- * commit still waiting (the writer is gone); later commits reject with the same error.
- */
-export function commitSender(channel: Channel): {
+export function commitSender(
+  channel: Channel,
+  perMessage = Number.POSITIVE_INFINITY,
+): {
   commitVia: CommitVia;
   /** Sends the commits queued so far now, ahead of any message sent after. */
   flush(): void;
@@ -110,7 +112,7 @@ export function commitSender(channel: Channel): {
         const id = nextId++;
         waiting.set(id, { resolve, reject });
         queued.push({ id, path, commit });
-        if (queued.length === COMMITS_PER_MESSAGE) send();
+        if (queued.length >= perMessage) send();
       }),
     flush: send,
     fail(error) {

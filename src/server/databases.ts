@@ -13,6 +13,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Commit, CommitResult, Database } from "../engine/database.js";
 import { DatabaseWrapper } from "../engine/database-wrapper.js";
+import { Engine } from "../engine/engine.js";
 import { GroupedReads } from "../engine/grouped-reads.js";
 import { databaseIdOf, isDatabaseName, type KvConnectDatabases } from "../faces/kv-connect.js";
 import { KvError } from "../kv-error.js";
@@ -32,8 +33,10 @@ class CommitsElsewhere extends DatabaseWrapper {
     super(database);
   }
 
-  override commit(commit: Commit): Promise<CommitResult> {
-    return this.commitVia(commit);
+  override async commit(commit: Commit): Promise<CommitResult> {
+    const result = await this.commitVia(commit);
+    if (result.ok && this.database instanceof Engine) this.database.committedElsewhere();
+    return result;
   }
 }
 

@@ -47,9 +47,13 @@ export interface ServerOptions {
   readonly auth: boolean;
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /**
-   * Where the commits to the database at a path go: a `--workers` worker's primary (workers.ts).
-   * Without it, a SQLite file's commits go to the server's writer thread (writer.ts), others to
-   * the server's own engine. Reads stay here.
+   * Commit on a thread of the server's own (writer.ts; SQLite files only): more durable writes a
+   * second under concurrent load, at the cost of slower watch and queue wake-ups. Default false.
+   */
+  readonly writerThread?: boolean;
+  /**
+   * Where the commits to the database at a path go instead of to this process's own engine over
+   * it: a `--workers` worker's primary (workers.ts). Reads stay here.
    */
   readonly commitVia?: CommitVia;
 }
@@ -183,10 +187,13 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     throw new KvError("INVALID_ARGUMENT", "An access token is required unless auth is turned off");
   }
   const kvOptions = { durability: options.durability, changeRetention: options.changeRetention };
-  const writer =
-    options.commitVia === undefined && hasOneWriter(options.data)
-      ? startWriter(kvOptions)
-      : undefined;
+  if (options.writerThread && !hasOneWriter(options.data)) {
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      "A writer thread needs a SQLite data file: an in-memory database lives on one thread, and PostgreSQL takes concurrent writers as they are",
+    );
+  }
+  const writer = options.writerThread && !options.commitVia ? startWriter(kvOptions) : undefined;
   const databases = new Databases(options.data, kvOptions, options.commitVia ?? writer?.commitVia);
   const closeStorage = async () => {
     await databases.close();

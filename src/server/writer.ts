@@ -1,10 +1,16 @@
 /**
- * A server's writer thread. On a SQLite file, `cairn serve` applies commits on a thread of its own
- * (through an engine there over the same files), so that the thread serving HTTP never blocks on
- * SQLite's writes, checkpoints and fsyncs: it goes on parsing requests, reading and answering
- * while the writer makes the last group durable, and the next group forms meanwhile. Reads stay
- * on the HTTP thread's own connection; WAL lets them run while the writer writes, and a commit is
- * answered only once it is durable, so a read that follows it sees it.
+ * A server's writer thread (`cairn serve --writer-thread`, SQLite files). The server applies its
+ * commits on a thread of its own (through an engine there over the same files), so that the thread
+ * serving HTTP never blocks on SQLite's writes, checkpoints and fsyncs: it goes on parsing
+ * requests, reading and answering while the writer makes the last group durable, and the next
+ * group forms meanwhile. Reads stay on the HTTP thread's own connection; WAL lets them run while
+ * the writer writes, and a commit is answered only once it is durable, so a read that follows it
+ * sees it.
+ *
+ * The price: watchers and queue consumers on the HTTP thread learn of each commit from the
+ * writer's answer and read it back through a page cache that another connection's commit has
+ * made cold, and queue claims, which stay on the HTTP thread, take SQLite's write lock from the
+ * writer's connection. With 1000 watchers that costs more than it saves, hence off by default.
  *
  * The thread starts with the first commit, and again with the next one if it ever stops.
  */
@@ -26,6 +32,9 @@ import {
  */
 const THREAD_MODULE = new URL("../../dist/server/writer.js", import.meta.url);
 
+/** See `commitSender`. */
+const COMMITS_PER_MESSAGE = 8;
+
 interface WriterData {
   readonly cairn: "writer";
   readonly options: KvOptions;
@@ -46,10 +55,13 @@ export function startWriter(options: KvOptions, module: URL = THREAD_MODULE): Wr
     const worker = new Worker(module, {
       workerData: { cairn: "writer", options } satisfies WriterData,
     });
-    const sender = commitSender({
-      send: (message) => worker.postMessage(message),
-      on: (event, listener) => worker.on(event, listener),
-    });
+    const sender = commitSender(
+      {
+        send: (message) => worker.postMessage(message),
+        on: (event, listener) => worker.on(event, listener),
+      },
+      COMMITS_PER_MESSAGE,
+    );
     let failure: unknown;
     worker.on("error", (error) => {
       failure = error;
