@@ -1,7 +1,7 @@
 /**
  * A database that passes every call on to another: the base of the wrappers that change a few
- * calls and leave the rest alone (`GroupedReads` merges gets; a `--workers` worker's databases
- * commit through the primary).
+ * calls and leave the rest alone (`GroupedReads` merges gets; the server's `CommitsElsewhere`
+ * sends commits to its writer thread or its `--workers` primary).
  */
 import type { Database } from "./database.js";
 

@@ -90,7 +90,6 @@ export const DEFAULT_PATH = "./cairn-data/cairn.db";
 export const isPostgresUrl = (location: string) => /^postgres(ql)?:\/\//i.test(location);
 
 /** Opens the engine behind a `Kv` for `location` (see `new Kv()`). */
-
 export function openDatabase(location: string, options: KvOptions = {}): Database {
   if (/^https?:\/\//i.test(location)) {
     return new RemoteDatabase(location, options.accessToken ?? process.env.CAIRN_TOKEN);
