@@ -8,6 +8,7 @@
  *   deno    Deno.serve + Deno KV as a Deno user would write it (bench/server-deno.ts)
  *   cairn   `cairn serve`
  *   cairn-workers  `cairn serve --workers auto`: one process per core, over the same file
+ *   cairn-writer   `cairn serve --writer-thread`: commits applied on a thread of their own
  *
  *   S1 point GET · S2 durable point PUT · S3 10-key batch GET, on keys ["k", i] of 100k
  *   preloaded ones
@@ -27,7 +28,7 @@ import { startServer } from "./server-process.js";
 import { PRELOAD_KEYS, setRows, VALUE } from "./workloads.js";
 
 export const SERVER_WORKLOADS = ["S1", "S2", "S3"];
-export const SERVER_SYSTEMS = ["bare", "raw", "deno", "cairn", "cairn-workers"];
+export const SERVER_SYSTEMS = ["bare", "raw", "deno", "cairn", "cairn-workers", "cairn-writer"];
 const ROUTES = { S1: "get", S2: "put", S3: "batch" };
 const CONNECTIONS = [1, 64];
 /** Seconds per load at BENCH_SCALE=1, after an unscaled warm-up. */
@@ -53,6 +54,7 @@ const SERVERS = {
   ],
   cairn: (dir, token) => cairnServer(dir, token, []),
   "cairn-workers": (dir, token) => cairnServer(dir, token, ["--workers", "auto"]),
+  "cairn-writer": (dir, token) => cairnServer(dir, token, ["--writer-thread"]),
 };
 
 async function cairnServer(dir, token, flags) {
@@ -171,7 +173,7 @@ function mediansOf(samples) {
 function ratiosOf(samples) {
   const ratios = {};
   for (const [workload, bySystem] of Object.entries(samples)) {
-    for (const cairn of ["cairn", "cairn-workers", "cairn-health"]) {
+    for (const cairn of ["cairn", "cairn-workers", "cairn-writer", "cairn-health"]) {
       for (const [connections, mine] of Object.entries(bySystem[cairn] ?? {})) {
         for (const other of ["bare", "raw", "deno"]) {
           const theirs = bySystem[other]?.[connections];

@@ -66,10 +66,15 @@ function rowsOf(medians, ratios, workers) {
       const ratiosOf = (system) => ratios[workload]?.[connections]?.[system] ?? {};
       const others = { bare: at("bare"), raw: at("raw"), deno: at("deno") };
       rows.push(row(title, connections, at("cairn"), others, ratiosOf("cairn"), targets));
-      const pool = at("cairn-workers");
-      if (pool) {
-        const titled = `${title}, Cairn --workers ${workers}`;
-        rows.push(row(titled, connections, pool, others, ratiosOf("cairn-workers"), targets));
+      for (const [system, flag] of [
+        ["cairn-workers", `--workers ${workers}`],
+        ["cairn-writer", "--writer-thread"],
+      ]) {
+        const variant = at(system);
+        if (variant) {
+          const titled = `${title}, Cairn ${flag}`;
+          rows.push(row(titled, connections, variant, others, ratiosOf(system), targets));
+        }
       }
       const stack = at("cairn-health");
       if (stack) {
