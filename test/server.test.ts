@@ -10,7 +10,7 @@ import { mkdir, rm } from "node:fs/promises";
 import http from "node:http";
 import http2 from "node:http2";
 import https from "node:https";
-import { connect } from "node:net";
+import { type AddressInfo, connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -192,6 +192,71 @@ describe("authentication", () => {
       await kv.close();
     } finally {
       delete process.env.CAIRN_TOKEN;
+    }
+  });
+});
+
+/**
+ * A TCP proxy to the server whose connections each carry one request: the next request's bytes
+ * close both sides unanswered, as when a server drops a kept-alive connection under a request.
+ */
+async function oneRequestPerConnection(target: URL) {
+  let broken = 0;
+  const proxy = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    let answered = false;
+    client.on("data", (chunk) => {
+      if (!answered) return upstream.write(chunk);
+      broken++;
+      client.destroy();
+      upstream.destroy();
+    });
+    upstream.on("data", (chunk) => {
+      answered = true;
+      client.write(chunk);
+    });
+    for (const socket of [client, upstream]) {
+      socket.on("error", () => {});
+      socket.on("close", () => (socket === client ? upstream : client).destroy());
+    }
+  });
+  proxy.listen(0, "127.0.0.1");
+  await once(proxy, "listening");
+  const { port } = proxy.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    broken: () => broken,
+    close: () => new Promise((resolve) => proxy.close(resolve)),
+  };
+}
+
+describe("remote SDK connections", () => {
+  it("sends a read again when its kept-alive connection breaks, and never a commit", async () => {
+    const proxy = await oneRequestPerConnection(new URL(server.url));
+    const kv = await openKv(proxy.url, { accessToken: TOKEN });
+    const direct = await openKv(server.url, { accessToken: TOKEN });
+    try {
+      await direct.set(["broken"], -1);
+      for (let i = 0; i < 8; i++) expect((await kv.get(["broken"])).value).toBe(-1);
+      expect(proxy.broken()).toBeGreaterThan(0);
+      // A commit whose connection breaks fails, as it may or may not have been applied.
+      const broken = proxy.broken();
+      let failed: { error: unknown; value: number } | undefined;
+      for (let value = 0; value < 8 && !failed; value++) {
+        await kv.set(["broken"], value).catch((error: unknown) => {
+          failed = { error, value };
+        });
+      }
+      expect(failed).toBeDefined();
+      const { error, value } = failed!;
+      expect(error).toMatchObject({ code: "UNAVAILABLE" });
+      expect((error as Error).message).toContain("Cannot reach the Cairn server");
+      expect(proxy.broken()).toBe(broken + 1);
+      expect((await direct.get(["broken"])).value).toBe(value - 1);
+    } finally {
+      await kv.close();
+      await direct.close();
+      await proxy.close();
     }
   });
 });

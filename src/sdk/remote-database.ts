@@ -5,7 +5,7 @@
  * Requests go through undici's `request` on a keep-alive pool of this database's own: the same
  * HTTP client as Node's `fetch`, without the Fetch API's objects, 3–5× the requests a second.
  */
-import { Agent, type Dispatcher, request } from "undici";
+import { Agent, Client, type Dispatcher, request } from "undici";
 import type {
   ChangesPage,
   ChangesRequest,
@@ -51,6 +51,24 @@ import { SseParser } from "../protocol/sse.js";
 /** How long a claim that settles messages may wait for the next one (see `claim`). */
 const SETTLING_WAIT_MS = 1000;
 
+/**
+ * The routes that only read: a read that fails because its kept-alive connection broke (the server
+ * closed it, or a `--workers` worker holding it died) is sent once more, on a connection of its own.
+ * Nothing else is: a commit or a claim may have been applied before the connection broke.
+ */
+const READS = new Set([
+  "/db/get",
+  "/db/scan",
+  "/db/count",
+  "/db/changes",
+  "/db/list-indexes",
+  "/db/search",
+  "/db/queue-stats",
+  "/db/dead-letters",
+]);
+/** undici's codes for a connection that broke under a request (not one that could not open). */
+const BROKEN_CONNECTION = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
+
 /** Reconnection delays of a change-feed stream: doubling from 100 ms up to 5 s. */
 const reconnectDelay = (attempt: number) => Math.min(100 * 2 ** attempt, 5000);
 
@@ -95,14 +113,24 @@ export class RemoteDatabase implements Database {
     signal?: AbortSignal,
     headers?: Record<string, string>,
   ): Promise<Dispatcher.ResponseData> {
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await request(`${this.#base}${path}`, {
+    const send = (dispatcher: Dispatcher) =>
+      request(`${this.#base}${path}`, {
         method: "POST",
         headers: headers ? { ...this.#headers, ...headers } : this.#headers,
         body: JSON.stringify(body),
         signal,
-        dispatcher: this.#agent,
+        dispatcher,
+      });
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await send(this.#agent).catch((e) => {
+        const broken = BROKEN_CONNECTION.has((e as { code?: string }).code ?? "");
+        if (!broken || !READS.has(path) || signal?.aborted) throw e;
+        // On a connection of its own: the pool's others may have broken too.
+        const once = new Client(new URL(this.#base).origin);
+        const sent = send(once);
+        void sent.finally(() => once.close()).catch(() => {});
+        return sent;
       });
     } catch (e) {
       if (signal?.aborted) throw e;
