@@ -103,6 +103,9 @@ const MIGRATIONS = [
 ];
 
 // Statements take positional parameters (faster to bind than named ones).
+/** Delays (ms) of the looks for another process's commit after its WAL write (see #watchWal). */
+const WAL_RECHECKS_MS = [1, 3, 10];
+
 /** Versionstamp counters reserved per write of the meta row. */
 const COUNTER_BLOCK = 4096;
 
@@ -766,7 +769,9 @@ export class SqliteBackend implements Backend {
 
   /**
    * Every commit appends to the WAL file, so a change to it (this connection's own writes
-   * included) is a cue to look for other processes' commits, at most once per event-loop turn.
+   * included) is a cue to look for other processes' commits: in the next event-loop turn, then,
+   * until one shows, after each of `WAL_RECHECKS_MS` (the file changes as the commit's frames are
+   * written, before its fsync and the WAL index make it visible).
    * The directory is watched rather than the file, which SQLite may delete and create again.
    */
   #watchWal(): FSWatcher | undefined {
@@ -776,10 +781,14 @@ export class SqliteBackend implements Backend {
       const watcher = watch(dirname(this.#db.name), { persistent: false }, (_event, file) => {
         if (file !== wal || this.#externalCheckScheduled) return;
         this.#externalCheckScheduled = true;
-        setImmediate(() => {
-          this.#externalCheckScheduled = false;
-          this.#pollExternalCommits();
-        });
+        const check = (attempt: number) => {
+          const found = this.#pollExternalCommits();
+          const delay = WAL_RECHECKS_MS[attempt];
+          if (found || delay === undefined || this.#walWatcher !== watcher) {
+            this.#externalCheckScheduled = false;
+          } else setTimeout(() => check(attempt + 1), delay).unref();
+        };
+        setImmediate(() => check(0));
       });
       watcher.on("error", () => watcher.close()); // the poll carries on alone
       return watcher;
@@ -788,16 +797,20 @@ export class SqliteBackend implements Backend {
     }
   }
 
-  /** `PRAGMA data_version` changes only when another connection commits. */
-  #pollExternalCommits(): void {
+  /**
+   * Tells the listeners if another connection committed since the last look (`PRAGMA data_version`
+   * changes only then); returns whether one did.
+   */
+  #pollExternalCommits(): boolean {
     try {
       const dataVersion = this.#sql.dataVersion.get() as number;
-      if (dataVersion === this.#polledDataVersion) return;
+      if (dataVersion === this.#polledDataVersion) return false;
       this.#polledDataVersion = dataVersion;
     } catch {
-      return; // closed or busy: the next poll tries again
+      return false; // closed or busy: the next poll tries again
     }
     for (const listener of this.#commitListeners) listener();
+    return true;
   }
 
   async createIndex(index: SearchIndex): Promise<void> {
