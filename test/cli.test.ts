@@ -185,12 +185,9 @@ describe("cairn serve", () => {
 
     process.kill(first[0]!, "SIGKILL");
     await until(() => workers().length === 2 && !workers().includes(first[0]!));
+    // The clients' kept-alive connections to the killed worker broke with it; reads go on.
+    for (const kv of clients) expect((await kv.get(["count", "n"])).value).toBe(8);
     await Promise.all(clients.map((kv) => kv.close()));
-    // A new client: the old ones' keep-alive connections to the killed worker are gone with it
-    // (one of them failed a later read with "other side closed" once, under the full suite's load).
-    const after = await openKv(url, { accessToken: token });
-    expect((await after.get(["count", "n"])).value).toBe(8);
-    await after.close();
 
     const serving = workers();
     child.kill("SIGINT");
