@@ -102,10 +102,10 @@ const MIGRATIONS = [
    );`,
 ];
 
-// Statements take positional parameters (faster to bind than named ones).
 /** Delays (ms) of the looks for another process's commit after its WAL write (see #watchWal). */
 const WAL_RECHECKS_MS = [1, 3, 10];
 
+// Statements take positional parameters (faster to bind than named ones).
 /** Versionstamp counters reserved per write of the meta row. */
 const COUNTER_BLOCK = 4096;
 
