@@ -81,6 +81,36 @@ describe("cairn serve", () => {
     await once(child, "exit");
   });
 
+  it("reads switches from the environment strictly: CAIRN_NO_AUTH=false keeps auth on", async () => {
+    for (const off of ["0", "false", "no", "off", ""]) {
+      const { child, lines } = await serve(["--data", ":memory:"], { CAIRN_NO_AUTH: off });
+      expect(lines[1]).toContain("access token (for this run)");
+      const url = /listening on (\S+)/.exec(lines[0]!)![1]!;
+      const kv = await openKv(url);
+      await expect(kv.get(["closed"])).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+      await kv.close();
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    }
+    const { child, lines } = await serve(["--data", ":memory:", "--no-auth"], {
+      CAIRN_NO_AUTH: "0",
+    });
+    expect(lines[1]).toContain("auth is OFF"); // the command line wins
+    child.kill("SIGTERM");
+    await once(child, "exit");
+    for (const [name, value] of [
+      ["CAIRN_NO_AUTH", "maybe"],
+      ["CAIRN_WRITER_THREAD", "2"],
+    ]) {
+      const refused = spawnSync(process.execPath, [BIN, "serve", "--port", "0"], {
+        encoding: "utf8",
+        env: { ...process.env, [name!]: value },
+      });
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toContain(`${name} is 1, true, yes or on, or 0, false, no or off`);
+    }
+  });
+
   it("gets, sets, lists and deletes through the data commands, with --json for scripts", async () => {
     const { child, lines } = await serve(
       ["--data", ":memory:", "--token", "cli-token-123456"],
@@ -236,6 +266,11 @@ describe("cairn serve", () => {
     expect(await local.count(["w"])).toBe(50);
     expect((await local.get(["w", 1])).value).toBe(1);
     await local.close();
+
+    const off = await serve(["--data", data, "--no-auth"], { CAIRN_WRITER_THREAD: "false" }, 1);
+    expect(off.lines[0]).not.toContain("writer thread");
+    off.child.kill("SIGINT");
+    await once(off.child, "exit");
 
     for (const args of [
       ["--data", ":memory:", "--no-auth", "--writer-thread"],

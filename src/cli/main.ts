@@ -38,6 +38,36 @@ function workerCount(value: string): number {
   return n;
 }
 
+/**
+ * The switch in environment variable `name`: 1, true, yes or on; 0, false, no or off; empty or
+ * unset: `undefined`. Anything else is refused, so that `CAIRN_NO_AUTH=false` cannot turn auth off.
+ */
+function switchFromEnv(name: string): boolean | undefined {
+  const value = process.env[name]?.trim().toLowerCase();
+  if (value === undefined || value === "") return undefined;
+  if (["1", "true", "yes", "on"].includes(value)) return true;
+  if (["0", "false", "no", "off"].includes(value)) return false;
+  throw new KvError(
+    "INVALID_ARGUMENT",
+    `${name} is 1, true, yes or on, or 0, false, no or off; got ${JSON.stringify(process.env[name])}`,
+  );
+}
+
+/**
+ * The serve flags with the switches taken from their environment variables where the command line
+ * does not set them. (Commander would turn a switch on for any value of its variable, even `0`.)
+ */
+function withSwitchesFromEnv(flags: ServeFlags, command: Command): ServeFlags {
+  const fromCli = (option: string) => command.getOptionValueSource(option) === "cli";
+  return {
+    ...flags,
+    auth: fromCli("auth") ? flags.auth : !(switchFromEnv("CAIRN_NO_AUTH") ?? false),
+    writerThread: fromCli("writerThread")
+      ? flags.writerThread
+      : (switchFromEnv("CAIRN_WRITER_THREAD") ?? false),
+  };
+}
+
 interface ServeFlags {
   host: string;
   port: number;
@@ -367,7 +397,7 @@ function program(): Command {
         .env("CAIRN_WRITER_THREAD")
         .default(false),
     )
-    .action((flags: ServeFlags) => serve(flags));
+    .action((flags: ServeFlags, command: Command) => serve(withSwitchesFromEnv(flags, command)));
   addDataCommands(cli);
   return cli;
 }
