@@ -9,7 +9,7 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Commit } from "../src/engine/database.js";
+import type { ClaimRequest, Commit } from "../src/engine/database.js";
 import { DatabaseWrapper } from "../src/engine/database-wrapper.js";
 import { KvError, openKv } from "../src/index.js";
 import { Kv, openDatabase } from "../src/sdk/kv.js";
@@ -21,13 +21,16 @@ beforeEach(() => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-/** A Kv over the file at `path` whose commits go to `writer`, as a server's are. */
+/** A Kv over the file at `path` whose writes (commits, claims) go to `writer`, as a server's do. */
 function kvThrough(writer: Writer, path: string): Kv {
   const database = openDatabase(path);
   return new Kv(
     new (class extends DatabaseWrapper {
       override commit(commit: Commit) {
-        return writer.commitVia(path, commit);
+        return writer.writes.commit(path, commit);
+      }
+      override claim(request: ClaimRequest, signal?: AbortSignal) {
+        return writer.writes.claim(path, request, signal);
       }
     })(database),
   );
@@ -76,6 +79,36 @@ describe("the writer thread", () => {
     await expect(sum).rejects.toBeInstanceOf(KvError);
     await expect(sum).rejects.toMatchObject({ code: "TYPE_MISMATCH" });
     expect(await kv.get(["s"])).toMatchObject({ value: "text", versionstamp });
+    await kv.close();
+    await writer.close();
+  });
+
+  it("claims queue messages there: an enqueue wakes a waiting claim, and an abort ends one", async () => {
+    const path = join(dir, "q.db");
+    const writer = startWriter({});
+    const kv = kvThrough(writer, path);
+    const received: unknown[] = [];
+    const listener = kv.listenQueue((message) => {
+      received.push(message.value);
+    });
+    await kv.enqueue({ job: 1 });
+    await kv.enqueue({ job: 2 });
+    await expect.poll(() => received.length).toBe(2);
+    expect(received).toEqual([{ job: 1 }, { job: 2 }]);
+    await listener.stop();
+    // Both were acknowledged through the writer: nothing is left in the file's queue.
+    const other = openDatabase(path);
+    expect(await other.queueStats()).toMatchObject({ total: 0 });
+    await other.close();
+
+    const aborted = new AbortController();
+    const waiting = writer.writes.claim(
+      path,
+      { limit: 1, leaseMs: 1000, waitMs: 600_000 },
+      aborted.signal,
+    );
+    aborted.abort();
+    expect(await waiting).toEqual([]);
     await kv.close();
     await writer.close();
   });

@@ -1,21 +1,33 @@
 /**
- * Commits applied by one writer on behalf of others, over a message channel: a server's writer
+ * Writes applied by one writer on behalf of others, over a message channel: a server's writer
  * thread (writer.ts) for its HTTP thread, a `--workers` primary for its workers (workers.ts).
- * SQLite has one writer at a time; the one that commits keeps a warm page cache and never waits
- * for another's lock, and the ones that serve requests never wait for an fsync.
+ * SQLite has one writer at a time; the one that writes keeps a warm page cache and never waits
+ * for another's lock, and the ones that serve requests never wait for an fsync. The writes are
+ * commits and queue claims (a claim leases messages and settles earlier ones: it writes too, and
+ * waits for a message where commits are made, so that they wake it at once).
  *
  * The channel carries structured clones (a MessagePort, or IPC with `serialization: "advanced"`):
  * commits go as the engine's own `Commit` objects, already validated by the sender's faces.
  */
-import type { Commit, CommitResult, Database } from "../engine/database.js";
+import type {
+  ClaimRequest,
+  Commit,
+  CommitResult,
+  Database,
+  LeasedMessage,
+} from "../engine/database.js";
 import { KvError, type KvErrorCode } from "../kv-error.js";
 import { isPostgresUrl, type KvOptions, openDatabase } from "../sdk/kv.js";
 
 /** Whether the storage at `data` takes its commits from one writer: a SQLite file (see above). */
 export const hasOneWriter = (data: string): boolean => data !== ":memory:" && !isPostgresUrl(data);
 
-/** Where commits are sent: `commitVia(path, commit)` applies `commit` to the database at `path`. */
-export type CommitVia = (path: string, commit: Commit) => Promise<CommitResult>;
+/** Where writes are sent, each for the database at `path`. */
+export interface WritesVia {
+  commit(path: string, commit: Commit): Promise<CommitResult>;
+  /** `Database.claim` there; `signal` aborts it there. */
+  claim(path: string, request: ClaimRequest, signal?: AbortSignal): Promise<LeasedMessage[]>;
+}
 
 /** One end of a channel: a MessagePort, a worker thread, a cluster worker or its process. */
 export interface Channel {
@@ -34,11 +46,25 @@ interface Commits {
   }[];
 }
 
+/** One claim, answered on its own: it may wait long for a message. */
+interface Claim {
+  readonly cairn: "claim";
+  readonly id: number;
+  readonly path: string;
+  readonly request: ClaimRequest;
+}
+
+/** The claim `id` is no longer wanted (its request's client went away). */
+interface AbortClaim {
+  readonly cairn: "abort";
+  readonly id: number;
+}
+
 type Answer =
-  | { readonly id: number; readonly result: CommitResult }
+  | { readonly id: number; readonly result: CommitResult | LeasedMessage[] }
   | { readonly id: number; readonly error: { readonly code: string; readonly message: string } };
 
-/** The writer's answers to one `Commits`, in its order. */
+/** The writer's answers to one `Commits` (in its order) or to one `Claim`. */
 interface Committed {
   readonly cairn: "committed";
   readonly answers: readonly Answer[];
@@ -49,14 +75,19 @@ export const isMessage = <T extends { cairn: string }>(
   kind: T["cairn"],
 ): message is T => (message as T | null)?.cairn === kind;
 
+/** An error from the writer's answer, rebuilt. */
+const errorOf = (error: { code: string; message: string }) =>
+  new KvError(error.code as KvErrorCode, error.message);
+
 /**
- * The sending end: a `CommitVia` that sends the commits of one event-loop turn in one message, or
- * in messages of `perMessage` as they come, and resolves each with the writer's answer.
- * `fail(error)` rejects every commit still waiting (the writer is gone); later commits reject with
- * the same error.
+ * The sending end: `WritesVia` over `channel`. Commits of one event-loop turn go in one message,
+ * or in messages of `perMessage` as they come; each claim goes at once in a message of its own,
+ * after the commits queued before it.
+ * Each write resolves with the writer's answer. `fail(error)` rejects every write still waiting
+ * (the writer is gone); later writes reject with the same error.
  *
- * A writer thread takes 8 per message: a turn that parses many requests then sends their commits
- * as it goes, so that the writer starts on the first ones while this side parses the rest
+ * A writer thread takes 8 commits per message: a turn that parses many requests then sends their
+ * commits as it goes, so that the writer starts on the first ones while this side parses the rest
  * (measured: one message per turn left both sides idle half the time, each waiting for the other;
  * 8 kept them both busy, 1 and 4 spent more on messages than they gained). Over IPC, where each
  * message costs system calls on both sides, one message per turn did better.
@@ -65,12 +96,13 @@ export function commitSender(
   channel: Channel,
   perMessage = Number.POSITIVE_INFINITY,
 ): {
-  commitVia: CommitVia;
+  writes: WritesVia;
   /** Sends the commits queued so far now, ahead of any message sent after. */
   flush(): void;
   fail(error: Error): void;
 } {
-  const waiting = new Map<number, { resolve(r: CommitResult): void; reject(e: Error): void }>();
+  type Waiting = { resolve(result: never): void; reject(e: Error): void };
+  const waiting = new Map<number, Waiting>();
   let queued: Commits["commits"][number][] = [];
   let nextId = 0;
   let failed: Error | undefined;
@@ -79,11 +111,12 @@ export function commitSender(
     for (const answer of message.answers) {
       const promise = waiting.get(answer.id);
       waiting.delete(answer.id);
-      if ("error" in answer)
-        promise?.reject(new KvError(answer.error.code as KvErrorCode, answer.error.message));
-      else promise?.resolve(answer.result);
+      if ("error" in answer) promise?.reject(errorOf(answer.error));
+      else promise?.resolve(answer.result as never);
     }
   });
+  const unreachable = (error: unknown) =>
+    new KvError("INTERNAL", `A write could not reach the writer: ${(error as Error).message}`);
   const send = () => {
     const commits = queued;
     queued = [];
@@ -92,28 +125,44 @@ export function commitSender(
       channel.send({ cairn: "commits", commits } satisfies Commits);
     } catch (error) {
       for (const { id } of commits) {
-        waiting
-          .get(id)
-          ?.reject(
-            new KvError(
-              "INTERNAL",
-              `A commit could not reach the writer: ${(error as Error).message}`,
-            ),
-          );
+        waiting.get(id)?.reject(unreachable(error));
         waiting.delete(id);
       }
     }
   };
+  /** Registers a write waiting for its answer; its id. */
+  const wait = (promise: Waiting) => {
+    const id = nextId++;
+    waiting.set(id, promise);
+    return id;
+  };
   return {
-    commitVia: (path, commit) =>
-      new Promise((resolve, reject) => {
-        if (failed !== undefined) return reject(failed);
-        if (queued.length === 0) setImmediate(send);
-        const id = nextId++;
-        waiting.set(id, { resolve, reject });
-        queued.push({ id, path, commit });
-        if (queued.length >= perMessage) send();
-      }),
+    writes: {
+      commit: (path, commit) =>
+        new Promise((resolve, reject) => {
+          if (failed !== undefined) return reject(failed);
+          if (queued.length === 0) setImmediate(send);
+          queued.push({ id: wait({ resolve, reject }), path, commit });
+          if (queued.length >= perMessage) send();
+        }),
+      claim: (path, request, signal) =>
+        new Promise((resolve, reject) => {
+          if (failed !== undefined) return reject(failed);
+          const id = wait({ resolve, reject });
+          send(); // the commits before it go first: it may be waiting for what they enqueue
+          try {
+            channel.send({ cairn: "claim", id, path, request } satisfies Claim);
+          } catch (error) {
+            waiting.delete(id);
+            return reject(unreachable(error));
+          }
+          signal?.addEventListener(
+            "abort",
+            () => waiting.has(id) && channel.send({ cairn: "abort", id } satisfies AbortClaim),
+            { once: true },
+          );
+        }),
+    },
     flush: send,
     fail(error) {
       failed ??= error;
@@ -123,33 +172,55 @@ export function commitSender(
   };
 }
 
+/** An answer carrying `error`, as a `KvError`'s code and message. */
+function errorAnswer(id: number, error: unknown): Answer {
+  const e = error instanceof KvError ? error : new KvError("INTERNAL", String(error));
+  return { id, error: { code: e.code, message: e.message } };
+}
+
 /**
- * The writing end: applies the commits arriving on `channel` to `databaseAt(path)` and answers
- * each message with one. The commits of a message go to the engine together, so they share its
- * group commit. `settled()` resolves once every message received so far is answered.
+ * The writing end: applies the writes arriving on `channel` to `databaseAt(path)` and answers each
+ * message with one. The commits of a message go to the engine together, so they share its group
+ * commit. `settled()` resolves once every commit received so far is answered (claims end when
+ * their database closes, if not before).
  */
 export function commitApplier(
   channel: Channel,
   databaseAt: (path: string) => Database,
 ): { settled(): Promise<void> } {
   const applying = new Set<Promise<void>>();
+  const claims = new Map<number, AbortController>();
   const apply = async ({ commits }: Commits) => {
     const answers = await Promise.all(
       commits.map(async ({ id, path, commit }): Promise<Answer> => {
         try {
           return { id, result: await databaseAt(path).commit(commit) };
         } catch (error) {
-          const e = error instanceof KvError ? error : new KvError("INTERNAL", String(error));
-          return { id, error: { code: e.code, message: e.message } };
+          return errorAnswer(id, error);
         }
       }),
     );
     channel.send({ cairn: "committed", answers } satisfies Committed);
   };
+  const claim = async ({ id, path, request }: Claim) => {
+    const aborted = new AbortController();
+    claims.set(id, aborted);
+    let answer: Answer;
+    try {
+      answer = { id, result: await databaseAt(path).claim(request, aborted.signal) };
+    } catch (error) {
+      answer = errorAnswer(id, error);
+    } finally {
+      claims.delete(id);
+    }
+    channel.send({ cairn: "committed", answers: [answer] } satisfies Committed);
+  };
   channel.on("message", (message) => {
-    if (!isMessage<Commits>(message, "commits")) return;
-    const applied = apply(message).finally(() => applying.delete(applied));
-    applying.add(applied);
+    if (isMessage<Commits>(message, "commits")) {
+      const applied = apply(message).finally(() => applying.delete(applied));
+      applying.add(applied);
+    } else if (isMessage<Claim>(message, "claim")) void claim(message);
+    else if (isMessage<AbortClaim>(message, "abort")) claims.get(message.id)?.abort();
   });
   return {
     settled: async () => {

@@ -11,7 +11,13 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { Commit, CommitResult, Database } from "../engine/database.js";
+import type {
+  ClaimRequest,
+  Commit,
+  CommitResult,
+  Database,
+  LeasedMessage,
+} from "../engine/database.js";
 import { DatabaseWrapper } from "../engine/database-wrapper.js";
 import { Engine } from "../engine/engine.js";
 import { GroupedReads } from "../engine/grouped-reads.js";
@@ -19,24 +25,36 @@ import { databaseIdOf, isDatabaseName, type KvConnectDatabases } from "../faces/
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { isPostgresUrl, type KvOptions, openDatabase } from "../sdk/kv.js";
-import type { CommitVia } from "./commit-channel.js";
+import type { WritesVia } from "./commit-channel.js";
 
 /**
- * A database whose commits are applied elsewhere (by the server's writer thread or a `--workers`
- * primary); the rest is its own.
+ * A database whose writes, commits and queue claims, are applied elsewhere (by the server's writer
+ * thread or a `--workers` primary); the rest is its own.
  */
-class CommitsElsewhere extends DatabaseWrapper {
+class WritesElsewhere extends DatabaseWrapper {
   constructor(
     database: Database,
-    private readonly commitVia: (commit: Commit) => Promise<CommitResult>,
+    private readonly path: string,
+    private readonly via: WritesVia,
   ) {
     super(database);
   }
 
   override async commit(commit: Commit): Promise<CommitResult> {
-    const result = await this.commitVia(commit);
-    if (result.ok && this.database instanceof Engine) this.database.committedElsewhere();
+    const result = await this.via.commit(this.path, commit);
+    if (result.ok) this.#committed();
     return result;
+  }
+
+  override async claim(request: ClaimRequest, signal?: AbortSignal): Promise<LeasedMessage[]> {
+    const messages = await this.via.claim(this.path, request, signal);
+    // Settling may have moved messages to the dead-letter queue and written their keys.
+    if (request.settle?.length) this.#committed();
+    return messages;
+  }
+
+  #committed(): void {
+    if (this.database instanceof Engine) this.database.committedElsewhere();
   }
 }
 
@@ -48,18 +66,18 @@ interface Open {
 export class Databases implements KvConnectDatabases {
   readonly #data: string;
   readonly #options: KvOptions;
-  readonly #commitVia: CommitVia | undefined;
+  readonly #writesVia: WritesVia | undefined;
   readonly #default: Open;
   readonly #named = new Map<string, Open>();
 
   /**
-   * `options` apply to every database (durability, change retention); with `commitVia`, commits
-   * go there instead of to each database's own engine.
+   * `options` apply to every database (durability, change retention); with `writesVia`, commits
+   * and queue claims go there instead of to each database's own engine.
    */
-  constructor(data: string, options: KvOptions = {}, commitVia?: CommitVia) {
+  constructor(data: string, options: KvOptions = {}, writesVia?: WritesVia) {
     this.#data = data;
     this.#options = options;
-    this.#commitVia = commitVia;
+    this.#writesVia = writesVia;
     this.#default = this.#openAt(data);
   }
 
@@ -108,12 +126,10 @@ export class Databases implements KvConnectDatabases {
   }
 
   #openAt(path: string): Open {
-    const commitVia = this.#commitVia;
+    const via = this.#writesVia;
     const opened = openDatabase(path, this.#options);
     // Concurrent requests' reads share one storage read per event-loop turn (see GroupedReads).
-    const database = new GroupedReads(
-      commitVia ? new CommitsElsewhere(opened, (commit) => commitVia(path, commit)) : opened,
-    );
+    const database = new GroupedReads(via ? new WritesElsewhere(opened, path, via) : opened);
     return { database, id: path === ":memory:" ? randomUUID() : databaseIdOf(path) };
   }
 }

@@ -26,7 +26,7 @@ import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { Kv } from "../sdk/kv.js";
 import { type Authenticator, noAuth, tokenAuthenticator } from "./auth.js";
-import { type CommitVia, hasOneWriter } from "./commit-channel.js";
+import { hasOneWriter, type WritesVia } from "./commit-channel.js";
 import { Databases } from "./databases.js";
 import { type Listener, listen } from "./listener.js";
 import { startWriter } from "./writer.js";
@@ -52,10 +52,10 @@ export interface ServerOptions {
    */
   readonly writerThread?: boolean;
   /**
-   * Where the commits to the database at a path go instead of to this process's own engine over
-   * it: a `--workers` worker's primary (workers.ts). Reads stay here.
+   * Where the writes (commits, queue claims) to the database at a path go instead of to this
+   * process's own engine over it: a `--workers` worker's primary (workers.ts). Reads stay here.
    */
-  readonly commitVia?: CommitVia;
+  readonly writesVia?: WritesVia;
 }
 
 export interface CairnServer {
@@ -193,8 +193,8 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
       "A writer thread needs a SQLite data file: an in-memory database lives on one thread, and PostgreSQL takes concurrent writers as they are",
     );
   }
-  const writer = options.writerThread && !options.commitVia ? startWriter(kvOptions) : undefined;
-  const databases = new Databases(options.data, kvOptions, options.commitVia ?? writer?.commitVia);
+  const writer = options.writerThread && !options.writesVia ? startWriter(kvOptions) : undefined;
+  const databases = new Databases(options.data, kvOptions, options.writesVia ?? writer?.writes);
   const closeStorage = async () => {
     await databases.close();
     await writer?.close();

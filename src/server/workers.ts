@@ -61,7 +61,7 @@ export async function startWorkerServer(options: ServerOptions): Promise<CairnSe
   try {
     server = await startServer({
       ...options,
-      commitVia: hasOneWriter(options.data) ? commitSender(primary).commitVia : undefined,
+      writesVia: hasOneWriter(options.data) ? commitSender(primary).writes : undefined,
     });
   } catch (error) {
     // Let this process end with its error; the primary learns of it from the exit code.

@@ -7,22 +7,24 @@
  * the writer writes, and a commit is answered only once it is durable, so a read that follows it
  * sees it.
  *
- * The price: watchers and queue consumers on the HTTP thread learn of each commit from the
- * writer's answer and read it back through a page cache that another connection's commit has
- * made cold, and queue claims, which stay on the HTTP thread, take SQLite's write lock from the
- * writer's connection. With 1000 watchers that costs more than it saves, hence off by default.
+ * Queue claims, which write too, are made on the writer thread as well, where commits wake them.
  *
- * The thread starts with the first commit, and again with the next one if it ever stops.
+ * The price: every commit crosses between the threads twice, and watchers on the HTTP thread
+ * learn of each commit from the writer's answer and read it back through a page cache that the
+ * other connection's commit has made cold. With 1000 watchers that costs more than it saves, and
+ * one client's PUTs wait for the threads' wake-ups, hence off by default.
+ *
+ * The thread starts with the first write, and again with the next one if it ever stops.
  */
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { KvError } from "../kv-error.js";
 import type { KvOptions } from "../sdk/kv.js";
 import {
-  type CommitVia,
   commitApplier,
   commitSender,
   isMessage,
   WriterDatabases,
+  type WritesVia,
 } from "./commit-channel.js";
 
 /**
@@ -41,8 +43,8 @@ interface WriterData {
 }
 
 export interface Writer {
-  /** Applies `commit` to the database at `path` on the writer thread. */
-  readonly commitVia: CommitVia;
+  /** Applies writes to the database at a path on the writer thread. */
+  readonly writes: WritesVia;
   /** Lets pending commits finish, closes the thread's databases and stops it. */
   close(): Promise<void>;
 }
@@ -73,7 +75,7 @@ export function startWriter(options: KvOptions, module: URL = THREAD_MODULE): Wr
         sender.fail(
           new KvError(
             "INTERNAL",
-            `The writer thread stopped${failure ? ` (${(failure as Error).message})` : ""}; commits in flight may or may not have been applied`,
+            `The writer thread stopped${failure ? ` (${(failure as Error).message})` : ""}; writes in flight may or may not have been applied`,
           ),
         );
         resolve();
@@ -81,11 +83,22 @@ export function startWriter(options: KvOptions, module: URL = THREAD_MODULE): Wr
     });
     return { worker, sender, exited };
   };
+  /** The running thread's writes, started if need be. */
+  const writes = (): WritesVia | KvError => {
+    if (closed) return new KvError("CLOSED", "The database is closed");
+    current ??= start();
+    return current.sender.writes;
+  };
   return {
-    commitVia: (path, commit) => {
-      if (closed) return Promise.reject(new KvError("CLOSED", "The database is closed"));
-      current ??= start();
-      return current.sender.commitVia(path, commit);
+    writes: {
+      commit(path, commit) {
+        const via = writes();
+        return via instanceof KvError ? Promise.reject(via) : via.commit(path, commit);
+      },
+      claim(path, request, signal) {
+        const via = writes();
+        return via instanceof KvError ? Promise.reject(via) : via.claim(path, request, signal);
+      },
     },
     async close() {
       closed = true;
