@@ -1,7 +1,7 @@
 /**
  * A database that passes every call on to another: the base of the wrappers that change a few
- * calls and leave the rest alone (`GroupedReads` merges gets; the server's `CommitsElsewhere`
- * sends commits to its writer thread or its `--workers` primary).
+ * calls and leave the rest alone (`GroupedReads` merges gets; the server's `WritesElsewhere`
+ * sends commits and queue claims to its writer thread or its `--workers` primary).
  */
 import type { Database } from "./database.js";
 
