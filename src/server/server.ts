@@ -47,8 +47,9 @@ export interface ServerOptions {
   readonly auth: boolean;
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /**
-   * Commit on a thread of the server's own (writer.ts; SQLite files only): more durable writes a
-   * second under concurrent load, at the cost of slower watch and queue wake-ups. Default false.
+   * Write on a thread of the server's own (writer.ts; SQLite files only): more durable writes a
+   * second under concurrent load, at the cost of slower watch wake-ups and of a thread hop each way
+   * per commit. Default false.
    */
   readonly writerThread?: boolean;
   /**
