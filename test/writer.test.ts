@@ -8,11 +8,13 @@ import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ClaimRequest, Commit } from "../src/engine/database.js";
 import { DatabaseWrapper } from "../src/engine/database-wrapper.js";
 import { KvError, openKv } from "../src/index.js";
 import { Kv, openDatabase } from "../src/sdk/kv.js";
+import { commitApplier, commitSender } from "../src/server/commit-channel.js";
 import { startWriter, type Writer } from "../src/server/writer.js";
 
 let dir: string;
@@ -152,5 +154,35 @@ describe("the writer thread", () => {
     expect((await kv.get(["k"])).value).toBe("kept");
     await kv.close();
     await writer.close();
+  });
+});
+
+describe("the commit channel", () => {
+  it("ends the claims of a sender that is gone, so that they lease nothing to nobody", async () => {
+    const path = join(dir, "c.db");
+    const database = openDatabase(path);
+    const { port1, port2 } = new MessageChannel();
+    const endOf = (port: MessagePort) => ({
+      send: (message: unknown) => port.postMessage(message),
+      on: (_event: "message", listener: (message: unknown) => void) => port.on("message", listener),
+    });
+    let arrived: () => void = () => {};
+    const waiting = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const watched = new (class extends DatabaseWrapper {
+      override claim(request: ClaimRequest, signal?: AbortSignal) {
+        arrived();
+        return super.claim(request, signal);
+      }
+    })(database);
+    const sender = commitSender(endOf(port1));
+    const applier = commitApplier(endOf(port2), () => watched);
+    const claim = sender.writes.claim(path, { limit: 1, leaseMs: 60_000, waitMs: 600_000 });
+    await waiting; // the claim waits there for a message
+    applier.abandon();
+    expect(await claim).toEqual([]);
+    port1.close();
+    await database.close();
   });
 });

@@ -182,12 +182,13 @@ function errorAnswer(id: number, error: unknown): Answer {
  * The writing end: applies the writes arriving on `channel` to `databaseAt(path)` and answers each
  * message with one. The commits of a message go to the engine together, so they share its group
  * commit. `settled()` resolves once every commit received so far is answered (claims end when
- * their database closes, if not before).
+ * their database closes, if not before); `abandon()` aborts the claims waiting for a message, as
+ * their sender is gone.
  */
 export function commitApplier(
   channel: Channel,
   databaseAt: (path: string) => Database,
-): { settled(): Promise<void> } {
+): { settled(): Promise<void>; abandon(): void } {
   const applying = new Set<Promise<void>>();
   const claims = new Map<number, AbortController>();
   const apply = async ({ commits }: Commits) => {
@@ -225,6 +226,9 @@ export function commitApplier(
   return {
     settled: async () => {
       await Promise.all(applying);
+    },
+    abandon: () => {
+      for (const aborted of claims.values()) aborted.abort();
     },
   };
 }

@@ -125,10 +125,11 @@ export async function startWorkers(
   const start = (): Promise<Listening> => {
     const worker = cluster.fork(env);
     workers.add(worker);
-    commitApplier(channelTo(worker), (path) => databases.at(path));
+    const applier = commitApplier(channelTo(worker), (path) => databases.at(path));
     let listening = false;
     worker.on("exit", (code, signal) => {
       workers.delete(worker);
+      applier.abandon(); // its claims would lease messages to nobody
       if (state === "closing") return;
       const how = signal ?? `exit code ${code}`;
       if (listening) {
