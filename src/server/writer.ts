@@ -84,21 +84,15 @@ export function startWriter(options: KvOptions, module: URL = THREAD_MODULE): Wr
     return { worker, sender, exited };
   };
   /** The running thread's writes, started if need be. */
-  const writes = (): WritesVia | KvError => {
-    if (closed) return new KvError("CLOSED", "The database is closed");
+  const running = (): WritesVia => {
+    if (closed) throw new KvError("CLOSED", "The database is closed");
     current ??= start();
     return current.sender.writes;
   };
   return {
     writes: {
-      commit(path, commit) {
-        const via = writes();
-        return via instanceof KvError ? Promise.reject(via) : via.commit(path, commit);
-      },
-      claim(path, request, signal) {
-        const via = writes();
-        return via instanceof KvError ? Promise.reject(via) : via.claim(path, request, signal);
-      },
+      commit: async (path, commit) => running().commit(path, commit),
+      claim: async (path, request, signal) => running().claim(path, request, signal),
     },
     async close() {
       closed = true;
