@@ -111,6 +111,8 @@ describe("the writer thread", () => {
     );
     aborted.abort();
     expect(await waiting).toEqual([]);
+    const claim = { limit: 1, leaseMs: 1000, waitMs: 600_000 };
+    expect(await writer.writes.claim(path, claim, AbortSignal.abort())).toEqual([]);
     await kv.close();
     await writer.close();
   });

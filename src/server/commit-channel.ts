@@ -75,10 +75,6 @@ export const isMessage = <T extends { cairn: string }>(
   kind: T["cairn"],
 ): message is T => (message as T | null)?.cairn === kind;
 
-/** An error from the writer's answer, rebuilt. */
-const errorOf = (error: { code: string; message: string }) =>
-  new KvError(error.code as KvErrorCode, error.message);
-
 /**
  * The sending end: `WritesVia` over `channel`. Commits of one event-loop turn go in one message,
  * or in messages of `perMessage` as they come; each claim goes at once in a message of its own,
@@ -111,7 +107,8 @@ export function commitSender(
     for (const answer of message.answers) {
       const promise = waiting.get(answer.id);
       waiting.delete(answer.id);
-      if ("error" in answer) promise?.reject(errorOf(answer.error));
+      if ("error" in answer)
+        promise?.reject(new KvError(answer.error.code as KvErrorCode, answer.error.message));
       else promise?.resolve(answer.result as never);
     }
   });
@@ -156,11 +153,10 @@ export function commitSender(
             waiting.delete(id);
             return reject(unreachable(error));
           }
-          signal?.addEventListener(
-            "abort",
-            () => waiting.has(id) && channel.send({ cairn: "abort", id } satisfies AbortClaim),
-            { once: true },
-          );
+          const abort = () =>
+            waiting.has(id) && channel.send({ cairn: "abort", id } satisfies AbortClaim);
+          if (signal?.aborted) abort();
+          else signal?.addEventListener("abort", abort, { once: true });
         }),
     },
     flush: send,
