@@ -13,9 +13,10 @@
  *   S1 point GET · S2 durable point PUT · S3 10-key batch GET, on keys ["k", i] of 100k
  *   preloaded ones
  *
- * Every workload on every system gets a fresh server on a fresh database in a temporary
- * directory, removed afterwards, and is loaded at each connection count. Cairn's S1 server is
- * also loaded on GET /health: Cairn's listener, router and auth, next to bare node:http.
+ * In each run, every workload on every system gets a fresh server on a fresh database in a
+ * temporary directory, removed afterwards. A workload's servers are all up together and loaded
+ * in turn at each connection count. Cairn's S1 server is also loaded on GET /health: Cairn's
+ * listener, router and auth, next to bare node:http.
  */
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
@@ -92,15 +93,13 @@ async function checkRoute(url, token, route) {
   }
 }
 
-/** The loads of one server: its workload's route, plus GET /health on Cairn's S1 server. */
-function loadsOf({ workload, system }) {
+/** The targets of one server: its workload's route, plus GET /health on Cairn's S1 server. */
+function targetsOf(workload, system) {
   const targets = [{ system, route: ROUTES[workload] }];
   if (workload === "S1" && system === "cairn") {
     targets.push({ system: "cairn-health", route: "health" });
   }
-  return targets.flatMap((target) =>
-    CONNECTIONS.map((connections) => ({ ...target, connections })),
-  );
+  return targets;
 }
 
 const secondsOf = (scale) => Math.max(1, SECONDS * scale);
@@ -122,34 +121,50 @@ async function measureLoad(url, token, { route, connections }, scale) {
   return { rate: requests / seconds, p99Ms };
 }
 
-/** Starts the session's server, checks it, measures its loads, and stops it. */
-function measureSession(session, scale) {
-  const token = randomBytes(16).toString("base64url");
-  return inTempDir(`server-${session.system}`, async (dir) => {
-    const command = await SERVERS[session.system](dir, token);
-    const server = await startServer(command, `${session.system} server`);
+/**
+ * Runs `work(servers)` with a server per system started on a fresh database of its own, each
+ * checked on its routes; stops them all afterwards. `servers` are `{ system, url }` in the
+ * order of `systems`.
+ */
+async function withServers(workload, systems, token, work, started = []) {
+  if (started.length === systems.length) return work(started);
+  const system = systems[started.length];
+  return inTempDir(`server-${system}`, async (dir) => {
+    const server = await startServer(await SERVERS[system](dir, token), `${system} server`);
     try {
-      const loads = loadsOf(session);
-      if (session.system !== "bare") {
-        for (const { route } of loads) await checkRoute(server.url, token, route);
+      if (system !== "bare") {
+        for (const { route } of targetsOf(workload, system)) {
+          await checkRoute(server.url, token, route);
+        }
       }
-      const results = [];
-      for (const load of loads) {
-        results.push({ ...load, ...(await measureLoad(server.url, token, load, scale)) });
-      }
-      return results;
+      return await withServers(workload, systems, token, work, [
+        ...started,
+        { system, url: server.url },
+      ]);
     } finally {
       await server.stop();
     }
   });
 }
 
-/** The sessions of one run: per workload every system, rotated by run. */
-function sessionsOfRun(config, run) {
-  const systems = config.systems.filter((system) => SERVER_SYSTEMS.includes(system));
-  return config.serverWorkloads.flatMap((workload) =>
-    rotated(systems, run).map((system) => ({ workload, system })),
-  );
+/**
+ * One run of one workload: every system's server up at once, idle but for the one under load,
+ * loaded in turn (in an order rotated by run) at each connection count, so that the loads
+ * compared in a ratio are at most one round of loads apart. This machine's speed drifts by tens
+ * of percent over minutes; a round keeps that drift out of most ratios.
+ */
+function measureWorkload(workload, systems, run, scale, onResult) {
+  const token = randomBytes(16).toString("base64url");
+  return withServers(workload, rotated(systems, run), token, async (servers) => {
+    for (const connections of CONNECTIONS) {
+      for (const { system, url } of servers) {
+        for (const target of targetsOf(workload, system)) {
+          const load = { ...target, connections };
+          onResult({ ...load, ...(await measureLoad(url, token, load, scale)) });
+        }
+      }
+    }
+  });
 }
 
 /** `samples[workload][system][connections]` lists → their medians, rate and p99 apart. */
@@ -216,16 +231,18 @@ function record(samples, workload, { system, connections, rate, p99Ms }, progres
 }
 
 /**
- * Every run's sessions: `{ medians, ratios, conditions }`, medians by workload, system and
+ * Every run of every workload: `{ medians, ratios, conditions }`, medians by workload, system and
  * connections, and Cairn's ratios to the others as medians of per-run ratios (see `ratiosOf`).
  */
 export async function measureServers(config) {
   const samples = {};
+  const systems = config.systems.filter((system) => SERVER_SYSTEMS.includes(system));
   for (let run = 0; run < config.runs; run++) {
-    for (const session of sessionsOfRun(config, run)) {
-      const results = await measureSession(session, config.scale);
-      const progress = `server run ${run + 1}/${config.runs}`;
-      for (const result of results) record(samples, session.workload, result, progress);
+    const progress = `server run ${run + 1}/${config.runs}`;
+    for (const workload of config.serverWorkloads) {
+      await measureWorkload(workload, systems, run, config.scale, (result) =>
+        record(samples, workload, result, progress),
+      );
     }
   }
   return {

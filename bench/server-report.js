@@ -115,7 +115,9 @@ function conditions(c) {
     `- HTTP/1.1 over loopback (127.0.0.1), keep-alive, no pipelining; ${c.connections.join(" and ")} ` +
       `connections; ${c.seconds} s per load after a ${c.warmupSeconds} s warm-up; req/s and p99 ` +
       "latency are medians over runs; each ratio is the median " +
-      "over runs of that run's ratio (both systems measured in the same run)",
+      "over runs of that run's ratio (both systems measured in the same run, at most one round " +
+      "of loads apart: a workload's servers are all up together, idle but for the one under " +
+      "load, and loaded in turn, in an order rotated by run)",
     "- at 1 connection each request includes a cross-process wake-up over loopback, which " +
       "dominates the GET rows",
     `- every server in its own process (Cairn --workers ${c.workers}: a primary and ${c.workers} ` +
