@@ -150,8 +150,8 @@ async function withServers(workload, systems, token, work, started = []) {
 /**
  * One run of one workload: every system's server up at once, idle but for the one under load,
  * loaded in turn (in an order rotated by run) at each connection count, so that the loads
- * compared in a ratio are at most one round of loads apart. This machine's speed drifts by tens
- * of percent over minutes; a round keeps that drift out of most ratios.
+ * compared in a ratio are at most one round of loads apart. A shared VM's speed can drift by
+ * tens of percent over minutes; a round keeps that drift out of most ratios.
  */
 function measureWorkload(workload, systems, run, scale, onResult) {
   const token = randomBytes(16).toString("base64url");
