@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -110,6 +110,23 @@ describe("SQLite backend", () => {
     const sequential = walFrames() - before - grouped;
     expect(sequential).toBeGreaterThanOrEqual(20); // at least one frame per transaction
     expect(grouped).toBeLessThan(20); // 200 commits in a handful of pages
+    await kv.close();
+  });
+
+  it("checkpoints the WAL into the file once it holds 4000 pages", async () => {
+    const path = tempPath();
+    const kv = await openKv(path);
+    const walFrames = () => statSync(`${path}-wal`).size / (4096 + 24);
+    let largest = 0;
+    for (let i = 0; i < 330; i++) {
+      // ~15 overflow pages per commit, each rewritten (SQLite skips overflow pages left unchanged)
+      await kv.set(["big", i % 10], randomBytes(60_000));
+      largest = Math.max(largest, walFrames());
+    }
+    // SQLite reuses the WAL from its start after a checkpoint, so the file stops growing there.
+    expect(largest).toBeGreaterThan(3900);
+    expect(largest).toBeLessThan(4000 + 40);
+    expect(statSync(path).size).toBeGreaterThan(10 * 60_000); // the pages reached the file
     await kv.close();
   });
 

@@ -105,6 +105,16 @@ const MIGRATIONS = [
 /** Delays (ms) of the looks for another process's commit after its WAL write (see #watchWal). */
 const WAL_RECHECKS_MS = [1, 3, 10];
 
+/**
+ * WAL pages after which a commit checkpoints them into the database file (SQLite's default:
+ * 1000, 4 MB). A checkpoint copies each page once however often the WAL holds it, so a longer WAL
+ * copies fewer pages per commit where writes revisit pages (B-tree interior pages, the change
+ * log's tail, hot keys): durable PUTs of random keys in the server ran 10–13% faster (measured
+ * interleaved, 64 connections). The price is a longer pause at each checkpoint (p99 11 → 17 ms
+ * there) and a WAL file of up to ~16 MB between checkpoints.
+ */
+const WAL_CHECKPOINT_PAGES = 4000;
+
 // Statements take positional parameters (faster to bind than named ones).
 /** Versionstamp counters reserved per write of the meta row. */
 const COUNTER_BLOCK = 4096;
@@ -371,6 +381,7 @@ export class SqliteBackend implements Backend {
       this.#db.pragma("journal_mode = WAL");
       this.#db.pragma(`synchronous = ${options.durability === "relaxed" ? "NORMAL" : "FULL"}`);
       this.#db.pragma("cache_size = -65536");
+      this.#db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
       this.#migrate();
     } catch (e) {
       throw new KvError(
