@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -129,6 +129,25 @@ describe("SQLite backend", () => {
     expect(statSync(path).size).toBeGreaterThan(10 * 60_000); // the pages reached the file
     await kv.close();
   });
+
+  // /proc/self/maps lists a process's memory maps on Linux only.
+  it.runIf(process.platform === "linux")(
+    "reads the database file through a memory map",
+    async () => {
+      const path = tempPath();
+      const kv = await openKv(path);
+      // The file itself, not its -shm (which SQLite maps in any case)
+      const mapped = () =>
+        readFileSync("/proc/self/maps", "utf8")
+          .split("\n")
+          .some((line) => line.endsWith(` ${path}`));
+      await kv.set(["k"], "v");
+      expect((await kv.get(["k"])).value).toBe("v");
+      expect(mapped()).toBe(true);
+      await kv.close();
+      expect(mapped()).toBe(false);
+    },
+  );
 
   it("uses WAL, a WITHOUT ROWID table, and JSON text that SQLite's JSON functions read", async () => {
     const path = tempPath();
