@@ -295,6 +295,14 @@ describe("cairn serve", () => {
     const [code] = await once(child, "exit");
     expect(code).toBe(1);
     expect(stderr).toContain("a port is an integer 0–65535");
+    // An empty variable is not port 0 (any free port)
+    const empty = spawnSync(process.execPath, [BIN, "serve", "--no-auth"], {
+      encoding: "utf8",
+      env: { ...process.env, CAIRN_PORT: "" },
+      timeout: 10_000,
+    });
+    expect(empty.status).toBe(1);
+    expect(empty.stderr).toContain("a port is an integer 0–65535");
   });
 
   it("needs an explicit token with a postgres:// data URL", () => {

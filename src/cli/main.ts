@@ -24,7 +24,8 @@ function version(): string {
 
 function port(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65_535)
+  // Number("") is 0: an empty CAIRN_PORT would otherwise listen on any free port.
+  if (!/^\d+$/.test(value) || n > 65_535)
     throw new InvalidArgumentError("a port is an integer 0–65535");
   return n;
 }
