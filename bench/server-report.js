@@ -120,8 +120,9 @@ function conditions(c) {
       "load, and loaded in turn, in an order rotated by run)",
     "- at 1 connection each request includes a cross-process wake-up over loopback, which " +
       "dominates the GET rows",
-    `- every server in its own process (Cairn --workers ${c.workers}: a primary and ${c.workers} ` +
-      "worker processes over one SQLite file), on a fresh database per workload and system; bare ignores " +
+    `- every server in its own process (Cairn --workers ${c.workers}: ${c.workers} processes over ` +
+      "one SQLite file, a primary that also commits for the others and " +
+      `${c.workers - 1} worker${c.workers === 2 ? "" : "s"}), on a fresh database per workload and system; bare ignores ` +
       "the route and answers a constant body; the others check the bearer token; Cairn's GET " +
       "/health also reads SQLite once (its storage check)",
     `- keys ["k", i] of ${human(c.keys)} preloaded, random per request; value ${c.valueBytes} ` +

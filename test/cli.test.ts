@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
+import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -171,11 +172,11 @@ describe("cairn serve", () => {
     await once(child, "exit");
   });
 
-  it("serves one port from several workers over one file, replaces a dead one, stops them all", async () => {
+  it("serves one port from several processes over one file, replaces a dead worker, stops them all", async () => {
     const dir = join(tmpdir(), `cairn-cli-${randomUUID()}`);
     dirs.push(dir);
-    const { child, lines } = await serve(["--data", join(dir, "cairn.db"), "--workers", "2"]);
-    expect(lines[0]).toContain("workers: 2");
+    const { child, lines } = await serve(["--data", join(dir, "cairn.db"), "--workers", "3"]);
+    expect(lines[0]).toContain("workers: 3");
     const url = /listening on (\S+)/.exec(lines[0]!)![1]!;
     const token = readFileSync(join(dir, "token"), "utf8").trim();
     const workers = () =>
@@ -186,8 +187,9 @@ describe("cairn serve", () => {
     const first = workers();
     expect(first).toHaveLength(2);
 
-    // Each client has connections of its own, which the primary deals out to the workers in turn:
-    // the watch sees the writes made through every one of them.
+    // The primary serves too: three processes, two of them workers it started. Each client has
+    // connections of its own, which the primary deals out to itself and the workers in turn: the
+    // watch sees the writes made through every one of them.
     const clients = await Promise.all(
       Array.from({ length: 4 }, () => openKv(url, { accessToken: token })),
     );
@@ -224,6 +226,60 @@ describe("cairn serve", () => {
     const [code] = await once(child, "exit");
     expect(code).toBe(0);
     for (const pid of serving) expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+  });
+
+  it("serves TLS from every process with --workers", async () => {
+    const dir = join(tmpdir(), `cairn-cli-${randomUUID()}`);
+    dirs.push(dir);
+    mkdirSync(dir, { recursive: true });
+    const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
+    execFileSync("openssl", [
+      ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"],
+      ...["-keyout", key, "-out", cert],
+    ]);
+    const { child, lines } = await serve(
+      ["--data", join(dir, "cairn.db"), "--workers", "2", "--tls-cert", cert, "--tls-key", key],
+      {},
+      1,
+    );
+    const url = /listening on (\S+)/.exec(lines[0]!)![1]!;
+    // A connection each, dealt out in turn: half of them go to the worker.
+    for (let i = 0; i < 4; i++) {
+      const status = await new Promise<number>((resolve, reject) => {
+        https
+          .get(
+            `${url}/health`,
+            { ca: readFileSync(cert), servername: "localhost", agent: false },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode!);
+            },
+          )
+          .on("error", reject);
+      });
+      expect(status).toBe(200);
+    }
+    child.kill("SIGTERM");
+    expect((await once(child, "exit"))[0]).toBe(0);
+  });
+
+  it("stops a worker whose primary is gone", async () => {
+    const dir = join(tmpdir(), `cairn-cli-${randomUUID()}`);
+    dirs.push(dir);
+    const { child } = await serve(["--data", join(dir, "cairn.db"), "--workers", "2"]);
+    const [worker] = spawnSync("ps", ["-o", "pid=", "--ppid", String(child.pid)], {
+      encoding: "utf8",
+    })
+      .stdout.split("\n")
+      .filter(Boolean)
+      .map(Number);
+    expect(worker).toBeGreaterThan(0);
+    const state = () =>
+      spawnSync("ps", ["-o", "stat=", "-p", String(worker)], { encoding: "utf8" }).stdout.trim();
+    expect(state()).not.toBe("");
+    child.kill("SIGKILL");
+    // Gone, or a zombie waiting for whoever inherited it to reap it.
+    await until(() => state() === "" || state().startsWith("Z"));
   });
 
   it("needs a data file or a postgres:// URL for several workers", () => {

@@ -146,7 +146,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   });
   if (isWorker()) {
     const server = await startWorkerServer(options);
-    await once(process, "SIGTERM");
+    await Promise.race([once(process, "SIGTERM"), once(process, "disconnect")]);
     await server.close();
     return;
   }
@@ -164,7 +164,6 @@ async function serve(flags: ServeFlags): Promise<void> {
   const signal = await Promise.race([
     once(process, "SIGINT").then(() => "SIGINT"),
     once(process, "SIGTERM").then(() => "SIGTERM"),
-    "failure" in server ? server.failure : new Promise<never>(() => {}),
   ]);
   console.log(`${signal}: finishing in-flight requests and commits…`);
   await server.close();

@@ -3,6 +3,9 @@
  * preface ("PRI * HTTP/2.0…", what Deno's KV client sends) goes to a cleartext HTTP/2 server,
  * anything else to an HTTP/1.1 server. With a certificate, TLS offers ALPN `h2` and `http/1.1`.
  * Both servers call the same handler through the request/response API they share.
+ *
+ * A listener can also serve connections another process accepted (a `--workers` worker's, handed
+ * over by the primary), and pass on a share of the ones it accepts before reading from them.
  */
 import http from "node:http";
 import http2 from "node:http2";
@@ -12,17 +15,29 @@ import type { Request, Response } from "../faces/http-io.js";
 import { limits } from "../limits.js";
 
 export interface ListenOptions {
+  /** Where to accept connections; without a port, only those given to `serve` are served. */
   readonly host: string;
-  readonly port: number;
+  readonly port?: number;
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** How long a client may take to send a request's headers, and all of it (default `limits`). */
   readonly headersTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
+  /**
+   * Decides where each connection the port accepts is served, before anything is read from it:
+   * here (it calls `here(socket)`) or in another process it hands the socket to.
+   */
+  readonly balance?: (socket: net.Socket, here: (socket: net.Socket) => void) => void;
 }
 
 export interface Listener {
-  readonly port: number;
-  /** Stops accepting, lets in-flight requests finish, and closes idle connections and sessions. */
+  /** The port accepting connections, if any. */
+  readonly port: number | undefined;
+  /** Serves a connection accepted elsewhere, of which nothing has been read yet. */
+  serve(socket: net.Socket): void;
+  /**
+   * Stops accepting, lets in-flight requests finish, closes idle connections and sessions, and
+   * resolves once every connection is closed.
+   */
   close(): Promise<void>;
 }
 
@@ -72,41 +87,46 @@ export async function listen(
     handler(req, res);
   };
   const sessions = new Set<http2.Http2Session>();
+  /** Every connection served here, until it closes. */
+  const open = new Set<net.Socket>();
+  /** The same, as the HTTP servers see them: over TLS, the TLS sockets once negotiated. */
+  const sockets = new Set<net.Socket>();
   /** Connections speaking HTTP/2: their sessions close them. */
   const http2Sockets = new WeakSet<net.Socket>();
-  const track = (session: http2.Http2Session) => {
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  };
+  const trackSession = (session: http2.Http2Session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
   };
 
-  let server: net.Server;
+  // Node enforces the HTTP/1.1 timeouts only once a server has emitted `listening`; these servers
+  // never listen themselves (connections are handed to them), so they are told. Without it a
+  // client that sends its headers slowly holds a connection open for ever.
+  const headersTimeout = options.headersTimeoutMs ?? limits.headersTimeoutMs;
+  const timeouts = {
+    keepAliveTimeout: 65_000,
+    headersTimeout,
+    requestTimeout: options.requestTimeoutMs ?? limits.requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(30_000, headersTimeout),
+  };
+  let accept: (socket: net.Socket) => void;
   if (options.tls) {
-    const secure = http2.createSecureServer(
-      { ...options.tls, allowHTTP1: true, noDelay: true },
-      serve,
-    );
-    secure.on("session", track);
-    server = secure;
+    const secure = http2.createSecureServer({ ...options.tls, allowHTTP1: true }, serve);
+    Object.assign(secure, timeouts);
+    secure.emit("listening");
+    secure.on("session", trackSession);
+    secure.on("secureConnection", track);
+    accept = (socket) => secure.emit("connection", socket);
   } else {
-    const headersTimeout = options.headersTimeoutMs ?? limits.headersTimeoutMs;
-    const plain = http.createServer(
-      {
-        keepAliveTimeout: 65_000,
-        headersTimeout,
-        requestTimeout: options.requestTimeoutMs ?? limits.requestTimeoutMs,
-        connectionsCheckingInterval: Math.min(30_000, headersTimeout),
-      },
-      serve,
-    );
-    // Node enforces those timeouts only once a server has emitted `listening`; this one never
-    // listens itself (connections are handed to it), so it is told. Without it a client that
-    // sends its headers slowly holds a connection open for ever.
+    const plain = http.createServer(timeouts, serve);
     plain.emit("listening");
     const h2c = http2.createServer(serve);
-    h2c.on("session", track);
-    // No Nagle: HTTP/2 writes a response's HEADERS and DATA frames apart, and a delayed ACK
-    // would then hold the DATA frame back ~40 ms (Deno's KV client waits on exactly that).
-    server = net.createServer({ noDelay: true }, (socket) => {
+    h2c.on("session", trackSession);
+    accept = (socket) => {
+      track(socket);
       let head = Buffer.alloc(0);
       const sniff = (chunk: Buffer) => {
         head = Buffer.concat([head, chunk]);
@@ -123,50 +143,68 @@ export async function listen(
         }
       };
       socket.on("data", sniff);
-      socket.on("error", () => socket.destroy());
-    });
+      socket.resume(); // paused if the port took it with `pauseOnConnect`
+    };
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  const here = (socket: net.Socket) => {
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    // No Nagle: HTTP/2 writes a response's HEADERS and DATA frames apart, and a delayed ACK
+    // would then hold the DATA frame back ~40 ms (Deno's KV client waits on exactly that).
+    socket.setNoDelay(true);
+    socket.on("error", () => socket.destroy());
+    open.add(socket);
+    socket.on("close", () => open.delete(socket));
+    accept(socket);
+  };
 
-  const sockets = new Set<net.Socket>();
-  server.on(options.tls ? "secureConnection" : "connection", (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
+  let server: net.Server | undefined;
+  if (options.port !== undefined) {
+    const { balance } = options;
+    const port = net.createServer({ pauseOnConnect: true }, (socket) =>
+      balance ? balance(socket, here) : here(socket),
+    );
+    await new Promise<void>((resolve, reject) => {
+      port.once("error", reject);
+      port.listen(options.port, options.host, () => {
+        port.off("error", reject);
+        resolve();
+      });
+    });
+    server = port;
+  }
 
   return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        closing = true;
-        const deadline = setTimeout(() => {
-          for (const socket of sockets) socket.destroy();
-        }, CLOSE_DEADLINE_MS);
-        server.close(() => {
-          clearTimeout(deadline);
-          resolve();
-        });
-        for (const session of sessions) session.close(); // finishes open streams, then closes
-        // HTTP/1.1 connections go once their response is sent; idle ones, including ones that
-        // never sent a request, now.
-        for (const socket of sockets) {
-          const h2 =
-            http2Sockets.has(socket) || (socket as { alpnProtocol?: string }).alpnProtocol === "h2";
-          if (h2) continue;
-          const response = inFlight(socket);
-          if (!response) socket.destroy();
-          else {
-            if (!response.headersSent) response.setHeader("connection", "close");
-            response.once("close", () => socket.destroy());
-          }
+    port: server && (server.address() as net.AddressInfo).port,
+    serve: here,
+    close: async () => {
+      closing = true;
+      const stopped = server && new Promise((resolve) => server.close(resolve));
+      const closed = [...open].map(
+        (socket) => new Promise((resolve) => socket.once("close", resolve)),
+      );
+      const deadline = setTimeout(() => {
+        for (const socket of [...open, ...sockets]) socket.destroy();
+      }, CLOSE_DEADLINE_MS);
+      for (const session of sessions) session.close(); // finishes open streams, then closes
+      // HTTP/1.1 connections go once their response is sent; idle ones, including ones that
+      // never sent a request, now.
+      for (const socket of sockets) {
+        const h2 =
+          http2Sockets.has(socket) || (socket as { alpnProtocol?: string }).alpnProtocol === "h2";
+        if (h2) continue;
+        const response = inFlight(socket);
+        if (!response) socket.destroy();
+        else {
+          if (!response.headersSent) response.setHeader("connection", "close");
+          response.once("close", () => socket.destroy());
         }
-      }),
+      }
+      await Promise.all([stopped, ...closed]);
+      clearTimeout(deadline);
+    },
   };
 }

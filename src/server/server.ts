@@ -3,6 +3,7 @@
  * CORS and the mapping of errors to responses; faces declare routes and translate to engine calls.
  */
 import type { ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import FindMyWay from "find-my-way";
 import type { Database } from "../engine/database.js";
 import { databaseProtocolRoutes } from "../faces/database-protocol.js";
@@ -28,7 +29,7 @@ import { Kv } from "../sdk/kv.js";
 import { type Authenticator, noAuth, tokenAuthenticator } from "./auth.js";
 import { hasOneWriter, type WritesVia } from "./commit-channel.js";
 import { Databases } from "./databases.js";
-import { type Listener, listen } from "./listener.js";
+import { type Listener, type ListenOptions, listen } from "./listener.js";
 import { startWriter } from "./writer.js";
 
 export interface ServerOptions {
@@ -57,6 +58,13 @@ export interface ServerOptions {
    * process's own engine over it: a `--workers` worker's primary (workers.ts). Reads stay here.
    */
   readonly writesVia?: WritesVia;
+  /** Where the connections the port accepts are served: here or elsewhere (a `--workers` primary). */
+  readonly balance?: ListenOptions["balance"];
+  /**
+   * Instead of a port: connections accepted by another process (a `--workers` worker's primary),
+   * each passed to the function this is called with.
+   */
+  readonly handedConnections?: (serve: (socket: Socket) => void) => void;
 }
 
 export interface CairnServer {
@@ -244,7 +252,12 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
       }
       router.lookup(req as never, res as never);
     },
-    { host: options.host, port: options.port, tls: options.tls },
+    {
+      host: options.host,
+      port: options.handedConnections ? undefined : options.port,
+      tls: options.tls,
+      balance: options.balance,
+    },
   );
   let listener: Listener;
   try {
@@ -254,12 +267,15 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     throw error;
   }
 
+  options.handedConnections?.(listener.serve);
+
   const scheme = options.tls ? "https" : "http";
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  const port = listener.port ?? options.port;
   let closing: Promise<void> | undefined;
   return {
-    url: `${scheme}://${host}:${listener.port}`,
-    port: listener.port,
+    url: `${scheme}://${host}:${port}`,
+    port,
     close: () => {
       closing ??= (async () => {
         const stopping = listener.close();

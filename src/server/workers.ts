@@ -1,21 +1,25 @@
 /**
- * `cairn serve --workers <n>`: n processes serving one port, to use more than one CPU core.
- * node:cluster's primary accepts each connection and hands it to a worker; every worker runs the
- * whole server (`startServer`) over the same storage, which is built to be shared by processes
- * like separate nodes: one SQLite file (WAL; versionstamps continue across connections; other
- * processes' commits wake watchers and consumers) or one PostgreSQL database.
+ * `cairn serve --workers <n>`: n processes serving one port, to use more than one CPU core. The
+ * first one, the primary, listens; it deals the connections out in turn to itself and the n − 1
+ * workers it starts, handing a worker a connection's socket before reading anything from it (what
+ * node:cluster does inside, but cluster's primary serves no requests of its own). Every process
+ * runs the whole server (`startServer`) over the same storage, which is built to be shared by
+ * processes like separate nodes: one SQLite file (WAL; versionstamps continue across connections;
+ * other processes' commits wake watchers and consumers) or one PostgreSQL database.
  *
- * On SQLite the workers read the file themselves but send their commits to the primary, which
- * applies them through one engine (group commit across all workers, one fsync per group). SQLite
- * has one writer at a time, and a connection's page cache starts cold after another connection's
- * commit: several processes committing in turn would wait for each other's lock and re-read the
- * B-tree each time. PostgreSQL takes concurrent writers as they are.
+ * On SQLite every process reads the file itself, and the primary commits for all of them: its own
+ * commits and the workers', which arrive over IPC, go through one engine (group commit across all
+ * processes, one fsync per group). SQLite has one writer at a time, and a connection's page cache
+ * starts cold after another connection's commit: several processes committing in turn would wait
+ * for each other's lock and re-read the B-tree each time. PostgreSQL takes concurrent writers as
+ * they are.
  *
- * The primary serves no HTTP. It prepares the storage once, starts the workers, reports the URL
- * when all of them listen, replaces a worker that dies, and stops them all on close.
+ * The primary also prepares the storage once, starts listening when every worker is ready,
+ * replaces a worker that dies, and stops them all on close.
  */
-import cluster, { type Worker } from "node:cluster";
+import { type ChildProcess, fork } from "node:child_process";
 import { once } from "node:events";
+import type net from "node:net";
 import { KvError } from "../kv-error.js";
 import { openKv } from "../sdk/kv.js";
 import {
@@ -25,15 +29,22 @@ import {
   hasOneWriter,
   isMessage,
   WriterDatabases,
+  type WritesVia,
 } from "./commit-channel.js";
 import { type CairnServer, type ServerOptions, startServer } from "./server.js";
 
-/** What a worker tells the primary once its server listens. */
-interface Listening {
-  readonly cairn: "listening";
-  readonly url: string;
-  readonly port: number;
+/** What a worker tells the primary once it serves. */
+interface Ready {
+  readonly cairn: "ready";
 }
+
+/** What the primary sends a worker with the socket of a connection it is to serve. */
+interface Connection {
+  readonly cairn: "connection";
+}
+
+/** The environment variable that marks a worker, holding its primary's process id. */
+const PRIMARY_PID = "CAIRN_PRIMARY_PID";
 
 /** What this process sends to and receives from the primary (a worker's end of the channel). */
 const primary: Channel = {
@@ -42,61 +53,65 @@ const primary: Channel = {
 };
 
 /** The primary's end of the channel to `worker`. */
-const channelTo = (worker: Worker): Channel => ({
-  send: (message) => worker.isConnected() && worker.send(message as never),
+const channelTo = (worker: ChildProcess): Channel => ({
+  send: (message) => worker.connected && worker.send(message as never),
   on: (event, listener) => worker.on(event, listener),
 });
 
 /** Whether this process is a worker started by `startWorkers`. */
-export const isWorker = (): boolean => cluster.isWorker;
+export const isWorker = (): boolean =>
+  process.send !== undefined && process.env[PRIMARY_PID] === String(process.ppid);
 
 /**
- * In a worker: starts the server and tells the primary where it listens. A worker stops on
- * SIGTERM from the primary; it ignores SIGINT, which a terminal sends to the whole process group,
- * so that the primary alone decides when and how to stop.
+ * In a worker: starts the server on the connections the primary hands over, and tells the primary
+ * it serves. A worker stops on SIGTERM from the primary, or when the primary is gone (its writes
+ * then fail with `UNAVAILABLE`); it ignores SIGINT, which a terminal sends to the whole process
+ * group, so that the primary alone decides when and how to stop.
  */
 export async function startWorkerServer(options: ServerOptions): Promise<CairnServer> {
   process.on("SIGINT", () => {});
+  const sender = commitSender(primary);
+  process.once("disconnect", () =>
+    sender.fail(new KvError("UNAVAILABLE", "The server is stopping: its primary process is gone")),
+  );
   let server: CairnServer;
   try {
     server = await startServer({
       ...options,
-      writesVia: hasOneWriter(options.data) ? commitSender(primary).writes : undefined,
+      writesVia: hasOneWriter(options.data) ? sender.writes : undefined,
+      handedConnections: (serve) =>
+        process.on("message", (message, socket) => {
+          if (isMessage<Connection>(message, "connection") && socket) serve(socket as net.Socket);
+        }),
     });
   } catch (error) {
     // Let this process end with its error; the primary learns of it from the exit code.
     process.channel?.unref();
     throw error;
   }
-  process.send!({ cairn: "listening", url: server.url, port: server.port } satisfies Listening);
+  process.send!({ cairn: "ready" } satisfies Ready);
   return {
     ...server,
     async close() {
       await server.close();
-      // The channel to the primary is what keeps a worker alive (the primary holds the port).
-      process.disconnect();
+      // The channel to the primary is what keeps a worker alive.
+      if (process.connected) process.disconnect();
     },
   };
 }
 
-/** The workers of one `cairn serve --workers`, as a server. */
-export interface WorkerPool extends CairnServer {
-  /** Rejects if the pool stops serving on its own: every worker gone, and none could be started. */
-  readonly failure: Promise<never>;
-}
-
 /**
  * In the primary: prepares the storage (creating or migrating it once, so that workers do not
- * race to; on SQLite, opening the database the workers commit through), then starts `count`
- * workers running this same command line with `env` added, and resolves once all of them listen.
- * One that exits before it listens stops them all and rejects (it printed its reason itself). A
- * worker that exits later is replaced.
+ * race to; on SQLite, opening the database every process commits through), starts `count − 1`
+ * workers running this same command line with `env` added, and once all of them serve, listens
+ * and serves itself. One that exits before it serves stops them all and rejects (it printed its
+ * reason itself). A worker that exits later is replaced.
  */
 export async function startWorkers(
   count: number,
   options: ServerOptions,
   env: Record<string, string>,
-): Promise<WorkerPool> {
+): Promise<CairnServer> {
   if (options.data === ":memory:") {
     throw new KvError(
       "INVALID_ARGUMENT",
@@ -105,37 +120,39 @@ export async function startWorkers(
   }
   const kvOptions = { durability: options.durability, changeRetention: options.changeRetention };
   const databases = new WriterDatabases(kvOptions);
-  if (hasOneWriter(options.data)) {
-    databases.at(options.data);
-  } else {
-    await (await openKv(options.data, kvOptions)).close();
-  }
+  const oneWriter = hasOneWriter(options.data);
+  if (oneWriter) databases.at(options.data);
+  else await (await openKv(options.data, kvOptions)).close();
 
-  const workers = new Set<Worker>();
+  const workers = new Set<ChildProcess>();
+  /** The workers that serve, in the order connections are dealt to them (the primary last). */
+  const serving: ChildProcess[] = [];
   let state: "starting" | "serving" | "closing" = "starting";
   let fail: (error: Error) => void = () => {};
-  const failure = new Promise<never>((_, reject) => {
+  const failed = new Promise<never>((_, reject) => {
     fail = reject;
   });
-  failure.catch(() => {}); // observed by whoever awaits it
 
-  // Commits travel as structured clones (commit-channel.ts), not JSON.
-  cluster.setupPrimary({ serialization: "advanced" });
-  /** Starts one worker; resolves with its `listening` message. */
-  const start = (): Promise<Listening> => {
-    const worker = cluster.fork(env);
+  /** Starts one worker; resolves once it serves. */
+  const start = (): Promise<void> => {
+    // Commits travel as structured clones (commit-channel.ts), not JSON.
+    const worker = fork(process.argv[1]!, process.argv.slice(2), {
+      env: { ...process.env, ...env, [PRIMARY_PID]: String(process.pid) },
+      serialization: "advanced",
+    });
     workers.add(worker);
     const applier = commitApplier(channelTo(worker), (path) => databases.at(path));
-    let listening = false;
+    let ready = false;
     worker.on("exit", (code, signal) => {
       workers.delete(worker);
+      if (serving.includes(worker)) serving.splice(serving.indexOf(worker), 1);
       applier.abandon(); // its claims would lease messages to nobody
       if (state === "closing") return;
       const how = signal ?? `exit code ${code}`;
-      if (listening) {
-        console.error(`cairn: worker ${worker.process.pid} stopped (${how}); starting another`);
+      if (ready) {
+        console.error(`cairn: worker ${worker.pid} stopped (${how}); starting another`);
         void start();
-      } else if (state === "starting" || workers.size === 0) {
+      } else if (state === "starting") {
         fail(new KvError("INTERNAL", `A worker could not start (${how}); its error is above`));
       } else {
         console.error(`cairn: a replacement worker did not start (${how}); serving without it`);
@@ -143,29 +160,50 @@ export async function startWorkers(
     });
     return new Promise((resolve) => {
       worker.on("message", (message: unknown) => {
-        if (!isMessage<Listening>(message, "listening")) return;
-        listening = true;
-        resolve(message);
+        if (!isMessage<Ready>(message, "ready")) return;
+        ready = true;
+        serving.push(worker);
+        resolve();
       });
     });
   };
 
+  let turn = 0;
+  /** Serves each connection in turn here or in a worker. */
+  const balance = (socket: net.Socket, here: (socket: net.Socket) => void) => {
+    const worker = serving[turn++ % (serving.length + 1)];
+    if (worker === undefined) return here(socket);
+    // If the worker has just gone, the socket is still this process's.
+    worker.send({ cairn: "connection" } satisfies Connection, socket, (error) => {
+      if (error && !socket.destroyed) here(socket);
+    });
+  };
+  /** The primary's own writes, to the same engines the workers' go to. */
+  const writes: WritesVia = {
+    commit: (path, commit) => databases.at(path).commit(commit),
+    claim: (path, request, signal) => databases.at(path).claim(request, signal),
+  };
+
+  let server: CairnServer | undefined;
   const close = async () => {
     state = "closing";
+    const closing = server?.close(); // stops accepting at once
     const exits = [...workers].map((worker) => once(worker, "exit"));
-    for (const worker of workers) worker.process.kill("SIGTERM");
-    await Promise.all(exits);
+    for (const worker of workers) worker.kill("SIGTERM");
+    await Promise.all([closing, ...exits]);
     // Only now: workers finishing their requests still commit through these.
     await databases.close();
   };
 
   try {
-    const [first] = await Promise.race([
-      Promise.all(Array.from({ length: count }, start)),
-      failure,
-    ]);
+    await Promise.race([Promise.all(Array.from({ length: count - 1 }, start)), failed]);
+    server = await startServer({
+      ...options,
+      writesVia: oneWriter ? writes : undefined,
+      balance,
+    });
     state = "serving";
-    return { url: first!.url, port: first!.port, close, failure };
+    return { url: server.url, port: server.port, close };
   } catch (error) {
     await close();
     throw error;
