@@ -1,6 +1,6 @@
 /**
  * Several `cairn serve` processes over one storage: one PostgreSQL database, or one SQLite file
- * (also as the workers of one `cairn serve --workers 2`). The same data seen consistently from
+ * (also as the two processes of one `cairn serve --workers 2`). The same data seen consistently from
  * every node, watches and queues across nodes, checked writes with exactly one winner, and a node
  * killed with kill -9 losing nothing acknowledged. The PostgreSQL suite is skipped (with the
  * printed reason) when the test PostgreSQL is unreachable.
@@ -56,9 +56,9 @@ function sqliteFile() {
 
 /**
  * The storages several nodes can share: where the data is, how to remove it afterwards, and
- * whether the two nodes are two `cairn serve` processes or the two workers of one `--workers 2`
- * server (each client has connections of its own, which the primary deals out to both workers;
- * on SQLite the workers' commits go through the primary).
+ * whether the two nodes are two `cairn serve` processes or the two processes of one `--workers 2`
+ * server (each client has connections of its own, which the primary deals out to itself and its
+ * worker; on SQLite the worker's commits go through the primary).
  */
 const storages = [
   {

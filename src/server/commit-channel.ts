@@ -29,7 +29,7 @@ export interface WritesVia {
   claim(path: string, request: ClaimRequest, signal?: AbortSignal): Promise<LeasedMessage[]>;
 }
 
-/** One end of a channel: a MessagePort, a worker thread, a cluster worker or its process. */
+/** One end of a channel: a MessagePort, a worker thread, a forked worker process or its parent. */
 export interface Channel {
   /** Drops a message to an end that is gone; throws only for a message it cannot carry. */
   send(message: unknown): void;
