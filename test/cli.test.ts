@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { mkdirSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
+import http2 from "node:http2";
 import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -214,6 +215,19 @@ describe("cairn serve", () => {
       ).rejects.toMatchObject({ code: "TYPE_MISMATCH", message: "unsupported value type" });
     }
     expect((await clients[0]!.get(["count", "text"])).value).toBe("text");
+
+    // HTTP/2 with prior knowledge (Deno's KV client) too, on a connection each: every process sniffs.
+    for (let i = 0; i < 3; i++) {
+      const session = http2.connect(url);
+      const status = await new Promise((resolve, reject) => {
+        const req = session.request({ ":path": "/health" });
+        req.on("response", (headers) => resolve(headers[":status"]));
+        req.on("error", reject);
+        req.end();
+      });
+      session.close();
+      expect(status).toBe(200);
+    }
 
     process.kill(first[0]!, "SIGKILL");
     await until(() => workers().length === 2 && !workers().includes(first[0]!));
