@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openKv } from "../src/index.js";
-import { postgresAvailable, postgresSchema, until } from "./targets.js";
+import { postgresAvailable, postgresSchema, selfSignedCert, until } from "./targets.js";
 
 const BIN = join(__dirname, "..", "bin", "cairn.js");
 const dirs: string[] = [];
@@ -18,6 +18,13 @@ afterEach(async () => {
   for (const child of children.splice(0)) child.kill("SIGKILL"); // servers a failed test left running
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
+
+/** The process ids of `parent`'s child processes (a `--workers` primary's workers). */
+const childrenOf = (parent: ChildProcess): number[] =>
+  spawnSync("ps", ["-o", "pid=", "--ppid", String(parent.pid)], { encoding: "utf8" })
+    .stdout.split("\n")
+    .filter(Boolean)
+    .map(Number);
 
 /** Starts `cairn serve` and waits for its first `count` lines (address, then the token note). */
 async function serve(
@@ -180,11 +187,7 @@ describe("cairn serve", () => {
     expect(lines[0]).toContain("workers: 3");
     const url = /listening on (\S+)/.exec(lines[0]!)![1]!;
     const token = readFileSync(join(dir, "token"), "utf8").trim();
-    const workers = () =>
-      spawnSync("ps", ["-o", "pid=", "--ppid", String(child.pid)], { encoding: "utf8" })
-        .stdout.split("\n")
-        .filter(Boolean)
-        .map(Number);
+    const workers = () => childrenOf(child);
     const first = workers();
     expect(first).toHaveLength(2);
 
@@ -246,11 +249,7 @@ describe("cairn serve", () => {
     const dir = join(tmpdir(), `cairn-cli-${randomUUID()}`);
     dirs.push(dir);
     mkdirSync(dir, { recursive: true });
-    const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
-    execFileSync("openssl", [
-      ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"],
-      ...["-keyout", key, "-out", cert],
-    ]);
+    const { key, cert } = selfSignedCert(dir);
     const { child, lines } = await serve(
       ["--data", join(dir, "cairn.db"), "--workers", "2", "--tls-cert", cert, "--tls-key", key],
       {},
@@ -281,12 +280,7 @@ describe("cairn serve", () => {
     const dir = join(tmpdir(), `cairn-cli-${randomUUID()}`);
     dirs.push(dir);
     const { child } = await serve(["--data", join(dir, "cairn.db"), "--workers", "2"]);
-    const [worker] = spawnSync("ps", ["-o", "pid=", "--ppid", String(child.pid)], {
-      encoding: "utf8",
-    })
-      .stdout.split("\n")
-      .filter(Boolean)
-      .map(Number);
+    const [worker] = childrenOf(child);
     expect(worker).toBeGreaterThan(0);
     const state = () =>
       spawnSync("ps", ["-o", "stat=", "-p", String(worker)], { encoding: "utf8" }).stdout.trim();

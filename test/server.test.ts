@@ -2,7 +2,6 @@
  * Wire details of `cairn serve` that the conformance suite (which also runs over HTTP) does not
  * see: transports on one port, authentication, error shapes and statuses, CORS, bad input.
  */
-import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
@@ -17,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kv, KvError, openKv } from "../src/index.js";
 import { listen } from "../src/server/listener.js";
 import { type CairnServer, startServer } from "../src/server/server.js";
+import { selfSignedCert } from "./targets.js";
 
 const TOKEN = "test-token-0123456789";
 const dir = join(tmpdir(), `cairn-server-${randomUUID()}`);
@@ -80,27 +80,7 @@ describe("transports", () => {
   });
 
   it("serves TLS with ALPN h2 and http/1.1", async () => {
-    const key = join(dir, "key.pem");
-    const cert = join(dir, "cert.pem");
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-      ],
-      { stdio: "ignore" },
-    ); // prettier-ignore
+    const { key, cert } = selfSignedCert(dir);
     const tls = await startServer({
       host: "127.0.0.1",
       port: 0,

@@ -3,7 +3,7 @@
  * disposes of it afterwards. Later targets (PostgreSQL, remote) are added here, and every
  * conformance test runs against them unchanged.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { connect } from "node:net";
@@ -203,6 +203,20 @@ export function jsonApiForTests(token: string) {
     return { status: response.status, json: (await response.json()) as any };
   };
   return { server, base, call };
+}
+
+/** Writes a self-signed certificate for `localhost` (one day) into `dir`; its PEM file paths. */
+export function selfSignedCert(dir: string): { key: string; cert: string } {
+  const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
+  execFileSync(
+    "openssl",
+    [
+      ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"],
+      ...["-keyout", key, "-out", cert],
+    ],
+    { stdio: "ignore" },
+  );
+  return { key, cert };
 }
 
 /** Resolves once `predicate()` holds, checking every 10 ms; fails after `timeoutMs`. */

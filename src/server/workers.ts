@@ -145,7 +145,8 @@ export async function startWorkers(
     let ready = false;
     worker.on("exit", (code, signal) => {
       workers.delete(worker);
-      if (serving.includes(worker)) serving.splice(serving.indexOf(worker), 1);
+      const at = serving.indexOf(worker);
+      if (at !== -1) serving.splice(at, 1);
       applier.abandon(); // its claims would lease messages to nobody
       if (state === "closing") return;
       const how = signal ?? `exit code ${code}`;
