@@ -3,8 +3,11 @@
  * the file and visible to this thread's reads, its answers and errors come back as they are, it
  * lets pending commits finish when it closes, and a thread that stops is reported and replaced.
  * The conformance suite's remote-sqlite target runs every engine feature through it as well.
+ * Then the channels commits travel over: a thread's, and a `--workers` process's IPC.
  */
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +18,7 @@ import { DatabaseWrapper } from "../src/engine/database-wrapper.js";
 import { KvError, openKv } from "../src/index.js";
 import { Kv, openDatabase } from "../src/sdk/kv.js";
 import { commitApplier, commitSender } from "../src/server/commit-channel.js";
+import { ipcChannel } from "../src/server/workers.js";
 import { startWriter, type Writer } from "../src/server/writer.js";
 
 let dir: string;
@@ -186,5 +190,28 @@ describe("the commit channel", () => {
     expect(await claim).toEqual([]);
     port1.close();
     await database.close();
+  });
+});
+
+describe("the IPC channel of --workers", () => {
+  it("drops a message to a process that has just died, rather than failing this one", async () => {
+    // A primary answering the commits of a worker killed under load: the worker died while the
+    // primary was busy committing, so this end has not seen it go. Such a send fails (EPIPE); it
+    // must not become an `error` event, which would end the primary and every connection it serves.
+    const child = spawn(
+      process.execPath,
+      ["-e", 'process.send("ready"); process.on("message", () => process.exit(0))'],
+      { stdio: ["ignore", "ignore", "ignore", "ipc"] },
+    );
+    const errors: Error[] = [];
+    child.on("error", (error) => errors.push(error));
+    await once(child, "message");
+    const channel = ipcChannel(child);
+    channel.send("exit");
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500); // busy: it exits meanwhile
+    channel.send({ cairn: "committed", answers: [] });
+    await once(child, "exit");
+    expect(errors).toEqual([]);
+    expect(child.connected).toBe(false);
   });
 });

@@ -46,17 +46,23 @@ interface Connection {
 /** The environment variable that marks a worker, holding its primary's process id. */
 const PRIMARY_PID = "CAIRN_PRIMARY_PID";
 
-/** What this process sends to and receives from the primary (a worker's end of the channel). */
-const primary: Channel = {
-  send: (message) => process.connected && process.send!(message),
-  on: (event, listener) => process.on(event, listener),
-};
-
-/** The primary's end of the channel to `worker`. */
-const channelTo = (worker: ChildProcess): Channel => ({
-  send: (message) => worker.connected && worker.send(message as never),
-  on: (event, listener) => worker.on(event, listener),
+/**
+ * This end of the IPC channel to the process at the other end: `process` in a worker (to its
+ * primary), a worker's `ChildProcess` in the primary. A message sent just after the other end died,
+ * before this one has seen it go, fails (EPIPE): it is dropped, as `Channel` says (without a
+ * callback it would be an unhandled `error` event, ending this process: a primary answering the
+ * commits of a worker killed under load). What was waiting on the other end is settled by the
+ * `disconnect` and `exit` handlers.
+ */
+export const ipcChannel = (end: ChildProcess | NodeJS.Process): Channel => ({
+  send: (message) => end.connected && end.send!(message as never, undefined, undefined, dropped),
+  on: (event, listener) => end.on(event, listener),
 });
+
+const dropped = () => {};
+
+/** What this process sends to and receives from the primary (a worker's end of the channel). */
+const primary = ipcChannel(process);
 
 /** Whether this process is a worker started by `startWorkers`. */
 export const isWorker = (): boolean =>
@@ -141,7 +147,7 @@ export async function startWorkers(
       serialization: "advanced",
     });
     workers.add(worker);
-    const applier = commitApplier(channelTo(worker), (path) => databases.at(path));
+    const applier = commitApplier(ipcChannel(worker), (path) => databases.at(path));
     let ready = false;
     worker.on("exit", (code, signal) => {
       workers.delete(worker);
