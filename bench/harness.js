@@ -1,4 +1,4 @@
-/** Helpers bench/run.js and bench/server-bench.js share. */
+/** Helpers the benchmark scripts share. */
 import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -1,9 +1,10 @@
 /**
- * One load of the server benchmark, in its own process: a warm-up, then the timed run, on
- * `connections` keep-alive connections to `url`, by wrk or autocannon (bench/load-generator.js). Run by
- * bench/server-bench.js as `node bench/load.js '{"url":"http://127.0.0.1:…","route":"get",…}'`;
- * prints `{ requests, seconds, p99Ms }` as one JSON line, or fails if any request did not get a
- * 2xx.
+ * One load of the server benchmark, in its own process: a warm-up (unless `warmup` is 0), then
+ * the timed run, on `connections` keep-alive connections to `url`, by wrk or autocannon
+ * (bench/load-generator.js). Run by bench/server-bench.js as
+ * `node bench/load.js '{"url":"http://127.0.0.1:…","route":"get",…}'`; prints
+ * `{ requests, seconds, p99Ms }` as one JSON line, or fails if any request did not get a 2xx
+ * within `timeout` seconds (if given; else the generator's own limit: wrk 2, autocannon 10).
  */
 import { execFile } from "node:child_process";
 import { createRequire } from "node:module";
@@ -23,7 +24,15 @@ async function wrkLoad(spec, seconds) {
   const threads = generator().threads(spec.connections);
   const { stdout } = await promisify(execFile)(
     "wrk",
-    [`-t${threads}`, `-c${spec.connections}`, `-d${seconds}s`, "-s", WRK_SCRIPT, spec.url],
+    [
+      `-t${threads}`,
+      `-c${spec.connections}`,
+      `-d${seconds}s`,
+      ...(spec.timeout ? [`--timeout=${spec.timeout}s`] : []),
+      "-s",
+      WRK_SCRIPT,
+      spec.url,
+    ],
     {
       env: {
         ...process.env,
@@ -45,6 +54,7 @@ async function autocannonLoad(spec, seconds) {
     url: spec.url,
     connections: spec.connections,
     duration: seconds,
+    ...(spec.timeout && { timeout: spec.timeout }),
     workers: workers > 1 ? workers : undefined,
     headers: { authorization: `Bearer ${spec.token}` },
     // Workers `require` the file; without them, autocannon wants the function itself.
@@ -78,5 +88,5 @@ async function load(spec, seconds, phase) {
 }
 
 const spec = JSON.parse(process.argv[2]);
-await load(spec, spec.warmup, "warm-up");
+if (spec.warmup > 0) await load(spec, spec.warmup, "warm-up");
 console.log(JSON.stringify(await load(spec, spec.seconds, "run")));

@@ -46,7 +46,7 @@ async function preloadCairn(path) {
 }
 
 /** `[file, args]` starting each system's server on a database in `dir`, preloaded. */
-const SERVERS = {
+export const SERVERS = {
   bare: () => [process.execPath, [here("server-bare.js")]],
   raw: (dir, token) => [process.execPath, [here("server-sqlite.js"), join(dir, "raw.db"), token]],
   deno: (dir, token) => [

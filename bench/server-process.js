@@ -47,14 +47,14 @@ async function stop(child) {
   clearTimeout(timer);
 }
 
-/** Starts `[file, args]`; resolves with `{ url, stop }` once it listens. Its stderr is ours. */
+/** Starts `[file, args]`; resolves with `{ url, pid, stop }` once it listens. Its stderr is ours. */
 export async function startServer([file, args], name) {
   const child = spawn(file, args, {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, DENO_NO_UPDATE_CHECK: "1" },
   });
   try {
-    return { url: await listeningUrl(child, name), stop: () => stop(child) };
+    return { url: await listeningUrl(child, name), pid: child.pid, stop: () => stop(child) };
   } catch (error) {
     await stop(child);
     throw error;
