@@ -12,7 +12,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { PostgresBackend } from "../dist/backends/postgres/postgres-backend.js";
 import { openKv } from "../dist/index.js";
-import { here, inTempDir, median, runJson } from "./harness.js";
+import { here, inTempDir, median, runLoad } from "./harness.js";
 import { generator } from "./load-generator.js";
 import { human, milliseconds } from "./report.js";
 import { startServer } from "./server-process.js";
@@ -67,17 +67,14 @@ async function loadNodes(urls, token, route, scale) {
   const seconds = Math.max(1, SECONDS * scale);
   const results = await Promise.all(
     urls.map((url) =>
-      runJson(process.execPath, [
-        here("load.js"),
-        JSON.stringify({
-          url,
-          token,
-          route,
-          connections: CONNECTIONS / urls.length,
-          seconds,
-          warmup: WARMUP_SECONDS,
-        }),
-      ]),
+      runLoad({
+        url,
+        token,
+        route,
+        connections: CONNECTIONS / urls.length,
+        seconds,
+        warmup: WARMUP_SECONDS,
+      }),
     ),
   );
   return {

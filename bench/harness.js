@@ -21,6 +21,12 @@ export async function runJson(file, args, env = {}) {
   return JSON.parse(stdout);
 }
 
+/**
+ * One load of a server from its own process (bench/load.js): `spec` is `{ url, token, route,
+ * connections, seconds, warmup, timeout? }`; resolves `{ requests, seconds, p99Ms }`.
+ */
+export const runLoad = (spec) => runJson(process.execPath, [here("load.js"), JSON.stringify(spec)]);
+
 /** Runs `work(dir)` on a fresh temporary directory, removed afterwards. */
 export async function inTempDir(prefix, work) {
   const dir = await mkdtemp(join(tmpdir(), `cairn-bench-${prefix}-`));

@@ -2,12 +2,12 @@
  * What a request costs each single-process server of the server benchmark, counted rather than
  * timed: the instructions its threads execute per request, under valgrind's callgrind. On a
  * shared VM whose speed drifts by tens of percent from minute to minute, rates and CPU times
- * cannot show a change of a few percent; instruction counts repeat to ~1%.
+ * cannot show a change of a few percent; instruction counts repeat to within 1–3%.
  *
  *   node bench/instructions.js [route] [system ...]     (after `npm run build`; needs valgrind)
  *
  * route: get, put (the default) or batch, as in S1–S3; systems: bare, raw, cairn (the default:
- * raw and cairn). Each server runs under callgrind, is warmed up by a load of WARMUP_SECONDS, then
+ * raw and cairn). Each server runs under callgrind, is warmed up by WARMUP_REQUESTS requests, then
  * counted over loads of SECONDS until two in a row agree (V8 has then optimized the hot code),
  * all at 64 connections. Under callgrind a server runs ~50× slower than the load generator, so every
  * event-loop turn finds all 64 connections waiting: PUTs commit in groups of ~64, whatever the
@@ -20,14 +20,14 @@ import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { here, inTempDir, runJson } from "./harness.js";
+import { inTempDir, runLoad } from "./harness.js";
 import { SERVERS } from "./server-bench.js";
 import { startServer } from "./server-process.js";
 
 const ROUTES = ["get", "put", "batch"];
 const SYSTEMS = ["bare", "raw", "cairn"];
 const CONNECTIONS = 64;
-const WARMUP_SECONDS = 60;
+const WARMUP_REQUESTS = 20_000;
 const SECONDS = 15;
 /** Loads of SECONDS are repeated until two in a row agree this closely on the main thread… */
 const SETTLED = 0.02;
@@ -49,18 +49,15 @@ if (spawnSync("valgrind", ["--version"]).error) {
 
 /** `{ requests }` of one load of `seconds`, with no warm-up of its own. */
 const load = (url, token, seconds) =>
-  runJson(process.execPath, [
-    here("load.js"),
-    JSON.stringify({
-      url,
-      token,
-      route,
-      connections: CONNECTIONS,
-      seconds,
-      warmup: 0,
-      timeout: TIMEOUT_SECONDS,
-    }),
-  ]);
+  runLoad({
+    url,
+    token,
+    route,
+    connections: CONNECTIONS,
+    seconds,
+    warmup: 0,
+    timeout: TIMEOUT_SECONDS,
+  });
 
 /** Writes callgrind's counts so far to a file of their own and starts counting from zero. */
 const dump = (pid) => promisify(execFile)("callgrind_control", ["--dump", String(pid)]);
@@ -87,7 +84,10 @@ async function measure(system) {
     ];
     const server = await startServer(["valgrind", [...valgrind, file, ...args]], system);
     try {
-      await load(server.url, token, WARMUP_SECONDS);
+      // V8 optimizes a function after so many calls, not so much time: warm up by requests.
+      for (let warmed = 0; warmed < WARMUP_REQUESTS; ) {
+        warmed += (await load(server.url, token, SECONDS)).requests;
+      }
       await dump(server.pid); // dump 1: the start and the warm-up
       let previous;
       for (let n = 2; n < 2 + MAX_LOADS; n++) {

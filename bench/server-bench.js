@@ -22,7 +22,7 @@ import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { openKv } from "../dist/index.js";
-import { DENO, here, inTempDir, median, rotated, runJson } from "./harness.js";
+import { DENO, here, inTempDir, median, rotated, runLoad } from "./harness.js";
 import { generator } from "./load-generator.js";
 import { human, milliseconds } from "./report.js";
 import { startServer } from "./server-process.js";
@@ -114,10 +114,7 @@ async function measureLoad(url, token, { route, connections }, scale) {
     seconds: secondsOf(scale),
     warmup: WARMUP_SECONDS,
   };
-  const { requests, seconds, p99Ms } = await runJson(process.execPath, [
-    here("load.js"),
-    JSON.stringify(spec),
-  ]);
+  const { requests, seconds, p99Ms } = await runLoad(spec);
   return { rate: requests / seconds, p99Ms };
 }
 
