@@ -7,13 +7,13 @@
  *   node bench/instructions.js [route] [system ...]     (after `npm run build`; needs valgrind)
  *
  * route: get, put (the default) or batch, as in S1–S3; systems: bare, raw, cairn (the default:
- * raw and cairn). Each server runs under callgrind, is warmed up by WARMUP_REQUESTS requests, then
- * counted over loads of SECONDS until two in a row agree (V8 has then optimized the hot code),
- * all at 64 connections. Under callgrind a server runs ~50× slower than the load generator, so every
- * event-loop turn finds all 64 connections waiting: PUTs commit in groups of ~64, whatever the
- * machine. Reported per request: the main thread (the event loop: HTTP, the engine, SQLite's
- * statements and commit) and the other threads together (V8's compiler and garbage collector,
- * libuv's pool). fsync and the kernel's work are not instructions of the process.
+ * raw and cairn). Each server runs under callgrind, is warmed up by WARMUP_REQUESTS requests,
+ * then counted over loads of SECONDS until two in a row agree (V8 has then optimized the hot
+ * code), all at 64 connections. Under callgrind a server runs ~50× slower than the load
+ * generator, so every event-loop turn finds all 64 connections waiting: PUTs commit in groups of
+ * ~64, whatever the machine. Reported per request: the main thread (the event loop: HTTP, the
+ * engine, SQLite's statements and commit) and the other threads together (V8's compiler and
+ * garbage collector, libuv's pool). fsync and the kernel's work are not the process's instructions.
  */
 import { execFile, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -110,9 +110,8 @@ async function measure(system) {
 }
 
 const thousands = (n) => `${(n / 1000).toFixed(1)}k`;
-console.log(
-  `| ${route}, ${CONNECTIONS} connections | requests counted | instructions per request: main thread | other threads |`,
-);
+const columns = ["requests counted", "instructions per request: main thread", "other threads"];
+console.log(`| ${route}, ${CONNECTIONS} connections | ${columns.join(" | ")} |`);
 console.log("| --- | ---: | ---: | ---: |");
 for (const system of systems) {
   const { requests, main, others, unsettled } = await measure(system);
