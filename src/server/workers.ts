@@ -54,12 +54,13 @@ const PRIMARY_PID = "CAIRN_PRIMARY_PID";
  * commits of a worker killed under load). What was waiting on the other end is settled by the
  * `disconnect` and `exit` handlers.
  */
-export const ipcChannel = (end: ChildProcess | NodeJS.Process): Channel => ({
-  send: (message) => end.connected && end.send!(message as never, undefined, undefined, dropped),
-  on: (event, listener) => end.on(event, listener),
-});
-
-const dropped = () => {};
+export const ipcChannel = (end: ChildProcess | NodeJS.Process): Channel => {
+  const dropped = () => {};
+  return {
+    send: (message) => end.connected && end.send!(message as never, undefined, undefined, dropped),
+    on: (event, listener) => end.on(event, listener),
+  };
+};
 
 /** What this process sends to and receives from the primary (a worker's end of the channel). */
 const primary = ipcChannel(process);
@@ -95,7 +96,7 @@ export async function startWorkerServer(options: ServerOptions): Promise<CairnSe
     process.channel?.unref();
     throw error;
   }
-  process.send!({ cairn: "ready" } satisfies Ready);
+  primary.send({ cairn: "ready" } satisfies Ready);
   return {
     ...server,
     async close() {
