@@ -166,6 +166,26 @@ describe("SQLite backend", () => {
     }
   });
 
+  it("keeps one search document per indexed key however often the key is rewritten", async () => {
+    const path = tempPath();
+    const kv = await openKv(path);
+    await kv.createIndex(["post"], { fields: ["title"] });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 4; i++) await kv.set(["post", i], { title: `take ${round}` });
+    }
+    await kv.atomic().sum(["post", 9], 1n).sum(["post", 9], 1n).commit();
+    await kv.close();
+    const db = new Database(path, { readonly: true });
+    try {
+      const count = (sql: string) => db.prepare(sql).pluck().get();
+      expect(count("SELECT count(*) FROM search_keys")).toBe(5);
+      // A rewrite replaces the row: the old document must leave the full-text index with it.
+      expect(count("SELECT count(*) FROM search_1")).toBe(5);
+    } finally {
+      db.close();
+    }
+  });
+
   it("sweeps expired entries out of the file in the background", async () => {
     const path = tempPath();
     const kv = await openKv(path);

@@ -145,9 +145,7 @@ const SQL = {
   get: `SELECT ${VALUE} FROM kv WHERE key = ? AND ${LIVE}`,
   scan: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND ${LIVE} ORDER BY key LIMIT ?`,
   scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND ${LIVE} ORDER BY key DESC LIMIT ?`,
-  set: `INSERT INTO kv (key, data, encoding, versionstamp, expires_at) VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (key) DO UPDATE SET data = excluded.data, encoding = excluded.encoding,
-          versionstamp = excluded.versionstamp, expires_at = excluded.expires_at`,
+  set: "INSERT OR REPLACE INTO kv (key, data, encoding, versionstamp, expires_at) VALUES (?, ?, ?, ?, ?)",
   count: `SELECT count(*) FROM kv WHERE key >= ? AND key < ? AND ${LIVE}`,
   delete: `DELETE FROM kv WHERE key = ? AND ${LIVE} RETURNING key`,
   deleteRange: `DELETE FROM kv WHERE key >= ? AND key < ? AND ${LIVE} RETURNING key`,
@@ -395,6 +393,9 @@ export class SqliteBackend implements Backend {
       this.#db.pragma("cache_size = -65536");
       this.#db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
       this.#db.pragma(`mmap_size = ${MMAP_BYTES}`);
+      // A set is an INSERT OR REPLACE (cheaper than an upsert); its replacing deletes the old row
+      // through the delete triggers of search indexes only with recursive triggers on.
+      this.#db.pragma("recursive_triggers = ON");
       this.#migrate();
     } catch (e) {
       throw new KvError(
