@@ -5,8 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import type { StorageCommit, StorageMutation, StoredChanges } from "../src/backends/backend.js";
 import { SqliteBackend } from "../src/backends/sqlite/sqlite-backend.js";
+import { type EncodedValue, ValueEncoding } from "../src/codec/value-codec.js";
+import { counterFromVersionstamp, versionstampFromCounter } from "../src/codec/versionstamp.js";
 import { openKv } from "../src/index.js";
+import { KvError } from "../src/kv-error.js";
 import { collect, sleep, startNode, until } from "./targets.js";
 
 const dirs: string[] = [];
@@ -219,5 +223,139 @@ describe("SQLite backend", () => {
     await expect(openKv("redis://localhost:6379/")).rejects.toMatchObject({
       code: "INVALID_ARGUMENT",
     });
+  });
+});
+
+/** The change feed's storage: one `change_log` row per group commit. */
+describe("SQLite change log", () => {
+  const ZERO = versionstampFromCounter(0);
+  const value: EncodedValue = { encoding: ValueEncoding.JSON, data: "1" };
+  const set = (key: string): StorageMutation => ({
+    type: "set",
+    key: Buffer.from(key),
+    value,
+    expiresAt: null,
+  });
+  const commit = (...mutations: StorageMutation[]): StorageCommit => ({ checks: [], mutations });
+  /** Each commit's changes as `key` or `-key` (deleted). */
+  const shape = (page: StoredChanges) =>
+    page.commits.map((c) =>
+      c.changes.map((ch) => `${ch.entry ? "" : "-"}${Buffer.from(ch.key).toString("latin1")}`),
+    );
+  const backends: SqliteBackend[] = [];
+  const open = (path = tempPath()) => {
+    const backend = new SqliteBackend(path);
+    backends.push(backend);
+    return backend;
+  };
+  afterEach(async () => {
+    for (const backend of backends.splice(0)) await backend.close();
+  });
+
+  it("writes one row per group, without the changes of a commit that failed in its savepoint", async () => {
+    const path = tempPath();
+    const backend = open(path);
+    const failing: StorageMutation = {
+      type: "modify",
+      key: Buffer.from("c"),
+      apply: () => {
+        throw new KvError("INVALID_ARGUMENT", "not this one");
+      },
+    };
+    const outcomes = await backend.commit(
+      [commit(set("a")), commit(set("b"), failing), commit(set("d"), set("a"), set("d"))],
+      Date.now(),
+    );
+    expect(outcomes.map((o) => o.ok)).toEqual([true, "error", true]);
+    // The first commit set "a" again later: the later change reports it.
+    expect(shape(await backend.readChanges(ZERO, 100))).toEqual([[], ["a", "d"]]);
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.prepare("SELECT count(*) FROM change_log").pluck().get()).toBe(1);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("pages whole commits, a larger one alone, and resumes from a cursor inside a group", async () => {
+    const backend = open();
+    const [a, b] = (await backend.commit(
+      [
+        commit(set("a")),
+        commit(set("b")),
+        commit(set("c1"), set("c2"), set("c3")),
+        commit(set("e")),
+      ],
+      Date.now(),
+    )) as { versionstamp: string }[];
+    expect(shape(await backend.readChanges(ZERO, 2))).toEqual([["a"], ["b"]]);
+    expect(shape(await backend.readChanges(a!.versionstamp, 2))).toEqual([["b"]]);
+    expect(shape(await backend.readChanges(b!.versionstamp, 2))).toEqual([["c1", "c2", "c3"]]);
+    expect(shape(await backend.readChanges(b!.versionstamp, 4))).toEqual([
+      ["c1", "c2", "c3"],
+      ["e"],
+    ]);
+  });
+
+  it("reports a deletion, and leaves out a change that a later commit superseded", async () => {
+    const backend = open();
+    await backend.commit([commit(set("a"), set("b"))], Date.now());
+    await backend.commit([commit({ type: "delete", key: Buffer.from("a") })], Date.now());
+    await backend.commit([commit(set("b"))], Date.now());
+    expect(shape(await backend.readChanges(ZERO, 100))).toEqual([[], ["-a"], ["b"]]);
+  });
+
+  it("prunes whole groups: those committed before the cutoff and those past the newest kept", async () => {
+    const backend = open();
+    const group = (...keys: string[]) =>
+      backend.commit(
+        keys.map((key) => commit(set(key))),
+        1000,
+      ) as Promise<{ versionstamp: string }[]>;
+    const g1 = await group("a", "b", "c");
+    const g2 = await group("d", "e", "f");
+    await group("g", "h", "i");
+    const prune = (before: number, keep: number) =>
+      backend.commit([commit({ type: "pruneChanges", before, keep })], 2000);
+    // The newest 4 changes reach into the second group, which stays whole.
+    await prune(0, 4);
+    let page = await backend.readChanges(ZERO, 100);
+    expect(page.horizon).toBe(g1.at(-1)!.versionstamp);
+    expect(shape(page)).toEqual([["d"], ["e"], ["f"], ["g"], ["h"], ["i"]]);
+    expect(shape(await backend.readChanges(g2[0]!.versionstamp, 100))).toHaveLength(5);
+    // Every group was committed before 1500.
+    await prune(1500, 100);
+    page = await backend.readChanges(ZERO, 100);
+    expect(page.commits).toEqual([]);
+    expect(page.horizon).toBe(page.head);
+    expect(counterFromVersionstamp(page.head)).toBeGreaterThan(
+      counterFromVersionstamp(g2[2]!.versionstamp),
+    );
+  });
+
+  it("moves the change rows of a file from before the change log into it", async () => {
+    const path = tempPath();
+    const kv = await openKv(path);
+    await kv.set(["m", 1], 1);
+    await kv.atomic().set(["m", 2], 2).set(["m", 3], 3).commit();
+    await kv.close();
+    // Back to schema version 3: one `changes` row per key a commit changed, and a deletion.
+    const db = new Database(path);
+    const keys = db.prepare("SELECT key FROM kv ORDER BY versionstamp, key").pluck().all();
+    const [k1, k2, k3] = (keys as Buffer[]).map((key) => key.toString("latin1"));
+    db.exec(`CREATE TABLE changes (
+               versionstamp INTEGER NOT NULL,
+               key BLOB NOT NULL,
+               deleted INTEGER NOT NULL,
+               committed_at INTEGER NOT NULL,
+               PRIMARY KEY (versionstamp, key)
+             ) WITHOUT ROWID;
+             INSERT INTO changes SELECT versionstamp, key, 0, 1000 FROM kv;
+             INSERT INTO changes SELECT max(versionstamp) + 1, CAST('gone' AS BLOB), 1, 1000 FROM kv;
+             DROP TABLE change_log;
+             PRAGMA user_version = 3;`);
+    db.close();
+    const page = await open(path).readChanges(ZERO, 100);
+    expect(shape(page)).toEqual([[k1], [k2, k3], ["-gone"]]);
   });
 });

@@ -58,7 +58,7 @@ export interface ChangeRecord {
   readonly entry: (RawEntry & { readonly expiresAt: number | null }) | null;
 }
 
-/** The changes of one commit, in the order its mutations made them. */
+/** The changes of one commit, each key once, in key order. */
 export interface CommitChanges {
   readonly versionstamp: string;
   readonly changes: readonly ChangeRecord[];
@@ -154,7 +154,11 @@ export type StorageMutation =
     }
   /** Physically removes up to `limit` entries that expired at or before `now`. */
   | { readonly type: "purgeExpired"; readonly limit: number }
-  /** Drops change records committed before `before` (epoch ms), and all but the newest `keep`. */
+  /**
+   * Drops change records committed before `before` (epoch ms), and all but the newest `keep`.
+   * A backend that stores a group commit's changes together drops them together: it may keep
+   * a few more.
+   */
   | { readonly type: "pruneChanges"; readonly before: number; readonly keep: number }
   /** Stores a queue message, deliverable from `readyAt`. */
   | {

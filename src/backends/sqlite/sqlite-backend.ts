@@ -33,11 +33,15 @@ import type {
   StoredChanges,
   StoredMessage,
 } from "../backend.js";
+import { decodeChanges, GroupChanges, type LoggedChange } from "./change-log.js";
 import { compileFilter } from "./sqlite-filter.js";
 import { createIndexSql, dropIndexSql, matchExpression, searchTable } from "./sqlite-search.js";
 
-/** Append-only: each entry runs once, in order; `PRAGMA user_version` counts those applied. */
-const MIGRATIONS = [
+/**
+ * Append-only: each entry runs once, in order; `PRAGMA user_version` counts those applied. SQL,
+ * or a function for a step that moves data SQL cannot encode.
+ */
+const MIGRATIONS: (string | ((db: BetterSqlite3.Database) => void))[] = [
   `CREATE TABLE kv (
      key BLOB NOT NULL PRIMARY KEY,
      data BLOB NOT NULL,
@@ -100,7 +104,46 @@ const MIGRATIONS = [
      key BLOB NOT NULL,
      UNIQUE (index_id, key)
    );`,
+  // The change feed as one row per group commit (change-log.ts) rather than one per change.
+  (db) => {
+    db.exec(`CREATE TABLE change_log (
+       last INTEGER PRIMARY KEY, -- the newest versionstamp counter among the row's changes
+       total INTEGER NOT NULL, -- changes recorded in this row and in every row before it
+       committed_at INTEGER NOT NULL,
+       changes BLOB NOT NULL
+     );
+     CREATE INDEX change_log_total ON change_log (total);`);
+    moveChangeRows(db);
+    db.exec("DROP TABLE changes");
+  },
 ];
+
+/** Moves the rows of the old per-change table into `change_log`, a row for each commit. */
+function moveChangeRows(db: BetterSqlite3.Database): void {
+  const next = db.prepare("SELECT min(versionstamp) FROM changes WHERE versionstamp > ?").pluck();
+  const window = db
+    .prepare(`SELECT versionstamp, key, deleted, committed_at FROM changes
+              WHERE versionstamp >= ? AND versionstamp < ? ORDER BY versionstamp, key`)
+    .raw();
+  const insert = db.prepare(
+    "INSERT INTO change_log (last, total, committed_at, changes) VALUES (?, ?, ?, ?)",
+  );
+  let total = 0;
+  let start = next.get(-1) as number | null;
+  while (start !== null) {
+    const rows = window.all(start, start + 4096) as [number, Buffer, number, number][];
+    for (let i = 0; i < rows.length; ) {
+      const [counter, , , committedAt] = rows[i]!;
+      const commit = new GroupChanges();
+      for (; i < rows.length && rows[i]![0] === counter; i++) {
+        commit.add(counter, rows[i]![1], rows[i]![2] === 1);
+      }
+      total += commit.size;
+      insert.run(counter, total, committedAt, commit.encode().blob);
+    }
+    start = next.get(start + 4095) as number | null;
+  }
+}
 
 /** Delays (ms) of the looks for another process's commit after its WAL write (see #watchWal). */
 const WAL_RECHECKS_MS = [1, 3, 10];
@@ -127,14 +170,15 @@ const WAL_CHECKPOINT_PAGES = 4000;
  */
 const MMAP_BYTES = 2 ** 30;
 
-// Statements take positional parameters (faster to bind than named ones).
 /** Versionstamp counters reserved per write of the meta row. */
 const COUNTER_BLOCK = 4096;
 
+/** `change_log` rows read at a time by `readChanges`. */
+const LOG_ROWS_PER_READ = 16;
+
+// Statements take positional parameters (faster to bind than named ones).
 const LIVE = "(expires_at IS NULL OR expires_at > ?)";
 const ENTRY = "key, data, encoding, versionstamp";
-const CHANGE =
-  "c.versionstamp, c.key, c.deleted, kv.versionstamp, kv.data, kv.encoding, kv.expires_at";
 const MESSAGE = "id, data, encoding, attempts, backoff, undelivered, created_at, lease, ready_at";
 const DEAD_LETTER =
   "id, data, encoding, attempts, backoff, undelivered, created_at, error, failed_at";
@@ -151,18 +195,16 @@ const SQL = {
   deleteRange: `DELETE FROM kv WHERE key >= ? AND key < ? AND ${LIVE} RETURNING key`,
   purgeExpired: `DELETE FROM kv WHERE key IN
                    (SELECT key FROM kv WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING key`,
-  recordChange: `INSERT OR REPLACE INTO changes (versionstamp, key, deleted, committed_at)
-                 VALUES (?, ?, ?, ?)`,
-  readChanges: `SELECT ${CHANGE} FROM changes c LEFT JOIN kv ON kv.key = c.key
-                WHERE c.versionstamp > ? ORDER BY c.versionstamp, c.key LIMIT ?`,
-  readCommitChanges: `SELECT ${CHANGE} FROM changes c LEFT JOIN kv ON kv.key = c.key
-                      WHERE c.versionstamp = ? ORDER BY c.key`,
-  changesHead: "SELECT max(versionstamp) FROM changes",
+  logChanges: "INSERT INTO change_log (last, total, committed_at, changes) VALUES (?, ?, ?, ?)",
+  loggedTotal: "SELECT total FROM change_log ORDER BY last DESC LIMIT 1",
+  readChanges: "SELECT last, changes FROM change_log WHERE last > ? ORDER BY last LIMIT ?",
+  changed: "SELECT versionstamp, data, encoding, expires_at FROM kv WHERE key = ?",
+  changesHead: "SELECT max(last) FROM change_log",
   changesHorizon: "SELECT changes_horizon FROM meta WHERE id = 0",
-  firstRecentChange: `SELECT versionstamp FROM changes WHERE committed_at >= ?
-                      ORDER BY versionstamp LIMIT 1`,
-  keptChange: "SELECT versionstamp FROM changes ORDER BY versionstamp DESC LIMIT 1 OFFSET ?",
-  pruneChanges: "DELETE FROM changes WHERE versionstamp < ?",
+  firstRecentLog: "SELECT last FROM change_log WHERE committed_at >= ? ORDER BY last LIMIT 1",
+  lastLogUpTo: "SELECT last FROM change_log WHERE total <= ? ORDER BY total DESC LIMIT 1",
+  lastLogBefore: "SELECT max(last) FROM change_log WHERE last < ?",
+  pruneChanges: "DELETE FROM change_log WHERE last < ?",
   writeHorizon: "UPDATE meta SET changes_horizon = max(changes_horizon, ?) WHERE id = 0",
   enqueue: `INSERT INTO queue (id, data, encoding, ready_at, lease, attempts, backoff, undelivered, created_at)
             VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?)`,
@@ -234,14 +276,11 @@ export interface SqliteOptions {
 type Statement = BetterSqlite3.Statement;
 /** A row of `ENTRY` columns. */
 type Row = [key: Buffer, data: Buffer | string, encoding: number, versionstamp: number];
-/** A row of `CHANGE` columns: the change, and the key's row now (null columns if it has none). */
-type ChangeRow = [
+/** A `kv` row as the change feed reads it: with its expiry, live or not. */
+type ChangedRow = [
   versionstamp: number,
-  key: Buffer,
-  deleted: number,
-  current: number | null,
-  data: Buffer | string | null,
-  encoding: number | null,
+  data: Buffer | string,
+  encoding: number,
   expiresAt: number | null,
 ];
 /** A row of `MESSAGE` columns, or of `DEAD_LETTER` ones (whose last two are error and failed_at). */
@@ -268,10 +307,14 @@ function entry(row: Row): RawEntry {
   } as RawEntry;
 }
 
-/** The change a row records, or `null` when a later commit has changed the key again. */
-function change(row: ChangeRow): ChangeRecord | null {
-  const [counter, key, deleted, current, data, encoding, expiresAt] = row;
-  if (current === counter) {
+/**
+ * The change `logged` records, given the key's row now (`undefined` if it has none), or `null`
+ * when a later commit has changed the key again.
+ */
+function change(logged: LoggedChange, row: ChangedRow | undefined): ChangeRecord | null {
+  const { counter, key, deleted } = logged;
+  if (row?.[0] === counter) {
+    const [, data, encoding, expiresAt] = row;
     const versionstamp = versionstampFromCounter(counter);
     return {
       key,
@@ -279,6 +322,27 @@ function change(row: ChangeRow): ChangeRecord | null {
     };
   }
   return deleted ? { key, entry: null } : null;
+}
+
+/**
+ * `changes` (decoded from `change_log` rows, oldest first) as commits: those after counter
+ * `after`, each key once (as its commit left it), in key order.
+ */
+function* commitsOf(changes: readonly LoggedChange[], after: number): Generator<LoggedChange[]> {
+  let i = 0;
+  while (i < changes.length) {
+    const counter = changes[i]!.counter;
+    let end = i + 1;
+    while (end < changes.length && changes[end]!.counter === counter) end++;
+    if (counter > after) {
+      // Sorted stably, a key's changes stay in mutation order: the last of them is what counts.
+      const commit = changes.slice(i, end).sort((a, b) => Buffer.compare(a.key, b.key));
+      yield commit.filter(
+        (c, j) => j + 1 === commit.length || Buffer.compare(c.key, commit[j + 1]!.key) !== 0,
+      );
+    }
+    i = end;
+  }
 }
 
 function message(row: MessageRow): StoredMessage {
@@ -315,6 +379,8 @@ function storageError(e: unknown): KvError {
 interface Applying {
   readonly now: number;
   readonly counter: number;
+  /** The changes of the commit's group so far, this commit's included. */
+  readonly changes: GroupChanges;
   deleted: number;
   claimed?: Claimed;
 }
@@ -326,7 +392,7 @@ const RAW: readonly (keyof typeof SQL)[] = [
   "scan",
   "scanReverse",
   "readChanges",
-  "readCommitChanges",
+  "changed",
   "claimable",
   "leased",
   "queueStats",
@@ -341,8 +407,10 @@ const PLUCK: readonly (keyof typeof SQL)[] = [
   "purgeExpired",
   "changesHead",
   "changesHorizon",
-  "firstRecentChange",
-  "keptChange",
+  "loggedTotal",
+  "firstRecentLog",
+  "lastLogUpTo",
+  "lastLogBefore",
   "nextReady",
   "nextExpiry",
   "readReserved",
@@ -432,7 +500,9 @@ export class SqliteBackend implements Backend {
         .transaction(() => {
           const applied = version();
           if (applied >= MIGRATIONS.length) return;
-          this.#db.exec(MIGRATIONS[applied]!);
+          const migration = MIGRATIONS[applied]!;
+          if (typeof migration === "string") this.#db.exec(migration);
+          else migration(this.#db);
           this.#db.pragma(`user_version = ${applied + 1}`);
         })
         .immediate();
@@ -530,6 +600,7 @@ export class SqliteBackend implements Backend {
   #applyGroup(group: readonly StorageCommit[], now: number): CommitOutcome[] {
     this.#syncCounter();
     const outcomes: CommitOutcome[] = [];
+    const changes = new GroupChanges();
     for (const commit of group) {
       if (!this.#checksPass(commit, now)) {
         outcomes.push({ ok: false });
@@ -539,8 +610,9 @@ export class SqliteBackend implements Backend {
       // group, it fails the whole transaction (see `commit`). Plain sets and deletes fail only
       // when storage does, and then the whole group fails.
       const savepoint = group.length > 1 && !commit.mutations.every(failsOnlyWithStorage);
+      const before = changes.size;
       try {
-        const state: Applying = { now, counter: this.#nextCounter(), deleted: 0 };
+        const state: Applying = { now, counter: this.#nextCounter(), changes, deleted: 0 };
         if (savepoint) this.#commitOne(commit, state);
         else this.#applyCommit(commit, state);
         outcomes.push({
@@ -551,8 +623,14 @@ export class SqliteBackend implements Backend {
         });
       } catch (error) {
         if (!savepoint) throw error;
+        changes.truncate(before);
         outcomes.push({ ok: "error", error: storageError(error) });
       }
+    }
+    if (changes.size > 0) {
+      const { last, blob } = changes.encode();
+      const total = ((this.#sql.loggedTotal.get() as number | undefined) ?? 0) + changes.size;
+      this.#sql.logChanges.run(last, total, now, blob);
     }
     return outcomes;
   }
@@ -675,25 +753,30 @@ export class SqliteBackend implements Backend {
 
   #write(state: Applying, key: Uint8Array, value: EncodedValue, expiresAt: number | null): void {
     this.#sql.set.run(key, value.data, value.encoding, state.counter, expiresAt);
-    this.#sql.recordChange.run(state.counter, key, 0, state.now);
+    state.changes.add(state.counter, key, false);
   }
 
   #deleted(state: Applying, keys: readonly Buffer[]): void {
     state.deleted += keys.length;
-    for (const key of keys) this.#sql.recordChange.run(state.counter, key, 1, state.now);
+    for (const key of keys) state.changes.add(state.counter, key, true);
   }
 
+  /**
+   * Drops whole `change_log` rows: those committed before `before`, and those that hold none of
+   * the newest `keep` changes.
+   */
   #pruneChanges(before: number, keep: number): void {
-    // Versionstamp order is commit order, so everything below the first recent change is old.
-    const recent = this.#sql.firstRecentChange.get(before) as number | undefined;
     const head = this.#sql.changesHead.get() as number | null;
     if (head === null) return;
-    const newest = this.#sql.keptChange.get(keep - 1) as number | undefined;
-    // Kept: changes that are recent and among the newest `keep`.
-    const firstKept = Math.max(recent ?? head + 1, newest ?? 0);
-    if (this.#sql.pruneChanges.run(firstKept).changes > 0) {
-      this.#sql.writeHorizon.run(firstKept - 1);
-    }
+    // Versionstamp order is commit order, so every row below the first recent one is old.
+    const recent = (this.#sql.firstRecentLog.get(before) as number | undefined) ?? head + 1;
+    const total = this.#sql.loggedTotal.get() as number;
+    const pastKeep = (this.#sql.lastLogUpTo.get(total - keep) as number | undefined) ?? -1;
+    const firstKept = Math.max(recent, pastKeep + 1);
+    const lastDropped = this.#sql.lastLogBefore.get(firstKept) as number | null;
+    if (lastDropped === null) return;
+    this.#sql.pruneChanges.run(firstKept);
+    this.#sql.writeHorizon.run(lastDropped);
   }
 
   #claim(now: number, limit: number, leaseMs: number): Claimed {
@@ -737,26 +820,27 @@ export class SqliteBackend implements Backend {
     try {
       return this.#snapshot(() => {
         const from = counterFromVersionstamp(after);
-        let rows = this.#sql.readChanges.all(from, limit + 1) as ChangeRow[];
-        if (rows.length > limit) {
-          // Whole commits only: drop the last, maybe partial one, unless it is the only one.
-          const last = rows[rows.length - 1]![0];
-          rows =
-            rows[0]![0] === last
-              ? (this.#sql.readCommitChanges.all(last) as ChangeRow[])
-              : rows.filter((row) => row[0] !== last);
-        }
         const commits: CommitChanges[] = [];
-        let current: { versionstamp: string; changes: ChangeRecord[] } | undefined;
-        let counter = -1;
-        for (const row of rows) {
-          if (row[0] !== counter) {
-            counter = row[0];
-            current = { versionstamp: versionstampFromCounter(counter), changes: [] };
-            commits.push(current);
+        // Whole commits, up to `limit` changes (a larger commit comes alone).
+        let room = limit;
+        let position = from;
+        reading: for (;;) {
+          const rows = this.#sql.readChanges.all(position, LOG_ROWS_PER_READ) as [number, Buffer][];
+          for (const [last, blob] of rows) {
+            for (const commit of commitsOf(decodeChanges(last, blob), from)) {
+              if (commit.length > room && commits.length > 0) break reading;
+              room -= commit.length;
+              const changes: ChangeRecord[] = [];
+              for (const logged of commit) {
+                const row = this.#sql.changed.get(logged.key) as ChangedRow | undefined;
+                const recorded = change(logged, row);
+                if (recorded) changes.push(recorded);
+              }
+              commits.push({ versionstamp: versionstampFromCounter(commit[0]!.counter), changes });
+            }
+            position = last;
           }
-          const recorded = change(row);
-          if (recorded) current!.changes.push(recorded);
+          if (rows.length < LOG_ROWS_PER_READ) break;
         }
         const horizon = this.#sql.changesHorizon.get() as number;
         const head = (this.#sql.changesHead.get() as number | null) ?? horizon;
