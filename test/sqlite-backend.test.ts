@@ -213,6 +213,28 @@ describe("SQLite backend", () => {
     await again.close();
   });
 
+  it("refuses a file whose schema is from a newer Cairn, and leaves it as it was", async () => {
+    const path = tempPath();
+    const kv = await openKv(path);
+    await kv.set(["k"], "v");
+    await kv.close();
+    const db = new Database(path);
+    const newer = (db.pragma("user_version", { simple: true }) as number) + 1;
+    db.pragma(`user_version = ${newer}`);
+    db.close();
+    await expect(openKv(path)).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message: expect.stringMatching(/from a newer Cairn.*upgrade Cairn/),
+    });
+    const after = new Database(path, { readonly: true });
+    try {
+      expect(after.pragma("user_version", { simple: true })).toBe(newer);
+      expect(after.prepare("SELECT count(*) FROM kv").pluck().get()).toBe(1);
+    } finally {
+      after.close();
+    }
+  });
+
   it("reports a path it cannot open as INVALID_ARGUMENT", async () => {
     const path = tempPath();
     const kv = await openKv(path);

@@ -145,6 +145,31 @@ function moveChangeRows(db: BetterSqlite3.Database): void {
   }
 }
 
+/**
+ * Brings the schema up to date. The version is read again inside each write transaction: another
+ * process opening the same new file at the same moment (a `--workers` server) may have applied
+ * the migration first.
+ */
+function migrate(db: BetterSqlite3.Database): void {
+  const version = () => db.pragma("user_version", { simple: true }) as number;
+  while (version() < MIGRATIONS.length) {
+    db.transaction(() => {
+      const applied = version();
+      if (applied >= MIGRATIONS.length) return;
+      const migration = MIGRATIONS[applied]!;
+      if (typeof migration === "string") db.exec(migration);
+      else migration(db);
+      db.pragma(`user_version = ${applied + 1}`);
+    }).immediate();
+  }
+  if (version() > MIGRATIONS.length) {
+    throw new Error(
+      `its schema (version ${version()}) is from a newer Cairn than this one (schema version ` +
+        `${MIGRATIONS.length}): upgrade Cairn to open it`,
+    );
+  }
+}
+
 /** Delays (ms) of the looks for another process's commit after its WAL write (see #watchWal). */
 const WAL_RECHECKS_MS = [1, 3, 10];
 
@@ -453,26 +478,28 @@ export class SqliteBackend implements Backend {
     // Loaded here so that importing Cairn does not load the driver unless SQLite is used.
     const Database = createRequire(import.meta.url)("better-sqlite3") as typeof BetterSqlite3;
     this.#externalCommitPollMs = options.externalCommitPollMs ?? 50;
+    let db: BetterSqlite3.Database | undefined;
     try {
       if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-      this.#db = new Database(path, { timeout: 5000 });
-      this.#db.pragma("journal_mode = WAL");
-      this.#db.pragma(`synchronous = ${options.durability === "relaxed" ? "NORMAL" : "FULL"}`);
-      this.#db.pragma("cache_size = -65536");
-      this.#db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
-      this.#db.pragma(`mmap_size = ${MMAP_BYTES}`);
+      db = new Database(path, { timeout: 5000 });
+      db.pragma("journal_mode = WAL");
+      db.pragma(`synchronous = ${options.durability === "relaxed" ? "NORMAL" : "FULL"}`);
+      db.pragma("cache_size = -65536");
+      db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
+      db.pragma(`mmap_size = ${MMAP_BYTES}`);
       // A set is an INSERT OR REPLACE (cheaper than an upsert); its replacing deletes the old row
       // through the delete triggers of search indexes only with recursive triggers on.
-      this.#db.pragma("recursive_triggers = ON");
-      this.#migrate();
+      db.pragma("recursive_triggers = ON");
+      migrate(db);
     } catch (e) {
+      db?.close();
       throw new KvError(
         "INVALID_ARGUMENT",
         `Cannot open SQLite database at ${path}: ${(e as Error).message}`,
         { cause: e },
       );
     }
-    const db = this.#db;
+    this.#db = db;
     const sql = {} as Record<keyof typeof SQL, Statement>;
     for (const name of Object.keys(SQL) as (keyof typeof SQL)[]) {
       const statement = db.prepare(SQL[name]);
@@ -486,27 +513,6 @@ export class SqliteBackend implements Backend {
     this.#commitGroup = db.transaction((group, now) => this.#applyGroup(group, now));
     this.#commitOne = db.transaction((commit, state) => this.#applyCommit(commit, state));
     this.#snapshot = db.transaction((read) => read());
-  }
-
-  /**
-   * Brings the schema up to date. The version is read again inside each write transaction: another
-   * process opening the same new file at the same moment (a `--workers` server) may have applied
-   * the migration first.
-   */
-  #migrate(): void {
-    const version = () => this.#db.pragma("user_version", { simple: true }) as number;
-    while (version() < MIGRATIONS.length) {
-      this.#db
-        .transaction(() => {
-          const applied = version();
-          if (applied >= MIGRATIONS.length) return;
-          const migration = MIGRATIONS[applied]!;
-          if (typeof migration === "string") this.#db.exec(migration);
-          else migration(this.#db);
-          this.#db.pragma(`user_version = ${applied + 1}`);
-        })
-        .immediate();
-    }
   }
 
   async get(keys: readonly Uint8Array[], now: number): Promise<(RawEntry | null)[]> {
