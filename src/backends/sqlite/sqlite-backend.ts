@@ -461,6 +461,8 @@ export class SqliteBackend implements Backend {
   #reserved = 0;
   /** `PRAGMA data_version` at this connection's last write; it changes when another connection commits. */
   #seenDataVersion = -1;
+  /** The running total of the newest `change_log` row as of our last write; `undefined`: read it. */
+  #loggedTotal: number | undefined;
   readonly #commitGroup: BetterSqlite3.Transaction<
     (group: readonly StorageCommit[], now: number) => CommitOutcome[]
   >;
@@ -635,8 +637,9 @@ export class SqliteBackend implements Backend {
     }
     if (changes.size > 0) {
       const { last, blob } = changes.encode();
-      const total = ((this.#sql.loggedTotal.get() as number | undefined) ?? 0) + changes.size;
-      this.#sql.logChanges.run(last, total, now, blob);
+      this.#loggedTotal ??= (this.#sql.loggedTotal.get() as number | undefined) ?? 0;
+      this.#loggedTotal += changes.size;
+      this.#sql.logChanges.run(last, this.#loggedTotal, now, blob);
     }
     return outcomes;
   }
@@ -644,13 +647,14 @@ export class SqliteBackend implements Backend {
   /**
    * Versionstamp counters are handed out from a reserved block, so that most commits do not write
    * the meta row. Called inside the write transaction: if another connection (another process on
-   * the same file) committed since our last write, continue above everything it may have issued.
-   * Gaps are allowed; after a crash, counting resumes above the reserved block.
+   * the same file) committed since our last write, continue above everything it may have issued
+   * (and read the change log's running total again). Gaps are allowed; after a crash, counting resumes above the reserved block.
    */
   #syncCounter(): void {
     const dataVersion = this.#sql.dataVersion.get() as number;
     if (dataVersion !== this.#seenDataVersion) {
       this.#counter = this.#reserved = this.#sql.readReserved.get() as number;
+      this.#loggedTotal = undefined;
       this.#seenDataVersion = dataVersion;
     }
   }
@@ -783,6 +787,7 @@ export class SqliteBackend implements Backend {
     if (lastDropped === null) return;
     this.#sql.pruneChanges.run(firstKept);
     this.#sql.writeHorizon.run(lastDropped);
+    this.#loggedTotal = undefined; // as if read: the newest row may be gone
   }
 
   #claim(now: number, limit: number, leaseMs: number): Claimed {
