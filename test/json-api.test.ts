@@ -1,4 +1,5 @@
 /** The Buntime seed's HTTP/JSON API, over real HTTP against `cairn serve`'s server. */
+import { request as httpRequest } from "node:http";
 import { describe, expect, it } from "vitest";
 import { type KvKey, KvU64 } from "../src/index.js";
 import { formatKeyPath, parseKeyPath } from "../src/protocol/key-path.js";
@@ -170,6 +171,108 @@ describe("JSON API", () => {
     });
     await call("PUT", "/keys/d/1", 1);
     expect((await call("DELETE", "/keys/d/1")).json).toEqual({ success: true, deletedCount: 2 });
+  });
+
+  describe("reads a DELETE's options whatever the body's content type", () => {
+    const send = (path: string, body: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; json: { deletedCount?: number; code?: string } }>(
+        (resolve, reject) => {
+          const request = httpRequest(`${base()}${path}`, {
+            method: "DELETE",
+            headers: {
+              authorization: `Bearer ${TOKEN}`,
+              ...("transfer-encoding" in headers
+                ? {}
+                : { "content-length": Buffer.byteLength(body) }),
+              ...headers,
+            },
+          });
+          request.on("error", reject);
+          request.on("response", async (response) => {
+            let text = "";
+            for await (const chunk of response) text += chunk;
+            resolve({ status: response.statusCode!, json: JSON.parse(text) });
+          });
+          request.end(body);
+        },
+      );
+    const bodies: [string, Record<string, string>][] = [
+      ["curl's default form type", { "content-type": "application/x-www-form-urlencoded" }],
+      ["text/plain", { "content-type": "text/plain" }],
+      ["no content type, chunked", { "transfer-encoding": "chunked" }],
+      ["JSON, chunked", { "content-type": "application/json", "transfer-encoding": "chunked" }],
+    ];
+    const keys = async (prefix: string) =>
+      (await call("GET", `/keys?prefix=${prefix}`)).json.map((e: { key: unknown[] }) => e.key);
+
+    it.each(bodies)("exact, as %s", async (name, headers) => {
+      const u = `exact-${name.replace(/\W/g, "")}`;
+      for (const path of [u, `${u}/1`, `${u}/2`]) await call("PUT", `/keys/${path}`, 1);
+      const response = await send(`/keys/${u}`, '{"exact":true}', headers);
+      expect(response).toEqual({ status: 200, json: { success: true, deletedCount: 1 } });
+      expect(await keys(u)).toEqual([
+        [u, 1],
+        [u, 2],
+      ]);
+      expect((await call("GET", `/keys/${u}`)).status).toBe(404);
+    });
+
+    it.each(bodies)("where, as %s", async (name, headers) => {
+      const u = `where-${name.replace(/\W/g, "")}`;
+      await call("PUT", `/keys/${u}/1`, { n: 1 });
+      await call("PUT", `/keys/${u}/2`, { n: 2 });
+      const response = await send(`/keys/${u}`, '{"where":{"n":{"$eq":2}}}', headers);
+      expect(response.json).toEqual({ success: true, deletedCount: 1 });
+      expect(await keys(u)).toEqual([[u, 1]]);
+    });
+
+    it("refuses a body it cannot read, or a field it does not know, deleting nothing", async () => {
+      for (const path of ["guard", "guard/1"]) await call("PUT", `/keys/${path}`, 1);
+      const refused: [string, string][] = [
+        ["exact=true", "INVALID_JSON"],
+        ['{"exatc":true}', "INVALID_ARGUMENT"],
+        ["[true]", "INVALID_ARGUMENT"],
+        ['{"exact":"yes"}', "INVALID_ARGUMENT"],
+      ];
+      for (const [body, code] of refused) {
+        const response = await send("/keys/guard", body, { "content-type": "text/plain" });
+        expect({ body, status: response.status, code: response.json.code }).toEqual({
+          body,
+          status: 400,
+          code,
+        });
+      }
+      expect(await keys("guard")).toEqual([["guard", 1]]);
+      expect((await call("GET", "/keys/guard")).status).toBe(200);
+    });
+  });
+
+  it("enqueues within an atomic operation, and refuses fields it does not know", async () => {
+    const sent = await call("POST", "/atomic", {
+      checks: [{ key: ["enq"], versionstamp: null }],
+      mutations: [{ type: "set", key: ["enq"], value: 1 }],
+      enqueues: [{ value: { job: 1 }, options: { delay: "1h" } }],
+    });
+    expect(sent.json).toEqual({ ok: true, versionstamp: expect.any(String) });
+    const stats = async () => (await call("GET", "/queue/stats")).json;
+    expect((await stats()).pending).toBe(1);
+    for (const body of [
+      { mutations: [], enqueue: [{ value: 1 }] },
+      { enqueues: [{ value: 1, delay: "1h" }] },
+      { enqueues: [{ options: {} }] },
+      { enqueues: [{ value: 1, options: { delays: 5 } }] },
+      { checks: [{ key: ["enq"], versionstamp: null, extra: 1 }] },
+      { mutations: [{ type: "set", key: ["enq"], value: 2, expiresin: 5 }] },
+    ]) {
+      const response = await call("POST", "/atomic", body);
+      expect({ body, status: response.status, code: response.json.code }).toEqual({
+        body,
+        status: 400,
+        code: "INVALID_ARGUMENT",
+      });
+    }
+    expect((await stats()).pending).toBe(1);
+    expect((await call("GET", "/keys/enq")).json.value).toBe(1);
   });
 
   it("commits atomic operations with checks, and reports failed checks as ok: false", async () => {

@@ -53,7 +53,11 @@ function readDeclaredBody(req: Request): Promise<Buffer> {
 
 /** Reads the body as JSON; `PAYLOAD_TOO_LARGE` past `maxBytes`, `INVALID_JSON` when malformed. */
 export async function readJson(req: Request, maxBytes: number): Promise<unknown> {
-  const body = await readBody(req, maxBytes);
+  return parseJson(await readBody(req, maxBytes));
+}
+
+/** A request body as JSON, whatever its content type says; `INVALID_JSON` when empty or malformed. */
+export function parseJson(body: Buffer): unknown {
   if (body.length === 0) throw new KvError("INVALID_JSON", "The request needs a JSON body");
   try {
     return JSON.parse(body.toString("utf8"));

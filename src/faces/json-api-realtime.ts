@@ -3,7 +3,6 @@
  * §1.4, §1.10, §1.12), translated to `Kv` calls. Streams are server-sent events whose `id:` is a
  * versionstamp (watch) or a message id (queue); a watch resumes from `Last-Event-ID`.
  */
-import { parseDuration } from "../codec/duration.js";
 import { decodeKey, type KvKey } from "../codec/key-codec.js";
 import { decodeValue } from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
@@ -13,13 +12,13 @@ import { limits } from "../limits.js";
 import { idFromWire } from "../protocol/database-wire.js";
 import { formatKeyPath, parseKeyPath } from "../protocol/key-path.js";
 import { formatSse } from "../protocol/sse.js";
-import { fromTagged, keyFromJson, keyToJson, toTagged } from "../protocol/tagged-json.js";
+import { keyToJson, toTagged } from "../protocol/tagged-json.js";
 import type { Kv } from "../sdk/kv.js";
 import type { KvDeadLetter } from "../sdk/queue.js";
 import type { KvEntryMaybe } from "../sdk/types.js";
 import { followKeys, type KeyFeedEvent } from "../sdk/watch.js";
 import { SharedChunk, StreamReply } from "./http-io.js";
-import { body, limitOf, tagEntry } from "./json-api.js";
+import { body, enqueueArguments, limitOf, tagEntry } from "./json-api.js";
 import type { Route, RouteRequest } from "./route.js";
 
 const invalid = (message: string) => new KvError("INVALID_ARGUMENT", message);
@@ -242,27 +241,7 @@ export function jsonApiRealtimeRoutes(kv: Kv, database: Database): Route[] {
       path: "/queue/enqueue",
       access: "write",
       async handle(request) {
-        const fields = body(await request.json());
-        if (!("value" in fields)) throw invalid("The body needs a value to enqueue");
-        const options =
-          fields.options === undefined || fields.options === null ? {} : body(fields.options);
-        const durations = (v: unknown, name: string) => {
-          if (v === undefined || v === null) return undefined;
-          if (!Array.isArray(v)) throw invalid(`${name} must be an array of durations`);
-          return v.map((d) => parseDuration(d, name));
-        };
-        const keys = options.keysIfUndelivered;
-        if (keys !== undefined && keys !== null && !Array.isArray(keys)) {
-          throw invalid("keysIfUndelivered must be an array of keys");
-        }
-        return kv.enqueue(fromTagged(fields.value), {
-          delay:
-            options.delay === undefined || options.delay === null
-              ? undefined
-              : parseDuration(options.delay, "delay"),
-          backoffSchedule: durations(options.backoffSchedule, "backoffSchedule"),
-          keysIfUndelivered: keys?.map((k, i) => keyFromJson(k, `keysIfUndelivered[${i}]`)),
-        });
+        return kv.enqueue(...enqueueArguments(await request.json()));
       },
     },
     {

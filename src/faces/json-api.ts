@@ -15,9 +15,10 @@ import { fromTagged, keyFromJson, keyToJson, toTagged } from "../protocol/tagged
 import type { KvWhere } from "../protocol/where-filter.js";
 import type { Kv } from "../sdk/kv.js";
 import { filterOf, spanOfPrefix } from "../sdk/kv-list-iterator.js";
+import type { KvEnqueueOptions } from "../sdk/queue.js";
 import { prefixOf, search } from "../sdk/search.js";
 import type { KvEntryMaybe } from "../sdk/types.js";
-import { JsonText } from "./http-io.js";
+import { JsonText, parseJson } from "./http-io.js";
 import type { Route, RouteRequest } from "./route.js";
 
 const DEFAULT_LIST_LIMIT = 100;
@@ -45,6 +46,56 @@ export function body(value: unknown): Record<string, unknown> {
     throw new KvError("INVALID_ARGUMENT", "The request body must be a JSON object");
   }
   return value as Record<string, unknown>;
+}
+
+/**
+ * `value` as a JSON object of only the `known` fields: a field Cairn would not read is refused
+ * rather than ignored (a misspelt `exact` would otherwise widen a delete).
+ */
+export function fields(
+  value: unknown,
+  known: readonly string[],
+  what = "The body",
+): Record<string, unknown> {
+  const b = body(value);
+  for (const name of Object.keys(b)) {
+    if (!known.includes(name)) {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `${what} has an unknown field ${JSON.stringify(name)}; its fields are ${known.join(", ")}`,
+      );
+    }
+  }
+  return b;
+}
+
+/** The arguments of `kv.enqueue` from `{ value, options?: { delay, backoffSchedule, keysIfUndelivered } }`. */
+export function enqueueArguments(value: unknown, what = "The body"): [unknown, KvEnqueueOptions] {
+  const b = fields(value, ["value", "options"], what);
+  if (!("value" in b)) throw new KvError("INVALID_ARGUMENT", `${what} needs a value to enqueue`);
+  const options =
+    b.options === undefined || b.options === null
+      ? {}
+      : fields(b.options, ["delay", "backoffSchedule", "keysIfUndelivered"], `${what}'s options`);
+  const present = (v: unknown) => v !== undefined && v !== null;
+  const list = (v: unknown, name: string, of: string) => {
+    if (!present(v)) return undefined;
+    if (!Array.isArray(v))
+      throw new KvError("INVALID_ARGUMENT", `${name} must be an array of ${of}`);
+    return v;
+  };
+  return [
+    fromTagged(b.value),
+    {
+      delay: present(options.delay) ? parseDuration(options.delay, "delay") : undefined,
+      backoffSchedule: list(options.backoffSchedule, "backoffSchedule", "durations")?.map((d) =>
+        parseDuration(d, "backoffSchedule"),
+      ),
+      keysIfUndelivered: list(options.keysIfUndelivered, "keysIfUndelivered", "keys")?.map((k, i) =>
+        keyFromJson(k, `keysIfUndelivered[${i}]`),
+      ),
+    },
+  ];
 }
 
 function keysFromBody(value: unknown): KvKey[] {
@@ -146,12 +197,13 @@ function getMany(database: Database, keys: readonly KvKey[]): Promise<(RawEntry 
   return database.get(keys.map(encodeReadKey));
 }
 
-/** Optional JSON options on DELETE: read only when the request says it sends JSON. */
+/**
+ * Optional options on DELETE: an empty body is none; any other body is read as JSON whatever its
+ * content type says (curl's `-d` sends form-encoded), since options ignored would widen the delete.
+ */
 async function deleteOptions(request: RouteRequest): Promise<Record<string, unknown>> {
-  const type = request.req.headers["content-type"] ?? "";
-  const length = Number(request.req.headers["content-length"] ?? 0);
-  if (!type.includes("application/json") || length === 0) return {};
-  return body(await request.json());
+  const bytes = await request.bytes();
+  return bytes.length === 0 ? {} : fields(parseJson(bytes), ["exact", "where"]);
 }
 
 /** The prefix of an index or search: a key array in bodies, a key path in query strings. */
@@ -186,7 +238,7 @@ async function searchEntries(
 type AtomicBuilder = ReturnType<Kv["atomic"]>;
 
 function applyMutation(op: AtomicBuilder, value: unknown, i: number): void {
-  const m = body(value);
+  const m = fields(value, ["type", "key", "value", "expiresIn", "expireIn"], `mutations[${i}]`);
   const key = keyFromJson(m.key, `mutations[${i}].key`);
   const operand = () => {
     if (!("value" in m))
@@ -280,7 +332,7 @@ export function jsonApiRoutes(kv: Kv, database: Database): Route[] {
       path: "/keys/delete-batch",
       access: "write",
       async handle(request) {
-        const options = body(await request.json());
+        const options = fields(await request.json(), ["keys", "exact", "where"]);
         return kv.delete(keysFromBody(options.keys), {
           exact: booleanOf(options.exact, "exact"),
           where: whereOf(options.where),
@@ -425,13 +477,14 @@ export function jsonApiRoutes(kv: Kv, database: Database): Route[] {
       path: "/atomic",
       access: "write",
       async handle(request) {
-        const { checks = [], mutations = [] } = body(await request.json());
-        if (!Array.isArray(checks) || !Array.isArray(mutations)) {
-          throw new KvError("INVALID_ARGUMENT", "checks and mutations must be arrays");
+        const b = fields(await request.json(), ["checks", "mutations", "enqueues"]);
+        const { checks = [], mutations = [], enqueues = [] } = b;
+        if (!Array.isArray(checks) || !Array.isArray(mutations) || !Array.isArray(enqueues)) {
+          throw new KvError("INVALID_ARGUMENT", "checks, mutations and enqueues must be arrays");
         }
         const op = kv.atomic();
         checks.forEach((c, i) => {
-          const check = body(c);
+          const check = fields(c, ["key", "versionstamp"], `checks[${i}]`);
           const versionstamp = check.versionstamp ?? null;
           if (versionstamp !== null && typeof versionstamp !== "string") {
             throw new KvError(
@@ -442,6 +495,8 @@ export function jsonApiRoutes(kv: Kv, database: Database): Route[] {
           op.check({ key: keyFromJson(check.key, `checks[${i}].key`), versionstamp });
         });
         for (const [i, m] of mutations.entries()) applyMutation(op, m, i);
+        for (const [i, e] of enqueues.entries())
+          op.enqueue(...enqueueArguments(e, `enqueues[${i}]`));
         return op.commit();
       },
     },

@@ -16,7 +16,7 @@ export interface RouteRequest {
   /** The body parsed as JSON (`INVALID_JSON`, `PAYLOAD_TOO_LARGE`). */
   json(): Promise<unknown>;
   /** The raw body (`PAYLOAD_TOO_LARGE`). */
-  bytes(): Promise<Uint8Array>;
+  bytes(): Promise<Buffer>;
 }
 
 /**

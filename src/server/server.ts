@@ -125,7 +125,7 @@ class ServedRequest implements RouteRequest {
     return readJson(this.req, limits.maxRequestBytes);
   }
 
-  bytes(): Promise<Uint8Array> {
+  bytes(): Promise<Buffer> {
     return readBody(this.req, limits.maxRequestBytes);
   }
 }
