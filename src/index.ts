@@ -2,6 +2,7 @@ export type { Backend } from "./backends/backend.js";
 export type { Duration } from "./codec/duration.js";
 export type { KvKey, KvKeyPart } from "./codec/key-codec.js";
 export { KvU64 } from "./codec/kv-u64.js";
+export { KvV8Value } from "./codec/kv-v8-value.js";
 export { KvNow } from "./codec/server-time.js";
 export type { Database } from "./engine/database.js";
 export { KvError, type KvErrorCode } from "./kv-error.js";

@@ -14,7 +14,7 @@ import v8 from "node:v8";
 import { KvU64 as DenoKvU64, openKv as openDenoKv } from "@deno/kv";
 import protobuf from "protobufjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KvU64, openKv } from "../src/index.js";
+import { KvError, KvU64, KvV8Value, openKv } from "../src/index.js";
 import { type CairnServer, startServer } from "../src/server/server.js";
 import { serverForTests } from "./targets.js";
 
@@ -39,11 +39,11 @@ const decodeV8 = (bytes: Uint8Array) => {
 };
 const denoKv = () => openDenoKv(server().url, { accessToken: TOKEN, encodeV8, decodeV8 });
 
-/** Runs `fixture` with Deno against `url` and parses the JSON line it prints. */
-async function runDeno(fixture: string, url: string): Promise<unknown> {
+/** Runs `fixture` with Deno against `url` (and `args`) and parses the JSON line it prints. */
+async function runDeno(fixture: string, url: string, ...args: string[]): Promise<unknown> {
   const { stdout } = await promisify(execFile)(
     DENO,
-    ["run", "--unstable-kv", "-A", join(__dirname, "fixtures", fixture), url],
+    ["run", "--unstable-kv", "-A", join(__dirname, "fixtures", fixture), url, ...args],
     {
       env: { ...process.env, DENO_KV_ACCESS_TOKEN: TOKEN, DENO_NO_UPDATE_CHECK: "1" },
       timeout: 60_000,
@@ -77,6 +77,72 @@ describe("Deno (HTTP/2 cleartext)", () => {
     expect((await kv.get(["users", 2])).value).toBe(2n);
     expect((await kv.get(["n"])).value).toEqual(new KvU64(1n));
     await kv.close();
+  });
+});
+
+describe("V8 values Node cannot decode (Deno's host objects)", () => {
+  const jsonApi = (path: string, init: RequestInit = {}) =>
+    fetch(`${server().url}/api/keys/${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    });
+
+  it("stores Deno's Blob, File, DOMException and CryptoKey as they came, and gives them back to Deno", async () => {
+    expect(await runDeno("deno-kv-host-objects.ts", server().url, "write")).toEqual({
+      blob: [true, "hi", "text/plain"],
+      file: [true, "a.txt", "file body"],
+      error: { name: "NotFoundError", message: "gone" },
+      key: [true, "HMAC", true],
+      nested: ["x", 1],
+      listed: ["blob", "error", "file", "key", "nested"],
+    });
+
+    // Cairn's SDK gets the bytes, wrapped; a list does not fail on them.
+    const kv = await openKv(server().url, { accessToken: TOKEN });
+    const listed: unknown[] = [];
+    for await (const e of kv.list({ prefix: ["host"] })) listed.push(e.value);
+    expect(listed.every((v) => v instanceof KvV8Value)).toBe(true);
+    const error = (await kv.get<KvV8Value>(["host", "error"])).value!;
+    expect(error).toBeInstanceOf(KvV8Value);
+    expect([...error.bytes.subarray(0, 3)]).toEqual([0xff, 0x10, 0x5c]); // format 16, host object
+    // Written back, it is the same bytes: Deno reads the DOMException it wrote.
+    await kv.set(["host", "sdk-copy"], error);
+    expect((await kv.get(["host", "sdk-copy"])).value).toEqual(error);
+
+    // The JSON API shows the bytes tagged, and takes them back.
+    const got = await jsonApi("host/error");
+    expect(got.status).toBe(200);
+    const { value } = (await got.json()) as { value: unknown };
+    expect(value).toEqual({ __type: "v8", value: Buffer.from(error.bytes).toString("base64") });
+    const put = await jsonApi("host/json-copy", { method: "PUT", body: JSON.stringify(value) });
+    expect(put.status).toBe(200);
+    expect(await runDeno("deno-kv-host-objects.ts", server().url, "read")).toEqual({
+      "sdk-copy": { name: "NotFoundError", message: "gone" },
+      "json-copy": { name: "NotFoundError", message: "gone" },
+    });
+
+    // Not JSON: where filters do not match it, and mutations that combine values refuse it.
+    expect(await kv.count(["host"], { where: { n: 1 } })).toBe(0);
+    const sum = kv.atomic().sum(["host", "error"], 1).commit();
+    await expect(sum).rejects.toBeInstanceOf(KvError);
+    await expect(sum).rejects.toMatchObject({ code: "TYPE_MISMATCH" });
+    await kv.close();
+  });
+
+  it("stores the Node host objects of @deno/kv's default codec, which it reads back", async () => {
+    // Node's DefaultSerializer writes a nested typed array as a host object (reference §0).
+    const deno = await openDenoKv(server().url, { accessToken: TOKEN });
+    const value = { samples: new Int16Array([1, -2]) };
+    await deno.set(["node-host"], value);
+    expect((await deno.get(["node-host"])).value).toStrictEqual(value);
+    deno.close();
+    const kv = await openKv(server().url, { accessToken: TOKEN });
+    expect((await kv.get(["node-host"])).value).toEqual(
+      new KvV8Value(new Uint8Array(v8.serialize(value))),
+    );
+    await kv.close();
+    const json = (await (await jsonApi("node-host")).json()) as { value: unknown };
+    expect(json.value).toEqual({ __type: "v8", value: v8.serialize(value).toString("base64") });
   });
 });
 
@@ -584,6 +650,21 @@ describe("KV Connect wire", () => {
         await dataHeaders(),
         400,
         "A value exceeds the value size limit.",
+      ],
+      [
+        "/v2/atomic_write",
+        atomicWrite({
+          mutations: [
+            {
+              key: [2, 0x61, 0],
+              value: { data: Buffer.from([1, 2]), encoding: 1 },
+              mutationType: 1,
+            },
+          ],
+        }),
+        await dataHeaders(),
+        400,
+        "The V8 value could not be decoded.",
       ],
       [
         "/v2/atomic_write",

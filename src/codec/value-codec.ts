@@ -13,12 +13,15 @@
  * |          | typed arrays, NaN, -0, …)                                    | version 15           |
  *
  * V8 bytes use the plain `v8.Serializer` (typed arrays as native views, not Node host objects) and
- * decoding accepts format 16 as written by Deno 2.9 (reference/kv-connect.md §0, §3).
+ * decoding accepts format 16 as written by Deno 2.9 (reference/kv-connect.md §0, §3). V8 bytes that
+ * Node cannot decode (Deno's host objects: Blob, DOMException, …) decode to a `KvV8Value`, which
+ * encodes back to exactly those bytes.
  */
 import v8 from "node:v8";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { KvU64, kvU64FromBytes, kvU64ToBytes } from "./kv-u64.js";
+import { KvV8Value } from "./kv-v8-value.js";
 
 export const ValueEncoding = { V8: 1, LE64: 2, BYTES: 3, JSON: 4 } as const;
 export type ValueEncoding = (typeof ValueEncoding)[keyof typeof ValueEncoding];
@@ -94,6 +97,8 @@ export function encodeValue(value: unknown): EncodedValue {
   if (value instanceof KvU64)
     return { encoding: ValueEncoding.LE64, data: kvU64ToBytes(value.value) };
   if (isJsonShaped(value, 0)) return { encoding: ValueEncoding.JSON, data: JSON.stringify(value) };
+  if (value instanceof KvV8Value)
+    return { encoding: ValueEncoding.V8, data: new Uint8Array(value.bytes) };
   return { encoding: ValueEncoding.V8, data: serializeV8(value) };
 }
 
@@ -117,6 +122,7 @@ export function encodeValueChecked(
   return encoded;
 }
 
+/** The value `v` stands for; V8 bytes that Node cannot decode become a `KvV8Value` of them. */
 export function decodeValue(v: EncodedValue): unknown {
   switch (v.encoding) {
     case ValueEncoding.JSON:
@@ -126,7 +132,11 @@ export function decodeValue(v: EncodedValue): unknown {
     case ValueEncoding.LE64:
       return new KvU64(kvU64FromBytes(v.data));
     case ValueEncoding.V8:
-      return deserializeV8(v.data);
+      try {
+        return deserializeV8(v.data);
+      } catch {
+        return new KvV8Value(new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength));
+      }
     default:
       throw new KvError(
         "INTERNAL",

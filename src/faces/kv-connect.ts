@@ -11,6 +11,7 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
 import { checkKeySize, concatBytes, decodeKey } from "../codec/key-codec.js";
+import { KvV8Value } from "../codec/kv-v8-value.js";
 import {
   decodeValue,
   type EncodedValue,
@@ -121,19 +122,21 @@ function entryOut(raw: RawEntry) {
   };
 }
 
-/** A value Deno sent, stored the way Cairn stores values (JSON-shaped V8 values become JSON). */
+/**
+ * A value Deno sent, stored the way Cairn stores values (JSON-shaped V8 values become JSON). V8
+ * bytes that Node cannot decode (Deno's host objects: Blob, DOMException, …) are stored as they
+ * came, as denokv does, so that Deno reads back exactly what it wrote.
+ */
 function valueIn(value: { data?: Uint8Array; encoding?: number } | null | undefined): EncodedValue {
   if (!value) throw bad("Invalid mutation kind or arguments.");
   const data = value.data ?? new Uint8Array();
   if (data.length > limits.maxValueBytes) throw bad("A value exceeds the value size limit.");
   switch (value.encoding) {
     case ValueEncoding.V8: {
-      let decoded: unknown;
-      try {
-        decoded = decodeValue({ encoding: ValueEncoding.V8, data });
-      } catch {
+      const decoded = decodeValue({ encoding: ValueEncoding.V8, data });
+      // Without V8's header byte these are not V8 bytes at all, only something no client can read.
+      if (decoded instanceof KvV8Value && data[0] !== 0xff)
         throw new KvError("INVALID_VALUE", "The V8 value could not be decoded.");
-      }
       // The limit applies to what Deno sent; the JSON form may be a little larger.
       return encodeValue(decoded);
     }
@@ -151,11 +154,8 @@ function valueIn(value: { data?: Uint8Array; encoding?: number } | null | undefi
 /** A sum bound as Deno sends it: V8 bytes, empty for none. */
 function v8Bound(bytes: Uint8Array): unknown {
   if (bytes.length === 0) return undefined;
-  try {
-    return decodeValue({ encoding: ValueEncoding.V8, data: bytes });
-  } catch {
-    return bytes; // not a number or bigint: sumBounds rejects it
-  }
+  // Anything but a number or bigint (undecodable bytes included): sumBounds rejects it.
+  return decodeValue({ encoding: ValueEncoding.V8, data: bytes });
 }
 
 function mutationIn(m: Record<string, unknown>, now: number): Mutation {

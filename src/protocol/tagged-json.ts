@@ -16,11 +16,13 @@
  * | undefined                | `{ "__type": "undefined" }`                               |
  * | NaN, ±Infinity, -0       | `{ "__type": "number", "value": "NaN" }` etc.             |
  * | an object with `__type`  | `{ "__type": "object", "value": { … } }`                  |
+ * | KvV8Value                | `{ "__type": "v8", "value": "<base64 of V8 bytes>" }`     |
  *
  * Tagged values nest. Key parts accept the `bigint`, `bytes` and `number` tags.
  */
 import type { KvKey, KvKeyPart } from "../codec/key-codec.js";
 import { KvU64 } from "../codec/kv-u64.js";
+import { KvV8Value } from "../codec/kv-v8-value.js";
 import { KvError } from "../kv-error.js";
 
 const TYPED_ARRAYS = {
@@ -69,6 +71,7 @@ export function toTagged(value: unknown): unknown {
       if (value === null) return null;
       if (Array.isArray(value)) return Array.from(value, toTagged);
       if (value instanceof KvU64) return { __type: "kvu64", value: value.value.toString() };
+      if (value instanceof KvV8Value) return { __type: "v8", value: b64(value.bytes) };
       if (value instanceof Uint8Array) return { __type: "bytes", value: b64(value) };
       if (ArrayBuffer.isView(value)) return { __type: value.constructor.name, value: b64(value) };
       if (value instanceof ArrayBuffer) return { __type: "arraybuffer", value: b64(value) };
@@ -100,6 +103,8 @@ function fromTag(tag: Record<string, unknown>): unknown {
       return unb64(value);
     case "arraybuffer":
       return unb64(value).buffer;
+    case "v8":
+      return new KvV8Value(unb64(value));
     case "date": {
       const date = new Date(typeof value === "string" ? value : Number.NaN);
       if (Number.isNaN(date.getTime())) throw invalid("an ISO date string");

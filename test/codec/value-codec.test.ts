@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { KvU64 } from "../../src/codec/kv-u64.js";
+import { KvV8Value } from "../../src/codec/kv-v8-value.js";
 import { decodeValue, encodeValue, ValueEncoding } from "../../src/codec/value-codec.js";
+import { fromTagged, toTagged } from "../../src/protocol/tagged-json.js";
 
 const v8 = (hex: string) =>
   ({ encoding: ValueEncoding.V8, data: new Uint8Array(Buffer.from(hex, "hex")) }) as const;
@@ -66,5 +68,20 @@ describe("value codec", () => {
       name: "alice",
       age: 30,
     });
+  });
+
+  it("wraps V8 bytes Node cannot decode, and encodes the wrapper back to exactly those bytes", () => {
+    // Deno's DOMException: format 16, tag '\' (host object).
+    const hostObject = "ff105cffffffff0f6f22047479706522044572726f727b01";
+    const value = decodeValue(v8(hostObject));
+    expect(value).toEqual(new KvV8Value(new Uint8Array(Buffer.from(hostObject, "hex"))));
+    expect(encodeValue(value)).toEqual(v8(hostObject));
+    const tagged = toTagged(value);
+    expect(tagged).toEqual({
+      __type: "v8",
+      value: Buffer.from(hostObject, "hex").toString("base64"),
+    });
+    expect(fromTagged(JSON.parse(JSON.stringify(tagged)))).toEqual(value);
+    expect(() => new KvV8Value("ff10" as never)).toThrow("must be a Uint8Array");
   });
 });
