@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
+import { getEventListeners, once } from "node:events";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -117,6 +117,12 @@ describe("the writer thread", () => {
     expect(await waiting).toEqual([]);
     const claim = { limit: 1, leaseMs: 1000, waitMs: 600_000 };
     expect(await writer.writes.claim(path, claim, AbortSignal.abort())).toEqual([]);
+    // A consumer's one signal goes with every claim it makes: an answered claim leaves it alone.
+    const consumer = new AbortController();
+    for (let i = 0; i < 12; i++) {
+      await writer.writes.claim(path, { ...claim, waitMs: 0 }, consumer.signal);
+    }
+    expect(getEventListeners(consumer.signal, "abort")).toHaveLength(0);
     await kv.close();
     await writer.close();
   });

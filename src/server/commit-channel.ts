@@ -145,7 +145,16 @@ export function commitSender(
       claim: (path, request, signal) =>
         new Promise((resolve, reject) => {
           if (failed !== undefined) return reject(failed);
-          const id = wait({ resolve, reject });
+          const abort = () =>
+            waiting.has(id) && channel.send({ cairn: "abort", id } satisfies AbortClaim);
+          // Off the signal once answered: a queue consumer's one signal sees claim after claim.
+          const answered =
+            <T>(settle: (value: T) => void) =>
+            (value: T) => {
+              signal?.removeEventListener("abort", abort);
+              settle(value);
+            };
+          const id = wait({ resolve: answered(resolve), reject: answered(reject) });
           send(); // the commits before it go first: it may be waiting for what they enqueue
           try {
             channel.send({ cairn: "claim", id, path, request } satisfies Claim);
@@ -153,8 +162,6 @@ export function commitSender(
             waiting.delete(id);
             return reject(unreachable(error));
           }
-          const abort = () =>
-            waiting.has(id) && channel.send({ cairn: "abort", id } satisfies AbortClaim);
           if (signal?.aborted) abort();
           else signal?.addEventListener("abort", abort, { once: true });
         }),
