@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import http2 from "node:http2";
 import https from "node:https";
@@ -66,6 +66,9 @@ describe("cairn serve", () => {
     expect((await kv.get(["from", "cli"])).value).toBe(42);
     await kv.close();
 
+    // `node bin/cairn.js serve` is the server itself, no launcher in between: a supervisor's
+    // SIGTERM reaches it (npx's shell does not pass it on; see README, Running the server).
+    expect(childrenOf(child)).toEqual([]);
     child.kill("SIGTERM");
     const [code] = await once(child, "exit");
     expect(code).toBe(0);
@@ -148,9 +151,20 @@ describe("cairn serve", () => {
       'users/2\t"plain text"',
       'users/3\t{"__type":"bigint","value":"5"}',
     ]);
-    expect(run("list", "users", "--json", "--reverse", "--limit", "1").out).toContain(
-      '"key":["users",3]',
+    // --json prints what the JSON API answers: for list, one array (one entry a line).
+    const api = async (path: string) =>
+      (
+        await fetch(`${url}/api${path}`, { headers: { authorization: "Bearer cli-token-123456" } })
+      ).json();
+    expect(JSON.parse(run("list", "users", "--json").out)).toEqual(await api("/keys?prefix=users"));
+    expect(JSON.parse(run("get", "users/3", "--json").out)).toEqual(await api("/keys/users/3"));
+    expect(JSON.parse(run("count", "users", "--json").out)).toEqual(
+      await api("/keys/count?prefix=users"),
     );
+    const last = run("list", "users", "--json", "--reverse", "--limit", "1").out;
+    expect(JSON.parse(last)).toEqual([expect.objectContaining({ key: ["users", 3] })]);
+    expect(last.split("\n")).toHaveLength(3);
+    expect(JSON.parse(run("list", "nobody", "--json").out)).toEqual([]);
     expect(run("list", "users", "--where", '{"name":"Alice"}').out).toBe(
       'users/1\t{"name":"Alice"}',
     );
@@ -176,6 +190,88 @@ describe("cairn serve", () => {
       code: 1,
       err: expect.stringContaining("INVALID_KEY"),
     });
+    child.kill("SIGTERM");
+    await once(child, "exit");
+  });
+
+  it("finds the token `cairn serve` saved in ./cairn-data/token for the default URL", async (context) => {
+    const dir = join(tmpdir(), `cairn-cli-${randomUUID()}`);
+    const elsewhere = join(dir, "elsewhere");
+    dirs.push(dir);
+    mkdirSync(elsewhere, { recursive: true });
+    // The newcomer's setup: no flags, no CAIRN_* variables, server and CLI in one directory.
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !name.startsWith("CAIRN_")),
+    );
+    const server = spawn(process.execPath, [BIN, "serve"], {
+      cwd: dir,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(server);
+    let output = "";
+    server.stdout!.on("data", (chunk) => {
+      output += chunk;
+    });
+    server.stderr!.on("data", (chunk) => {
+      output += chunk;
+    });
+    // Started (the token note follows the address), or refused the port.
+    await until(() => output.includes("access token") || server.exitCode !== null, 10_000);
+    if (server.exitCode !== null && output.includes("EADDRINUSE")) {
+      return context.skip("port 8000, the default, is taken on this machine");
+    }
+    expect(output).toContain("listening on http://127.0.0.1:8000");
+    const token = readFileSync(join(dir, "cairn-data", "token"), "utf8").trim();
+    const run = (cwd: string, ...args: string[]) => {
+      const result = spawnSync(process.execPath, [BIN, ...args], { cwd, env, encoding: "utf8" });
+      return { code: result.status, out: result.stdout.trim(), err: result.stderr.trim() };
+    };
+    expect(run(dir, "set", "found", "1")).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/^ok/),
+    });
+    expect(run(dir, "get", "found", "--url", "http://127.0.0.1:8000/").out).toBe("1");
+
+    // Elsewhere there is no file: the error says how to pass the token, and passing it works.
+    expect(run(elsewhere, "get", "found")).toMatchObject({
+      code: 1,
+      err: "cairn: http://127.0.0.1:8000 needs an access token: pass --token or set CAIRN_TOKEN (`cairn serve` prints the token and saves it beside its data) (UNAUTHORIZED)",
+    });
+    expect(run(elsewhere, "get", "found", "--token", token).out).toBe("1");
+    // A file from another server is named as the token that failed.
+    mkdirSync(join(elsewhere, "cairn-data"));
+    writeFileSync(join(elsewhere, "cairn-data", "token"), "not-this-servers-token\n");
+    expect(run(elsewhere, "get", "found").err).toContain(
+      "does not take the token in ./cairn-data/token: pass --token or set CAIRN_TOKEN",
+    );
+    server.kill("SIGTERM");
+    expect((await once(server, "exit"))[0]).toBe(0);
+  });
+
+  it("reads no token file for another URL", async () => {
+    const dir = join(tmpdir(), `cairn-cli-${randomUUID()}`);
+    dirs.push(dir);
+    mkdirSync(join(dir, "cairn-data"), { recursive: true });
+    writeFileSync(join(dir, "cairn-data", "token"), "file-token-123456\n");
+    const { child, lines } = await serve(
+      ["--data", ":memory:", "--token", "file-token-123456"],
+      {},
+      1,
+    );
+    const url = /listening on (\S+)/.exec(lines[0]!)![1]!;
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !name.startsWith("CAIRN_")),
+    );
+    const result = spawnSync(process.execPath, [BIN, "get", "k", "--url", url], {
+      cwd: dir,
+      env,
+      encoding: "utf8",
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(
+      `${url} needs an access token: pass --token or set CAIRN_TOKEN`,
+    );
     child.kill("SIGTERM");
     await once(child, "exit");
   });

@@ -93,6 +93,9 @@ function withoutPassword(data: string): string {
   return url.toString();
 }
 
+/** Where `cairn serve` keeps the token it generated for the SQLite file `data`. */
+const tokenFile = (data: string) => join(dirname(data), "token");
+
 /**
  * The token to require: the configured one, else one generated on first start and kept beside the
  * data (`<data dir>/token`, readable only by its owner) so that restarts keep it.
@@ -111,7 +114,7 @@ function resolveToken(flags: ServeFlags): { token?: string; note?: string } {
       "With a postgres:// data URL, pass --token (or CAIRN_TOKEN): every node needs the same token, and there is no data directory to keep a generated one in",
     );
   }
-  const file = join(dirname(flags.data), "token");
+  const file = tokenFile(flags.data);
   if (existsSync(file))
     return { token: readFileSync(file, "utf8").trim(), note: `access token: read from ${file}` };
   const token = randomBytes(24).toString("base64url");
@@ -176,20 +179,51 @@ interface ClientFlags {
   json?: boolean;
 }
 
+/** Where `cairn serve` listens, and the data commands connect, unless told otherwise. */
+const DEFAULT_URL = "http://127.0.0.1:8000";
+/** The token file of `cairn serve` with the default `--data`. */
+const DEFAULT_TOKEN_FILE = tokenFile(DEFAULT_PATH);
+
 const clientOptions = (command: Command) =>
   command
     .addOption(
-      new Option("--url <url>", "Server to talk to.")
-        .env("CAIRN_URL")
-        .default("http://127.0.0.1:8000"),
+      new Option("--url <url>", "Server to talk to.").env("CAIRN_URL").default(DEFAULT_URL),
     )
-    .addOption(new Option("--token <token>", "Access token of the server.").env("CAIRN_TOKEN"))
-    .option("--json", "Print JSON (values tagged as in the JSON API) for scripts.");
+    .addOption(
+      new Option(
+        "--token <token>",
+        `Access token of the server (for ${DEFAULT_URL}, default: the one \`cairn serve\` saved in ./${DEFAULT_TOKEN_FILE}).`,
+      ).env("CAIRN_TOKEN"),
+    )
+    .option("--json", "Print what the JSON API answers (list: a JSON array of entries).");
+
+/**
+ * The token to send: the given one; for the default URL without one, the token a `cairn serve`
+ * with the default data directory saved (a newcomer's `npx cairn serve` next door); else none.
+ */
+function clientToken(flags: ClientFlags): { token?: string; fromFile?: true } {
+  if (flags.token) return { token: flags.token };
+  if (flags.url.replace(/\/+$/, "") !== DEFAULT_URL || !existsSync(DEFAULT_TOKEN_FILE)) return {};
+  return { token: readFileSync(DEFAULT_TOKEN_FILE, "utf8").trim(), fromFile: true };
+}
 
 async function withKv<T>(flags: ClientFlags, use: (kv: Kv) => Promise<T>): Promise<T> {
-  const kv = await openKv(flags.url, { accessToken: flags.token });
+  const { token, fromFile } = clientToken(flags);
+  const kv = await openKv(flags.url, { accessToken: token });
   try {
     return await use(kv);
+  } catch (e) {
+    // The server's message speaks of HTTP headers, and cannot know where a token came from.
+    if (e instanceof KvError && e.code === "UNAUTHORIZED" && (token === undefined || fromFile)) {
+      const what = fromFile
+        ? `does not take the token in ./${DEFAULT_TOKEN_FILE}`
+        : "needs an access token";
+      throw new KvError(
+        "UNAUTHORIZED",
+        `${flags.url} ${what}: pass --token or set CAIRN_TOKEN (\`cairn serve\` prints the token and saves it beside its data)`,
+      );
+    }
+    throw e;
   } finally {
     await kv.close();
   }
@@ -198,8 +232,8 @@ async function withKv<T>(flags: ClientFlags, use: (kv: Kv) => Promise<T>): Promi
 const print = (json: unknown) => console.log(JSON.stringify(json));
 const pretty = (value: unknown) => JSON.stringify(toTagged(value));
 /** An entry as the JSON API shows it: key and value tagged where JSON cannot carry them. */
-const printEntry = (e: KvEntryMaybe) =>
-  print({ key: keyToJson(e.key), value: toTagged(e.value), versionstamp: e.versionstamp });
+const entryJson = (e: KvEntryMaybe) =>
+  JSON.stringify({ key: keyToJson(e.key), value: toTagged(e.value), versionstamp: e.versionstamp });
 
 /** A CLI value: JSON (with __type tags) when it parses, otherwise the text itself. */
 function parseValue(text: string, asString: boolean | undefined): unknown {
@@ -233,7 +267,7 @@ function addDataCommands(cli: Command): void {
   ).action((key: string, flags: ClientFlags) =>
     withKv(flags, async (kv) => {
       const entry = await kv.get(parseKeyPath(key));
-      if (flags.json) printEntry(entry);
+      if (flags.json) console.log(entryJson(entry));
       else if (entry.versionstamp !== null) console.log(pretty(entry.value));
       else console.error(`${key}: not found`);
       if (entry.versionstamp === null) process.exitCode = 1;
@@ -280,7 +314,7 @@ function addDataCommands(cli: Command): void {
       .option("--limit <n>", "At most this many entries.", (v) => Number(v))
       .option("--reverse", "Descending key order.")
       .option("--where <filter>", WHERE_HELP, whereOption)
-      .description("List entries in key order, one per line."),
+      .description("List entries in key order, one per line (--json: one JSON array)."),
   ).action(
     (
       prefix: string | undefined,
@@ -300,10 +334,19 @@ function addDataCommands(cli: Command): void {
           reverse: flags.reverse,
           where: flags.where,
         });
-        for await (const e of entries) {
-          if (flags.json) printEntry(e);
-          else console.log(`${formatKeyPath(e.key)}\t${pretty(e.value)}`);
+        if (!flags.json) {
+          for await (const e of entries) console.log(`${formatKeyPath(e.key)}\t${pretty(e.value)}`);
+          return;
         }
+        // The API's array, one entry a line, written as it is read: a long listing is not held.
+        let previous: string | undefined;
+        console.log("[");
+        for await (const e of entries) {
+          if (previous !== undefined) console.log(`${previous},`);
+          previous = entryJson(e);
+        }
+        if (previous !== undefined) console.log(previous);
+        console.log("]");
       }),
   );
   clientOptions(
