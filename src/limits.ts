@@ -45,6 +45,18 @@ export const limits = {
   /** How long a client may take to send a request's headers (ms), and the whole request. */
   headersTimeoutMs: 60_000,
   requestTimeoutMs: 300_000,
+  /**
+   * How long a new connection may take to show which protocol it speaks (ms): the first bytes of
+   * a cleartext connection, a TLS handshake, an HTTP/2 client's first SETTINGS frame.
+   */
+  handshakeTimeoutMs: 10_000,
+  /**
+   * How long a connection with no request in progress stays open (ms): HTTP/1.1 between requests,
+   * an HTTP/2 session without open streams (an open watch stream keeps its session).
+   */
+  idleTimeoutMs: 65_000,
+  /** Connections one server process holds open; one more is answered 503 and closed. */
+  maxConnections: 10_000,
   /** Size of a request body the server reads (an atomic operation at its limits fits, base64 included). */
   maxRequestBytes: 4 * 1024 * 1024,
   /** Named databases (KV Connect's `/db/<name>`) one server keeps open. */

@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import http2 from "node:http2";
 import https from "node:https";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -384,6 +385,39 @@ describe("cairn serve", () => {
     child.kill("SIGKILL");
     // Gone, or a zombie waiting for whoever inherited it to reap it.
     await until(() => state() === "" || state().startsWith("Z"));
+  });
+
+  it("gives every process of --workers the connection limits (--max-connections, timeouts)", async () => {
+    const dir = join(tmpdir(), `cairn-cli-${randomUUID()}`);
+    dirs.push(dir);
+    const { child, lines } = await serve(
+      [
+        ...["--data", join(dir, "cairn.db"), "--workers", "2", "--no-auth"],
+        ...["--max-connections", "1", "--handshake-timeout", "60s"],
+      ],
+      {},
+      1,
+    );
+    const port = Number(/:(\d+) /.exec(lines[0]!)![1]);
+    // Dealt out in turn to two processes: the third connection goes where the first is, over its
+    // process's cap of one, whichever process that is.
+    const sockets = [];
+    for (let i = 0; i < 3; i++) {
+      const socket = connect(port, "127.0.0.1");
+      await once(socket, "connect");
+      sockets.push(socket);
+    }
+    let answer = "";
+    sockets[2]!.on("data", (chunk) => {
+      answer += chunk;
+    });
+    await once(sockets[2]!, "close");
+    expect(answer).toMatch(/^HTTP\/1\.1 503 /);
+    expect(answer).toContain('{"error":"Too many connections (max 1)","code":"UNAVAILABLE"}');
+    for (const socket of sockets) socket.destroy();
+    child.kill("SIGTERM");
+    const [code] = await once(child, "exit");
+    expect(code).toBe(0);
   });
 
   it("needs a data file or a postgres:// URL for several workers", () => {

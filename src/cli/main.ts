@@ -8,7 +8,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { parseDuration } from "../codec/duration.js";
 import { KvError } from "../kv-error.js";
+import { limits } from "../limits.js";
 import { formatKeyPath, parseKeyPath } from "../protocol/key-path.js";
 import { fromTagged, keyToJson, toTagged } from "../protocol/tagged-json.js";
 import type { KvWhere } from "../protocol/where-filter.js";
@@ -36,6 +38,26 @@ function workerCount(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 256)
     throw new InvalidArgumentError("workers is a whole number from 1 to 256, or auto");
+  return n;
+}
+
+/** A timeout: milliseconds, or a duration such as `10s` or `2m`; more than zero. */
+function timeout(value: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch {
+    ms = 0;
+  }
+  if (!(ms > 0)) throw new InvalidArgumentError('a timeout is milliseconds or e.g. "10s", above 0');
+  return ms;
+}
+
+/** A connection cap: a whole number from 1. */
+function connectionCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1)
+    throw new InvalidArgumentError("max connections is a whole number from 1");
   return n;
 }
 
@@ -81,6 +103,9 @@ interface ServeFlags {
   changeRetention: string;
   workers: number;
   writerThread: boolean;
+  handshakeTimeout: number;
+  idleTimeout: number;
+  maxConnections: number;
 }
 
 const isUrl = (data: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(data);
@@ -141,6 +166,9 @@ async function serve(flags: ServeFlags): Promise<void> {
     durability: flags.durability,
     changeRetention: flags.changeRetention,
     writerThread: flags.writerThread,
+    handshakeTimeoutMs: flags.handshakeTimeout,
+    idleTimeoutMs: flags.idleTimeout,
+    maxConnections: flags.maxConnections,
     auth: flags.auth,
     token,
     tls: flags.tlsCert
@@ -439,6 +467,33 @@ function program(): Command {
       )
         .env("CAIRN_WRITER_THREAD")
         .default(false),
+    )
+    .addOption(
+      new Option(
+        "--handshake-timeout <duration>",
+        "How long a new connection may take to show its protocol (first bytes, TLS, HTTP/2 settings).",
+      )
+        .env("CAIRN_HANDSHAKE_TIMEOUT")
+        .default(limits.handshakeTimeoutMs, `${limits.handshakeTimeoutMs / 1000}s`)
+        .argParser(timeout),
+    )
+    .addOption(
+      new Option(
+        "--idle-timeout <duration>",
+        "How long a connection without a request or stream in progress stays open.",
+      )
+        .env("CAIRN_IDLE_TIMEOUT")
+        .default(limits.idleTimeoutMs, `${limits.idleTimeoutMs / 1000}s`)
+        .argParser(timeout),
+    )
+    .addOption(
+      new Option(
+        "--max-connections <n>",
+        "Connections one process holds open; one more is answered 503 and closed.",
+      )
+        .env("CAIRN_MAX_CONNECTIONS")
+        .default(limits.maxConnections)
+        .argParser(connectionCount),
     )
     .action((flags: ServeFlags, command: Command) => serve(withSwitchesFromEnv(flags, command)));
   addDataCommands(cli);

@@ -6,12 +6,19 @@
  *
  * A listener can also serve connections another process accepted (a `--workers` worker's, handed
  * over by the primary), and pass on a share of the ones it accepts before reading from them.
+ *
+ * No connection is held for ever by a client that stops talking: each phase has a timeout. Until
+ * it shows its protocol (first bytes, TLS handshake, HTTP/2 SETTINGS): `handshakeTimeoutMs`.
+ * HTTP/1.1 headers: `headersTimeoutMs` (then 408). Between requests, HTTP/1.1 and HTTP/2 alike:
+ * `idleTimeoutMs`; an HTTP/2 session is idle only while it has no open stream, so a long watch
+ * stream, quiet between heartbeats, keeps its session.
  */
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import { Duplex } from "node:stream";
 import type { Request, Response } from "../faces/http-io.js";
+import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 
 export interface ListenOptions {
@@ -22,6 +29,19 @@ export interface ListenOptions {
   /** How long a client may take to send a request's headers, and all of it (default `limits`). */
   readonly headersTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
+  /** How long a new connection may take to show which protocol it speaks (default `limits`). */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * How long a connection with no request in progress stays open: HTTP/1.1 between requests, an
+   * HTTP/2 session without open streams (default `limits`).
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * Connections this listener holds open at most (default `limits`). One more is answered 503
+   * `UNAVAILABLE` in plain HTTP/1.1 and closed (over TLS, closed: a plaintext answer would not be
+   * readable there, and the cap is there to spare the work of a handshake).
+   */
+  readonly maxConnections?: number;
   /**
    * Decides where each connection the port accepts is served, before anything is read from it:
    * here (it calls `here(socket)`) or in another process it hands the socket to.
@@ -44,6 +64,19 @@ export interface Listener {
 const PRI = Buffer.from("PRI");
 /** How long `close()` lets in-flight requests run before cutting their connections. */
 const CLOSE_DEADLINE_MS = 10_000;
+
+/** The whole answer to a connection over the cap, sent before anything is read from it. */
+function tooManyConnections(max: number): Buffer {
+  const error = new KvError("UNAVAILABLE", `Too many connections (max ${max})`);
+  const body = JSON.stringify({ error: error.message, code: error.code });
+  return Buffer.from(
+    `HTTP/1.1 ${error.status} ${http.STATUS_CODES[error.status]}\r\n` +
+      "content-type: application/json\r\n" +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      "connection: close\r\n\r\n" +
+      body,
+  );
+}
 
 /**
  * A duplex that replays `head` and then relays `socket`. The HTTP/2 server reads a real socket's
@@ -97,9 +130,32 @@ export async function listen(
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   };
+  const handshakeTimeout = options.handshakeTimeoutMs ?? limits.handshakeTimeoutMs;
+  const idleTimeout = options.idleTimeoutMs ?? limits.idleTimeoutMs;
+  // node:http2's own `timeout` counts any frame as activity and cuts open streams too: a session
+  // is timed here instead, by its open streams.
   const trackSession = (session: http2.Http2Session) => {
     sessions.add(session);
-    session.on("close", () => sessions.delete(session));
+    let streams = 0;
+    let timer = setTimeout(() => session.destroy(), handshakeTimeout);
+    const idle = () => {
+      timer = setTimeout(() => session.close(), idleTimeout); // GOAWAY, then close
+    };
+    session.once("remoteSettings", () => {
+      clearTimeout(timer);
+      if (streams === 0) idle();
+    });
+    session.on("stream", (stream: http2.ServerHttp2Stream) => {
+      streams++;
+      clearTimeout(timer);
+      stream.once("close", () => {
+        if (--streams === 0 && !session.closed) idle();
+      });
+    });
+    session.on("close", () => {
+      clearTimeout(timer);
+      sessions.delete(session);
+    });
   };
 
   // Node enforces the HTTP/1.1 timeouts only once a server has emitted `listening`; these servers
@@ -107,14 +163,17 @@ export async function listen(
   // client that sends its headers slowly holds a connection open for ever.
   const headersTimeout = options.headersTimeoutMs ?? limits.headersTimeoutMs;
   const timeouts = {
-    keepAliveTimeout: 65_000,
+    keepAliveTimeout: idleTimeout,
     headersTimeout,
     requestTimeout: options.requestTimeoutMs ?? limits.requestTimeoutMs,
     connectionsCheckingInterval: Math.min(30_000, headersTimeout),
   };
   let accept: (socket: net.Socket) => void;
   if (options.tls) {
-    const secure = http2.createSecureServer({ ...options.tls, allowHTTP1: true }, serve);
+    const secure = http2.createSecureServer(
+      { ...options.tls, allowHTTP1: true, handshakeTimeout },
+      serve,
+    );
     Object.assign(secure, timeouts);
     secure.emit("listening");
     secure.on("session", trackSession);
@@ -128,9 +187,12 @@ export async function listen(
     accept = (socket) => {
       track(socket);
       let head = Buffer.alloc(0);
+      const unclassified = setTimeout(() => socket.destroy(), handshakeTimeout);
+      socket.once("close", () => clearTimeout(unclassified));
       const sniff = (chunk: Buffer) => {
         head = Buffer.concat([head, chunk]);
         if (head.length < PRI.length && PRI.subarray(0, head.length).equals(head)) return; // wait for more
+        clearTimeout(unclassified);
         socket.off("data", sniff);
         socket.pause();
         if (head.subarray(0, PRI.length).equals(PRI)) {
@@ -147,9 +209,35 @@ export async function listen(
     };
   }
 
+  const maxConnections = options.maxConnections ?? limits.maxConnections;
+  const refusal = tooManyConnections(maxConnections);
+  /** Connections over the cap, answered and waiting for their client to close. */
+  const refused = new Set<net.Socket>();
+  const refuse = (socket: net.Socket) => {
+    socket.on("error", () => socket.destroy());
+    if (options.tls) {
+      socket.destroy();
+      return;
+    }
+    refused.add(socket);
+    const timer = setTimeout(() => socket.destroy(), handshakeTimeout);
+    socket.on("close", () => {
+      clearTimeout(timer);
+      refused.delete(socket);
+    });
+    socket.end(refusal);
+    // Reading (and dropping) what the client sent: closing with unread bytes would send a reset,
+    // which can reach the client before the answer does.
+    socket.resume();
+  };
+
   const here = (socket: net.Socket) => {
     if (closing) {
       socket.destroy();
+      return;
+    }
+    if (open.size >= maxConnections) {
+      refuse(socket);
       return;
     }
     // No Nagle: HTTP/2 writes a response's HEADERS and DATA frames apart, and a delayed ACK
@@ -189,6 +277,7 @@ export async function listen(
       const deadline = setTimeout(() => {
         for (const socket of [...open, ...sockets]) socket.destroy();
       }, CLOSE_DEADLINE_MS);
+      for (const socket of refused) socket.destroy();
       for (const session of sessions) session.close(); // finishes open streams, then closes
       // HTTP/1.1 connections go once their response is sent; idle ones, including ones that
       // never sent a request, now.

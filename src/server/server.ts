@@ -48,6 +48,22 @@ export interface ServerOptions {
   readonly auth: boolean;
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /**
+   * How long (ms) a new connection may take to show which protocol it speaks: its first bytes, TLS
+   * handshake, HTTP/2 SETTINGS (default `limits.handshakeTimeoutMs`); then it is closed.
+   */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * How long (ms) a connection with no request in progress stays open: HTTP/1.1 between requests,
+   * an HTTP/2 session without open streams (default `limits.idleTimeoutMs`). Open watch streams
+   * are never cut by it.
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * Connections this process holds open at most (default `limits.maxConnections`); one more is
+   * answered 503 `UNAVAILABLE` and closed. With `--workers`, each process has its own cap.
+   */
+  readonly maxConnections?: number;
+  /**
    * Write on a thread of the server's own (writer.ts; SQLite files only): more durable writes a
    * second under concurrent load, at the cost of slower watch wake-ups and of a thread hop each way
    * per commit. Default false.
@@ -256,6 +272,9 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
       host: options.host,
       port: options.handedConnections ? undefined : options.port,
       tls: options.tls,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      maxConnections: options.maxConnections,
       balance: options.balance,
     },
   );
