@@ -25,7 +25,7 @@ const allowed: Record<string, string[]> = {
   sdk: ["codec", "backends", "engine", "protocol", "sdk"],
   faces: ["codec", "engine", "protocol", "sdk", "faces"],
   server: ["engine", "protocol", "faces", "sdk", "server"],
-  cli: ["protocol", "sdk", "server", "cli"],
+  cli: ["codec", "protocol", "sdk", "server", "cli"],
 };
 
 describe("layering", () => {
