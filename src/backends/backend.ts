@@ -99,6 +99,8 @@ export interface LeasedMessage extends StoredMessage {
 export type Settlement =
   | { readonly type: "ack" }
   | { readonly type: "retry"; readonly readyAt: number }
+  /** Gives the lease up uncounted: the message is claimable at once with the attempts it had before. */
+  | { readonly type: "release" }
   /** Writes `value` to every `keysIfUndelivered` key and moves the message to the dead-letter queue. */
   | { readonly type: "deadLetter"; readonly error: string };
 

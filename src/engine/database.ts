@@ -102,6 +102,11 @@ export type Mutation =
       readonly ok: boolean;
       readonly error?: string;
     }
+  /**
+   * Gives up lease `lease` of message `id` without counting the attempt (a consumer that stopped
+   * before handing the message to its handler): claimable by others at once.
+   */
+  | { readonly type: "release"; readonly id: string; readonly lease: string }
   /** Extends a lease by `leaseMs` from the commit. */
   | {
       readonly type: "renewLease";
@@ -177,6 +182,27 @@ export interface FeedListener {
 export interface Subscription {
   /** Stops the subscription; no listener method is called afterwards. */
   close(): void;
+}
+
+/** The mutation that gives up `message`'s lease uncounted. */
+export const releaseOf = (message: LeasedMessage): Mutation => ({
+  type: "release",
+  id: message.id,
+  lease: message.lease,
+});
+
+/**
+ * What a claim hands its caller: `messages`, or, once the caller's `signal` has aborted (a
+ * consumer that stopped), none, their leases released to `database` so that others get them at once.
+ */
+export async function handedOut(
+  database: Database,
+  messages: readonly LeasedMessage[],
+  signal: AbortSignal | undefined,
+): Promise<LeasedMessage[]> {
+  if (!signal?.aborted || messages.length === 0) return [...messages];
+  await database.commit({ checks: [], mutations: messages.map(releaseOf) });
+  return [];
 }
 
 export interface ClaimRequest {

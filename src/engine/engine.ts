@@ -29,17 +29,18 @@ import { decodeValue, encodeValue } from "../codec/value-codec.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { ChangeFeed } from "./change-feed.js";
-import type {
-  ChangesPage,
-  ChangesRequest,
-  ClaimRequest,
-  Commit,
-  CommitResult,
-  Database,
-  FeedListener,
-  FeedRanges,
-  Mutation,
-  Subscription,
+import {
+  type ChangesPage,
+  type ChangesRequest,
+  type ClaimRequest,
+  type Commit,
+  type CommitResult,
+  type Database,
+  type FeedListener,
+  type FeedRanges,
+  handedOut,
+  type Mutation,
+  type Subscription,
 } from "./database.js";
 import { readModifyWrite, sum } from "./mutations.js";
 
@@ -89,6 +90,8 @@ function toStorage(m: Mutation, now: number): StorageMutation {
         decide: (message) => (m.ok ? { type: "ack" } : afterFailure(message, error, now)),
       };
     }
+    case "release":
+      return { type: "settle", id: m.id, lease: m.lease, decide: () => ({ type: "release" }) };
     case "renewLease":
       return { type: "renewLease", id: m.id, lease: m.lease, leaseUntil: now + m.leaseMs };
     case "requeue":
@@ -194,11 +197,16 @@ export class Engine implements Database {
       const wakes = this.#queueWakes;
       const settling = settle;
       settle = [];
+      // A consumer that stopped takes nothing more, but what it handled is still settled.
+      if (signal?.aborted) {
+        if (settling.length > 0) await this.commit({ checks: [], mutations: settling });
+        return [];
+      }
       const { claimed } = await this.#enqueue((now) => ({
         checks: [],
         mutations: [...settling.map((m) => toStorage(m, now)), claim],
       }));
-      if (claimed!.messages.length > 0) return [...claimed!.messages];
+      if (claimed!.messages.length > 0) return handedOut(this, claimed!.messages, signal);
       if (this.#closed || signal?.aborted || Date.now() >= deadline) return [];
       if (claimed!.nextAt !== null) this.#wakeQueueAt(claimed!.nextAt);
       if (wakes !== this.#queueWakes) continue; // woken while claiming: look again

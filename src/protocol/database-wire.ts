@@ -162,6 +162,7 @@ export function commitToWire(commit: Commit): unknown {
           keysIfUndelivered: m.keysIfUndelivered.map(b64),
         };
       case "settle":
+      case "release":
       case "renewLease":
       case "requeue":
       case "deleteDeadLetter":
@@ -411,6 +412,12 @@ function mutationFromWire(value: unknown, i: number, filters: readonly Filter[] 
         ...(typeof m.error === "string" && { error: m.error.slice(0, MAX_ERROR_TEXT) }),
       };
     }
+    case "release":
+      return {
+        type: "release",
+        id: idFromWire(m.id, `mutations[${i}].id`),
+        lease: idFromWire(m.lease, `mutations[${i}].lease`),
+      };
     case "renewLease":
       return {
         type: "renewLease",
@@ -431,7 +438,7 @@ function mutationFromWire(value: unknown, i: number, filters: readonly Filter[] 
       };
     default:
       throw invalid(
-        `mutations[${i}].type must be set, delete, deleteRange, sum, min, max, append, prepend, enqueue, settle, renewLease, requeue or deleteDeadLetter; got ${JSON.stringify(m.type)}`,
+        `mutations[${i}].type must be set, delete, deleteRange, sum, min, max, append, prepend, enqueue, settle, release, renewLease, requeue or deleteDeadLetter; got ${JSON.stringify(m.type)}`,
       );
   }
 }

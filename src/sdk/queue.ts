@@ -5,10 +5,17 @@
  * dies loses its lease and the message is delivered again.
  */
 import { randomUUID } from "node:crypto";
+import { defaultMaxListeners, setMaxListeners } from "node:events";
 import { type Duration, parseDuration } from "../codec/duration.js";
 import { encodeWriteKey, type KvKey } from "../codec/key-codec.js";
 import { decodeValue, encodeValueChecked } from "../codec/value-codec.js";
-import type { Database, DeadLetter, LeasedMessage, Mutation } from "../engine/database.js";
+import {
+  type Database,
+  type DeadLetter,
+  type LeasedMessage,
+  type Mutation,
+  releaseOf,
+} from "../engine/database.js";
 import { assertEnqueueLimits } from "../engine/enqueue-limits.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
@@ -135,6 +142,8 @@ export function listenQueue<T>(
   database(); // throws CLOSED now rather than in the loop
   const controller = new AbortController();
   const { signal } = controller;
+  // Each worker waits on it (a claim or a sleep) once at a time: up to `concurrency` listeners.
+  setMaxListeners(Math.max(concurrency, defaultMaxListeners), signal);
 
   /** Runs the handler on `m` with its lease renewed meanwhile; returns how to settle it. */
   const handle = async (m: LeasedMessage): Promise<Settle> => {
@@ -165,6 +174,7 @@ export function listenQueue<T>(
    */
   const work = async () => {
     let settle: Settle[] = [];
+    let release: Mutation[] = [];
     while (!signal.aborted) {
       let messages: LeasedMessage[];
       try {
@@ -177,12 +187,19 @@ export function listenQueue<T>(
         continue;
       }
       if (messages.length === 0 && mode === "polling") await sleep(pollMs, signal);
-      for (const m of messages) settle.push(await handle(m));
+      for (const [i, m] of messages.entries()) {
+        // Stopped: what was claimed but not handed to the handler goes back to the queue at once.
+        if (signal.aborted) {
+          release = messages.slice(i).map(releaseOf);
+          break;
+        }
+        settle.push(await handle(m));
+      }
     }
     // A settlement that cannot be written leaves the lease to lapse: delivered again.
-    if (settle.length > 0) {
+    if (settle.length > 0 || release.length > 0) {
       await Promise.resolve()
-        .then(() => database().commit({ checks: [], mutations: settle }))
+        .then(() => database().commit({ checks: [], mutations: [...settle, ...release] }))
         .catch(() => {});
     }
   };

@@ -6,24 +6,25 @@
  * HTTP client as Node's `fetch`, without the Fetch API's objects, 3–5× the requests a second.
  */
 import { Agent, Client, type Dispatcher, request } from "undici";
-import type {
-  ChangesPage,
-  ChangesRequest,
-  ClaimRequest,
-  Commit,
-  CommitResult,
-  CountRange,
-  Database,
-  DeadLetter,
-  FeedListener,
-  FeedRanges,
-  KeyRange,
-  LeasedMessage,
-  QueueStats,
-  RawEntry,
-  SearchIndex,
-  SearchRequest,
-  Subscription,
+import {
+  type ChangesPage,
+  type ChangesRequest,
+  type ClaimRequest,
+  type Commit,
+  type CommitResult,
+  type CountRange,
+  type Database,
+  type DeadLetter,
+  type FeedListener,
+  type FeedRanges,
+  handedOut,
+  type KeyRange,
+  type LeasedMessage,
+  type QueueStats,
+  type RawEntry,
+  type SearchIndex,
+  type SearchRequest,
+  type Subscription,
 } from "../engine/database.js";
 import { errorStatus, KvError, type KvErrorCode } from "../kv-error.js";
 import {
@@ -47,9 +48,6 @@ import {
   type WireLeased,
 } from "../protocol/database-wire.js";
 import { SseParser } from "../protocol/sse.js";
-
-/** How long a claim that settles messages may wait for the next one (see `claim`). */
-const SETTLING_WAIT_MS = 1000;
 
 /**
  * The routes that only read: a read that fails because its kept-alive connection broke (the server
@@ -94,12 +92,17 @@ export function apiBase(url: string): string {
   return `${parsed.origin}${path === "" ? "/api" : path}`;
 }
 
+/** How long a claim that settles messages may wait for the next one (see `claim`). */
+const SETTLING_WAIT_MS = 1000;
+
 export class RemoteDatabase implements Database {
   readonly #base: string;
   readonly #headers: Record<string, string>;
   /** Open change-feed streams, closed with the database. */
   readonly #subscriptions = new Set<Subscription>();
   readonly #agent = new Agent();
+  /** Claims in flight: `close()` ends their waits. */
+  readonly #claims = new Set<AbortController>();
 
   constructor(url: string, accessToken: string | undefined) {
     this.#base = apiBase(url);
@@ -240,24 +243,37 @@ export class RemoteDatabase implements Database {
     return { ...page, commits: page.commits.map(commitChangesFromWire) };
   }
 
+  /**
+   * A claim is never cut short over the wire: a server may have leased messages in the instant the
+   * connection broke, and they would then wait out their lease. When `signal` aborts, the caller
+   * gets `[]` at once and the request runs on, releasing what it leases (`handedOut`); but a claim
+   * that settles messages is waited for, so that `stop()` ends with its settlements written, and
+   * waits at most a second for the next message, which bounds how long stopping can take.
+   */
   async claim(request: ClaimRequest, signal?: AbortSignal): Promise<LeasedMessage[]> {
-    // Settlements must reach the server even if `signal` aborts, so a claim that carries them is
-    // not cut short; it waits at most a second, which bounds how long stopping can take.
     const settling = (request.settle?.length ?? 0) > 0;
-    const body = settling
-      ? { ...request, waitMs: Math.min(request.waitMs, SETTLING_WAIT_MS) }
-      : request;
-    try {
-      const { messages } = await this.#post<{ messages: WireLeased[] }>(
-        "/db/claim",
-        body,
-        settling ? undefined : signal,
-      );
-      return messages.map(leasedFromWire);
-    } catch (error) {
-      if (signal?.aborted) return [];
-      throw error;
-    }
+    const closing = new AbortController(); // only `close()` cuts it short
+    this.#claims.add(closing);
+    const answer = this.#post<{ messages: WireLeased[] }>(
+      "/db/claim",
+      settling ? { ...request, waitMs: Math.min(request.waitMs, SETTLING_WAIT_MS) } : request,
+      closing.signal,
+    )
+      .then(({ messages }) => messages.map(leasedFromWire))
+      .finally(() => this.#claims.delete(closing));
+    if (signal === undefined || settling) return answer;
+    let stopWaiting = () => {};
+    const abandoned = new Promise<[]>((resolve) => {
+      stopWaiting = () => resolve([]);
+      if (signal.aborted) stopWaiting();
+      else signal.addEventListener("abort", stopWaiting, { once: true });
+    });
+    const messages = await Promise.race([answer, abandoned]).finally(() =>
+      signal.removeEventListener("abort", stopWaiting),
+    );
+    if (!signal.aborted) return messages;
+    void answer.then((late) => handedOut(this, late, signal)).catch(() => {});
+    return [];
   }
 
   async createIndex(index: SearchIndex): Promise<void> {
@@ -298,6 +314,7 @@ export class RemoteDatabase implements Database {
 
   async close(): Promise<void> {
     for (const subscription of [...this.#subscriptions]) subscription.close();
+    for (const claim of this.#claims) claim.abort();
     await this.#agent.close(); // once requests in flight are answered
   }
 }

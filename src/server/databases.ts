@@ -11,12 +11,13 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type {
-  ClaimRequest,
-  Commit,
-  CommitResult,
-  Database,
-  LeasedMessage,
+import {
+  type ClaimRequest,
+  type Commit,
+  type CommitResult,
+  type Database,
+  handedOut,
+  type LeasedMessage,
 } from "../engine/database.js";
 import { DatabaseWrapper } from "../engine/database-wrapper.js";
 import { Engine } from "../engine/engine.js";
@@ -50,7 +51,7 @@ class WritesElsewhere extends DatabaseWrapper {
     const messages = await this.via.claim(this.path, request, signal);
     // Settling may have moved messages to the dead-letter queue and written their keys.
     if (request.settle?.length) this.#committed();
-    return messages;
+    return handedOut(this, messages, signal); // answered after the abort reached the writer
   }
 
   #committed(): void {

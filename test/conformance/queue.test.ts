@@ -1,5 +1,5 @@
 import { expect, it } from "vitest";
-import { KvError, type KvQueueMessage } from "../../src/index.js";
+import { KvError, type KvQueueListener, type KvQueueMessage } from "../../src/index.js";
 import { conformance, sleep, until } from "../targets.js";
 
 conformance("queue", (kv) => {
@@ -163,6 +163,58 @@ conformance("queue", (kv) => {
     expect(overlapping).toBe(false);
     expect([...handled.values()].every((n) => n === 1)).toBe(true);
     expect(active).toBe(0);
+  });
+
+  it.each([
+    ["awaited", true],
+    ["not awaited", false],
+  ])(
+    "hands nothing more to a stopped listener (stop %s): the next one gets it, uncounted",
+    async (_, awaited) => {
+      // Three listeners in turn, each stopped while it waits for the next message (its first
+      // message settled by the claim that waits): each message goes to the listener then running.
+      const got: [number, unknown, number][] = [];
+      for (let n = 0; n < 3; n++) {
+        const listener = kv().listenQueue((m) => void got.push([n, m.value, m.attempts]));
+        await kv().enqueue(`first ${n}`);
+        await until(() => got.length === 2 * n + 1);
+        const stopped = listener.stop();
+        if (awaited) await stopped;
+        const next = kv().listenQueue((m) => void got.push([n + 100, m.value, m.attempts]));
+        await kv().enqueue(`second ${n}`);
+        await until(() => got.length === 2 * n + 2);
+        await Promise.all([stopped, next.stop()]);
+      }
+      expect(got).toEqual(
+        [0, 1, 2].flatMap((n) => [
+          [n, `first ${n}`, 1],
+          [n + 100, `second ${n}`, 1],
+        ]),
+      );
+      expect(await kv().queueStats()).toEqual({ pending: 0, processing: 0, dlq: 0, total: 0 });
+    },
+  );
+
+  it("releases a message claimed while stopping, without counting the attempt", async () => {
+    // Stopped as soon as the message is handed out: the rest of a concurrent claim goes back.
+    const got: unknown[] = [];
+    for (let i = 0; i < 5; i++) await kv().enqueue(i);
+    let listener: KvQueueListener | undefined;
+    listener = kv().listenQueue(
+      (m) => {
+        got.push(m.value);
+        void listener!.stop();
+      },
+      { concurrency: 5 },
+    );
+    await listener.closed;
+    const rest: [unknown, number][] = [];
+    const next = kv().listenQueue((m) => void rest.push([m.value, m.attempts]));
+    await until(() => got.length + rest.length === 5);
+    await next.stop();
+    expect(rest.every(([, attempts]) => attempts === 1)).toBe(true);
+    expect([...got, ...rest.map(([v]) => v)].sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(await kv().queueStats()).toEqual({ pending: 0, processing: 0, dlq: 0, total: 0 });
   });
 
   it("ends a listener when the database closes", async () => {

@@ -179,6 +179,7 @@ const SQL = {
   leased: `SELECT ${MESSAGE}, lease, ready_at FROM queue WHERE id = $1 AND lease IS NOT NULL FOR UPDATE`,
   ack: "DELETE FROM queue WHERE id = $1",
   retry: "UPDATE queue SET lease = NULL, ready_at = $1 WHERE id = $2",
+  release: "UPDATE queue SET lease = NULL, ready_at = $1, attempts = attempts - 1 WHERE id = $2",
   deadLetter: `INSERT INTO dead_letters (id, data, text, encoding, error, attempts, backoff, undelivered, created_at, failed_at)
                SELECT id, data, text, encoding, $1, attempts, backoff, undelivered, created_at, $2
                FROM queue WHERE id = $3`,
@@ -738,6 +739,9 @@ export class PostgresBackend implements Backend {
         return;
       case "retry":
         send(SQL.retry, [settlement.readyAt, id]);
+        return;
+      case "release":
+        send(SQL.release, [state.now, id]);
         return;
       case "deadLetter":
         for (const key of leased.keysIfUndelivered) {

@@ -240,6 +240,7 @@ const SQL = {
   leased: `SELECT ${MESSAGE} FROM queue WHERE id = ? AND lease IS NOT NULL`,
   ack: "DELETE FROM queue WHERE id = ?",
   retry: "UPDATE queue SET lease = NULL, ready_at = ? WHERE id = ?",
+  release: "UPDATE queue SET lease = NULL, ready_at = ?, attempts = attempts - 1 WHERE id = ?",
   deadLetter: `INSERT INTO dead_letters (id, data, encoding, error, attempts, backoff, undelivered, created_at, failed_at)
                SELECT id, data, encoding, ?, attempts, backoff, undelivered, created_at, ? FROM queue WHERE id = ?`,
   requeue: `INSERT INTO queue (id, data, encoding, ready_at, lease, attempts, backoff, undelivered, created_at)
@@ -818,6 +819,9 @@ export class SqliteBackend implements Backend {
         return;
       case "retry":
         this.#sql.retry.run(settlement.readyAt, id);
+        return;
+      case "release":
+        this.#sql.release.run(state.now, id);
         return;
       case "deadLetter":
         for (const key of leased.keysIfUndelivered) this.#write(state, key, leased.value, null);
