@@ -20,10 +20,17 @@ export function parseDuration(value: unknown, what = "duration"): number {
     if (Number.isFinite(value) && value >= 0) return value;
   } else if (typeof value === "string") {
     const m = DURATION.exec(value.trim());
-    if (m) return Math.round(Number(m[1]) * UNIT_MS[m[2] ?? "ms"]!);
+    const ms = m ? Math.round(Number(m[1]) * UNIT_MS[m[2] ?? "ms"]!) : Number.NaN;
+    if (Number.isFinite(ms)) return ms; // hundreds of digits overflow to Infinity
+  }
+  let shown: string;
+  try {
+    shown = String(value);
+  } catch {
+    shown = typeof value; // an object without a prototype has no string form
   }
   throw new KvError(
     "INVALID_ARGUMENT",
-    `Invalid duration format for ${what}: ${JSON.stringify(String(value))}; use milliseconds (e.g. 1000) or a string like "500ms", "30s", "5m", "1h", "7d"`,
+    `Invalid duration format for ${what}: ${JSON.stringify(shown)}; use milliseconds (e.g. 1000) or a string like "500ms", "30s", "5m", "1h", "7d"`,
   );
 }

@@ -12,7 +12,7 @@ import { KvError } from "../kv-error.js";
 import { parseKeyPath } from "../protocol/key-path.js";
 import { searchRequestOf } from "../protocol/search-query.js";
 import { fromTagged, keyFromJson, keyToJson, toTagged } from "../protocol/tagged-json.js";
-import type { KvWhere } from "../protocol/where-filter.js";
+import { type KvWhere, show } from "../protocol/where-filter.js";
 import type { Kv } from "../sdk/kv.js";
 import { filterOf, spanOfPrefix } from "../sdk/kv-list-iterator.js";
 import type { KvEnqueueOptions } from "../sdk/queue.js";
@@ -155,11 +155,12 @@ export const tagEntry = (e: KvEntryMaybe) => ({
 /** A list limit from a body or query: default 100, capped at 1000, a positive integer. */
 export function limitOf(value: unknown): number {
   if (value === undefined || value === null || value === "") return DEFAULT_LIST_LIMIT;
-  const n = Number(value);
+  // Only numbers and their text: Number() of a deeply nested array overflows the stack.
+  const n = typeof value === "number" || typeof value === "string" ? Number(value) : Number.NaN;
   if (!Number.isInteger(n) || n <= 0) {
     throw new KvError(
       "INVALID_ARGUMENT",
-      `limit must be a positive integer: received ${String(value)}`,
+      `limit must be a positive integer: received ${show(value)}`,
     );
   }
   return Math.min(n, MAX_LIST_LIMIT);
@@ -272,7 +273,7 @@ function applyMutation(op: AtomicBuilder, value: unknown, i: number): void {
     default:
       throw new KvError(
         "INVALID_ARGUMENT",
-        `mutations[${i}].type must be set, delete, sum, min, max, append or prepend; got ${JSON.stringify(m.type)}`,
+        `mutations[${i}].type must be set, delete, sum, min, max, append or prepend; got ${show(m.type)}`,
       );
   }
 }

@@ -53,7 +53,7 @@ import { sumBounds } from "../engine/mutations.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { formatSearchQuery, searchIndexOf, searchRequestOf } from "./search-query.js";
-import { filterToWhere, formatPath, parsePath, parseWhere } from "./where-filter.js";
+import { filterToWhere, formatPath, parsePath, parseWhere, show } from "./where-filter.js";
 
 export interface WireValue {
   encoding: number;
@@ -236,7 +236,7 @@ function valueFromWire(value: unknown): EncodedValue {
       }
       break;
     default:
-      throw new KvError("INVALID_VALUE", `The value encoding ${String(encoding)} is unknown`);
+      throw new KvError("INVALID_VALUE", `The value encoding ${show(encoding)} is unknown`);
   }
   if (encodedSize(encoded) > limits.maxValueBytes) {
     throw new KvError("VALUE_TOO_LARGE", `Value too large (max ${limits.maxValueBytes} bytes)`);
@@ -438,7 +438,7 @@ function mutationFromWire(value: unknown, i: number, filters: readonly Filter[] 
       };
     default:
       throw invalid(
-        `mutations[${i}].type must be set, delete, deleteRange, sum, min, max, append, prepend, enqueue, settle, release, renewLease, requeue or deleteDeadLetter; got ${JSON.stringify(m.type)}`,
+        `mutations[${i}].type must be set, delete, deleteRange, sum, min, max, append, prepend, enqueue, settle, release, renewLease, requeue or deleteDeadLetter; got ${show(m.type)}`,
       );
   }
 }
@@ -591,9 +591,9 @@ export function cursorFromWire(value: unknown, what: string): string | null {
   return value;
 }
 
-export function feedRangesFromWire(body: Record<string, unknown>): FeedRanges {
+export function feedRangesFromWire(body: unknown): FeedRanges {
   const ranges = array(
-    body.ranges,
+    object(body, "body").ranges,
     "ranges",
     limits.maxFeedRanges,
     `Too many ranges (max ${limits.maxFeedRanges})`,

@@ -63,9 +63,11 @@ export function parseKeyPath(path: string): KvKey {
 function formatPart(part: KvKeyPart): string {
   switch (typeof part) {
     case "string":
+      // An empty part would vanish between two slashes: it is written `string:`.
       return (
-        (INTEGER.test(part) || /^(string|number|bigint|bool|bytes):/.test(part) ? "string:" : "") +
-        encodeURIComponent(part)
+        (part === "" || INTEGER.test(part) || /^(string|number|bigint|bool|bytes):/.test(part)
+          ? "string:"
+          : "") + encodeURIComponent(part)
       );
     case "number":
       return Number.isSafeInteger(part) && !Object.is(part, -0)

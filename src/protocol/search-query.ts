@@ -25,7 +25,7 @@ import {
 } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
-import { parsePath, parseWhere } from "./where-filter.js";
+import { parsePath, parseWhere, show } from "./where-filter.js";
 
 function invalid(message: string): KvError {
   return new KvError("INVALID_ARGUMENT", `Invalid search query: ${message}`);
@@ -209,7 +209,7 @@ export function searchIndexOf(prefix: Uint8Array, options: unknown): SearchIndex
   });
   if (!TOKENIZERS.includes(tokenize as Tokenizer)) {
     throw invalidArgument(
-      `tokenize must be "unicode61", "porter" or "ascii"; got ${JSON.stringify(tokenize)}`,
+      `tokenize must be "unicode61", "porter" or "ascii"; got ${show(tokenize)}`,
     );
   }
   return { prefix, fields: paths, tokenize: tokenize as Tokenizer };
@@ -232,7 +232,7 @@ export function searchRequestOf(
     limit > limits.maxSearchLimit
   ) {
     throw invalidArgument(
-      `limit must be an integer from 1 to ${limits.maxSearchLimit}: received ${String(limit)}`,
+      `limit must be an integer from 1 to ${limits.maxSearchLimit}: received ${show(limit)}`,
     );
   }
   return {

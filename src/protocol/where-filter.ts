@@ -62,8 +62,22 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-function show(value: unknown): string {
-  const text = typeof value === "bigint" ? `${value}n` : (JSON.stringify(value) ?? String(value));
+/**
+ * `value` for an error message: its JSON, cut to 80 characters. Never throws, whatever a request
+ * sent (JSON.stringify overflows its stack on values nested some thousands deep).
+ */
+export function show(value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = typeof value === "bigint" ? `${value}n` : JSON.stringify(value);
+  } catch {
+    // Too deep for JSON.stringify's stack: the message names the kind of value only.
+  }
+  text ??= Array.isArray(value)
+    ? "an array"
+    : typeof value === "object"
+      ? "an object"
+      : String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
