@@ -10,6 +10,8 @@ export const errorStatus = {
   KEY_TOO_LARGE: 400,
   /** A value cannot be stored (not structured-cloneable, or a bad KvU64). */
   INVALID_VALUE: 400,
+  /** A value nests arrays, objects, Maps and Sets deeper than `limits.maxValueDepth`. */
+  VALUE_TOO_DEEP: 400,
   /** An encoded value exceeds the value size limit. */
   VALUE_TOO_LARGE: 413,
   /** A list selector, range or cursor is malformed or out of bounds. */

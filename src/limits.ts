@@ -9,6 +9,8 @@ export const limits = {
   maxReadKeyBytes: 2049,
   /** Encoded size of one value. */
   maxValueBytes: 65_536,
+  /** Levels of arrays, objects, Maps and Sets in one value (MongoDB allows 100 too). */
+  maxValueDepth: 100,
   /** Keys in one `getMany` (and ranges in one snapshot read). */
   maxReadRanges: 10,
   /** Entries one list batch may request. */

@@ -1,7 +1,7 @@
 /** The Buntime seed's HTTP/JSON API, over real HTTP against `cairn serve`'s server. */
 import { request as httpRequest } from "node:http";
 import { describe, expect, it } from "vitest";
-import { type KvKey, KvU64 } from "../src/index.js";
+import { type KvKey, KvU64, openKv } from "../src/index.js";
 import { formatKeyPath, parseKeyPath } from "../src/protocol/key-path.js";
 import { fromTagged, toTagged } from "../src/protocol/tagged-json.js";
 import { jsonApiForTests, RawBody } from "./targets.js";
@@ -245,6 +245,48 @@ describe("JSON API", () => {
       expect(await keys("guard")).toEqual([["guard", 1]]);
       expect((await call("GET", "/keys/guard")).status).toBe(200);
     });
+  });
+
+  it("refuses values nested past 100 levels with VALUE_TOO_DEEP, and reads every stored value", async () => {
+    const nested = (levels: number) => "[".repeat(levels) + "]".repeat(levels);
+    for (const levels of [101, 3000, 200_000]) {
+      for (const [method, path, body] of [
+        ["PUT", "/keys/deep", nested(levels)],
+        [
+          "POST",
+          "/atomic",
+          `{"mutations":[{"type":"set","key":["deep"],"value":${nested(levels)}}]}`,
+        ],
+        ["POST", "/queue/enqueue", `{"value":${nested(levels)}}`],
+      ] as const) {
+        const response = await call(method, path, new RawBody(body));
+        expect({ levels, path, status: response.status, code: response.json.code }).toEqual({
+          levels,
+          path,
+          status: 400,
+          code: "VALUE_TOO_DEEP",
+        });
+      }
+    }
+    expect((await call("GET", "/keys/deep")).status).toBe(404);
+    // 100 levels are stored, and read back by GET, list and a watch.
+    expect((await call("PUT", "/keys/deep", new RawBody(nested(100)))).status).toBe(200);
+    const value = JSON.parse(nested(100));
+    expect((await call("GET", "/keys/deep")).json.value).toEqual(value);
+    expect((await call("GET", "/keys?prefix=deep&start=deep")).status).toBe(200);
+    // A cyclic value (the SDK stores what structured cloning allows) reads as JSON too: whole, as
+    // the v8 tag, which stores back as the same value.
+    const kv = await openKv(server().url, { accessToken: TOKEN });
+    const cyclic: { self?: unknown } = {};
+    cyclic.self = cyclic;
+    await kv.set(["cyclic"], cyclic);
+    const read = await call("GET", "/keys/cyclic");
+    expect(read.status).toBe(200);
+    expect(read.json.value).toEqual({ __type: "v8", value: expect.any(String) });
+    expect((await call("PUT", "/keys/cyclic2", read.json.value)).status).toBe(200);
+    const copy = (await kv.get<{ self: unknown }>(["cyclic2"])).value!;
+    expect(copy.self).toBe(copy);
+    await kv.close();
   });
 
   it("enqueues within an atomic operation, and refuses fields it does not know", async () => {

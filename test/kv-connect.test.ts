@@ -668,6 +668,24 @@ describe("KV Connect wire", () => {
       ],
       [
         "/v2/atomic_write",
+        atomicWrite({
+          mutations: [
+            {
+              key: [2, 0x61, 0],
+              value: {
+                data: v8.serialize(JSON.parse(`${"[".repeat(101)}${"]".repeat(101)}`)),
+                encoding: 1,
+              },
+              mutationType: 1,
+            },
+          ],
+        }),
+        await dataHeaders(),
+        400,
+        "more than 100 levels deep",
+      ],
+      [
+        "/v2/atomic_write",
         atomicWrite({ checks: Array.from({ length: 101 }, () => ({ key: [2, 0x61, 0] })) }),
         await dataHeaders(),
         400,

@@ -8,6 +8,7 @@
  */
 
 import { KvError } from "../kv-error.js";
+import { limits } from "../limits.js";
 import { type Duration, parseDuration } from "./duration.js";
 
 const BRAND = Symbol.for("kv.now");
@@ -76,8 +77,11 @@ function isPlain(value: object): boolean {
  */
 export function withPlaceholders(value: unknown): { value: unknown; placeholders: boolean } {
   let placeholders = false;
+  // A value within the size limit has fewer objects; the count keeps one that reaches an object
+  // along many paths (cycles, shared parts) from taking exponential time.
+  let objectsLeft = limits.maxValueBytes / 2;
   const walk = (v: unknown, depth: number): unknown => {
-    if (typeof v !== "object" || v === null || depth > 64) return v;
+    if (typeof v !== "object" || v === null || depth > 64 || --objectsLeft < 0) return v;
     if (isKvNow(v)) {
       placeholders = true;
       return { $now: true, $offset: v.offset };

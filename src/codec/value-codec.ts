@@ -22,6 +22,7 @@ import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { KvU64, kvU64FromBytes, kvU64ToBytes } from "./kv-u64.js";
 import { KvV8Value } from "./kv-v8-value.js";
+import { assertValueDepth } from "./value-depth.js";
 
 export const ValueEncoding = { V8: 1, LE64: 2, BYTES: 3, JSON: 4 } as const;
 export type ValueEncoding = (typeof ValueEncoding)[keyof typeof ValueEncoding];
@@ -30,6 +31,13 @@ export type ValueEncoding = (typeof ValueEncoding)[keyof typeof ValueEncoding];
 export type EncodedValue =
   | { readonly encoding: typeof ValueEncoding.JSON; readonly data: string }
   | { readonly encoding: 1 | 2 | 3; readonly data: Uint8Array };
+
+/**
+ * Objects and arrays `isJsonShaped` may still visit: JSON text of a value within the size limit
+ * has fewer (each takes two characters at least), and the count keeps values that reach one
+ * object along many paths (cycles, shared parts) from taking exponential time.
+ */
+let jsonObjectsLeft = 0;
 
 function isJsonShaped(v: unknown, depth: number): boolean {
   switch (typeof v) {
@@ -40,7 +48,8 @@ function isJsonShaped(v: unknown, depth: number): boolean {
       return Number.isFinite(v) && !Object.is(v, -0);
     case "object": {
       if (v === null) return true;
-      if (depth > 64) return false; // deep or cyclic: let V8 handle (and reject cycles it cannot)
+      // Deep, cyclic or shared: V8 keeps the shape (and the size limit refuses what is too large).
+      if (depth > 64 || --jsonObjectsLeft < 0) return false;
       if (Array.isArray(v)) {
         if (Object.getPrototypeOf(v) !== Array.prototype) return false;
         for (let i = 0; i < v.length; i++) {
@@ -96,9 +105,11 @@ export function encodeValue(value: unknown): EncodedValue {
     return { encoding: ValueEncoding.BYTES, data: new Uint8Array(value) };
   if (value instanceof KvU64)
     return { encoding: ValueEncoding.LE64, data: kvU64ToBytes(value.value) };
+  jsonObjectsLeft = limits.maxValueBytes / 2;
   if (isJsonShaped(value, 0)) return { encoding: ValueEncoding.JSON, data: JSON.stringify(value) };
   if (value instanceof KvV8Value)
     return { encoding: ValueEncoding.V8, data: new Uint8Array(value.bytes) };
+  assertValueDepth(value); // JSON-shaped values are at most 64 deep: only these need the walk
   return { encoding: ValueEncoding.V8, data: serializeV8(value) };
 }
 

@@ -23,7 +23,10 @@
 import type { KvKey, KvKeyPart } from "../codec/key-codec.js";
 import { KvU64 } from "../codec/kv-u64.js";
 import { KvV8Value } from "../codec/kv-v8-value.js";
+import { serializeV8 } from "../codec/value-codec.js";
+import { tooDeep } from "../codec/value-depth.js";
 import { KvError } from "../kv-error.js";
+import { limits } from "../limits.js";
 
 const TYPED_ARRAYS = {
   Int8Array,
@@ -58,8 +61,24 @@ function tagNumber(n: number): unknown {
   return { __type: "number", value: Object.is(n, -0) ? "-0" : String(n) };
 }
 
-/** A value as JSON-compatible data (see the table above). */
+/** Thrown inside `tagged` when a value nests past the limit. */
+const TOO_DEEP = Symbol("too deep");
+
+/**
+ * A value as JSON-compatible data (see the table above). A value that nests deeper than
+ * `limits.maxValueDepth` (a cyclic one: none is written deeper) goes whole as its V8 bytes, the
+ * `v8` tag, which stores back as the same value.
+ */
 export function toTagged(value: unknown): unknown {
+  try {
+    return tagged(value, 0);
+  } catch (e) {
+    if (e !== TOO_DEEP) throw e;
+    return { __type: "v8", value: b64(serializeV8(value)) };
+  }
+}
+
+function tagged(value: unknown, depth: number): unknown {
   switch (typeof value) {
     case "bigint":
       return { __type: "bigint", value: value.toString() };
@@ -69,20 +88,22 @@ export function toTagged(value: unknown): unknown {
       return { __type: "undefined" };
     case "object": {
       if (value === null) return null;
-      if (Array.isArray(value)) return Array.from(value, toTagged);
       if (value instanceof KvU64) return { __type: "kvu64", value: value.value.toString() };
       if (value instanceof KvV8Value) return { __type: "v8", value: b64(value.bytes) };
       if (value instanceof Uint8Array) return { __type: "bytes", value: b64(value) };
       if (ArrayBuffer.isView(value)) return { __type: value.constructor.name, value: b64(value) };
       if (value instanceof ArrayBuffer) return { __type: "arraybuffer", value: b64(value) };
       if (value instanceof Date) return { __type: "date", value: value.toISOString() };
-      if (value instanceof Map)
-        return { __type: "map", value: [...value].map(([k, v]) => [toTagged(k), toTagged(v)]) };
-      if (value instanceof Set) return { __type: "set", value: [...value].map(toTagged) };
       if (value instanceof RegExp)
         return { __type: "regexp", value: { source: value.source, flags: value.flags } };
+      if (depth >= limits.maxValueDepth) throw TOO_DEEP;
+      const inner = (v: unknown) => tagged(v, depth + 1);
+      if (Array.isArray(value)) return Array.from(value, inner);
+      if (value instanceof Map)
+        return { __type: "map", value: [...value].map(([k, v]) => [inner(k), inner(v)]) };
+      if (value instanceof Set) return { __type: "set", value: [...value].map(inner) };
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = toTagged(v);
+      for (const [k, v] of Object.entries(value)) out[k] = inner(v);
       return "__type" in out ? { __type: "object", value: out } : out;
     }
     default:
@@ -90,7 +111,7 @@ export function toTagged(value: unknown): unknown {
   }
 }
 
-function fromTag(tag: Record<string, unknown>): unknown {
+function fromTag(tag: Record<string, unknown>, depth: number): unknown {
   const { value } = tag;
   switch (tag.__type) {
     case "bigint":
@@ -114,10 +135,10 @@ function fromTag(tag: Record<string, unknown>): unknown {
       if (!Array.isArray(value) || !value.every((e) => Array.isArray(e) && e.length === 2)) {
         throw invalid("an array of [key, value] pairs");
       }
-      return new Map(value.map(([k, v]) => [fromTagged(k), fromTagged(v)]));
+      return new Map(value.map(([k, v]) => [fromTagged(k, depth), fromTagged(v, depth)]));
     case "set":
       if (!Array.isArray(value)) throw invalid("an array");
-      return new Set(value.map(fromTagged));
+      return new Set(value.map((v) => fromTagged(v, depth)));
     case "regexp": {
       const r = value as { source?: unknown; flags?: unknown } | null;
       if (typeof r?.source !== "string" || typeof r.flags !== "string")
@@ -137,7 +158,7 @@ function fromTag(tag: Record<string, unknown>): unknown {
     case "object":
       if (value === null || typeof value !== "object" || Array.isArray(value))
         throw invalid("an object");
-      return fromPlain(value as Record<string, unknown>);
+      return fromPlain(value as Record<string, unknown>, depth);
     default: {
       const typed = TYPED_ARRAYS[tag.__type as keyof typeof TYPED_ARRAYS];
       if (!typed) {
@@ -154,18 +175,26 @@ function fromTag(tag: Record<string, unknown>): unknown {
   }
 }
 
-function fromPlain(object: Record<string, unknown>): Record<string, unknown> {
+function fromPlain(object: Record<string, unknown>, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(object)) out[k] = fromTagged(v);
+  for (const [k, v] of Object.entries(object)) out[k] = fromTagged(v, depth);
   return out;
 }
 
-/** The value that tagged JSON data stands for. Throws `INVALID_VALUE` on malformed tags. */
-export function fromTagged(json: unknown): unknown {
+/**
+ * The value that tagged JSON data stands for. Throws `INVALID_VALUE` on malformed tags and
+ * `VALUE_TOO_DEEP` past `limits.maxValueDepth` levels of the value (a tag's own wrapping is not a
+ * level), before recursing further.
+ */
+export function fromTagged(json: unknown, depth = 0): unknown {
   if (json === null || typeof json !== "object") return json;
-  if (Array.isArray(json)) return json.map(fromTagged);
   const object = json as Record<string, unknown>;
-  return typeof object.__type === "string" ? fromTag(object) : fromPlain(object);
+  const tag = Array.isArray(json) ? undefined : object.__type;
+  // Tags of leaves (bytes, dates, …) do not nest; maps, sets and escaped objects are a level.
+  const nests = typeof tag !== "string" || tag === "map" || tag === "set" || tag === "object";
+  if (nests && depth >= limits.maxValueDepth) throw tooDeep();
+  if (Array.isArray(json)) return json.map((v) => fromTagged(v, depth + 1));
+  return typeof tag === "string" ? fromTag(object, depth + 1) : fromPlain(object, depth + 1);
 }
 
 /** A key from JSON: an array of strings, numbers, booleans and `bigint` / `bytes` tags. */
@@ -181,7 +210,7 @@ export function keyFromJson(json: unknown, what = "key"): KvKey {
       typeof part === "object" &&
       ["bigint", "bytes", "number"].includes(part.__type)
     ) {
-      return fromTag(part) as KvKeyPart;
+      return fromTag(part, 0) as KvKeyPart;
     }
     throw new KvError(
       "INVALID_KEY",

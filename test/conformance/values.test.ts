@@ -110,6 +110,47 @@ conformance("values", (kv) => {
     expect((await kv().get(["s"])).value).toBeNull();
   });
 
+  it("accepts values nested 100 levels deep and refuses deeper ones everywhere, storing nothing", async () => {
+    const nested = (levels: number, leaf: unknown = 1): unknown => {
+      let value = leaf;
+      for (let i = 0; i < levels; i++) value = i % 2 ? [value] : { a: value };
+      return value;
+    };
+    for (const value of [nested(100), nested(99, new Map([[1, 2n]])), nested(98, [new Set([1])])]) {
+      await kv().set(["deep"], value);
+      expect((await kv().get(["deep"])).value).toStrictEqual(value);
+    }
+    const tooDeep = [nested(101), nested(3000), nested(100, new Map([[1, [2]]]))];
+    for (const value of tooDeep) {
+      await expect(kv().set(["too"], value)).rejects.toMatchObject({ code: "VALUE_TOO_DEEP" });
+      await expect(kv().enqueue(value)).rejects.toMatchObject({ code: "VALUE_TOO_DEEP" });
+      expect(() => kv().atomic().set(["too"], value)).toThrow(
+        expect.objectContaining({ code: "VALUE_TOO_DEEP" }),
+      );
+    }
+    // An append's operand is an array of the items: it cannot carry an item of the limit's depth.
+    expect(() =>
+      kv()
+        .atomic()
+        .append(["list"], [nested(100)]),
+    ).toThrow(expect.objectContaining({ code: "VALUE_TOO_DEEP" }));
+    expect((await kv().get(["too"])).versionstamp).toBeNull();
+    expect(await kv().queueStats()).toMatchObject({ total: 0 });
+  });
+
+  it("round-trips a cyclic value, which has no depth", async () => {
+    type Cyclic = { name: string; self?: unknown; list: unknown[] };
+    const cyclic: Cyclic = { name: "c", list: [] };
+    cyclic.self = cyclic;
+    cyclic.list.push(cyclic, cyclic);
+    await kv().set(["cyclic"], cyclic);
+    const { value } = await kv().get<Cyclic>(["cyclic"]);
+    expect(value!.name).toBe("c");
+    expect(value!.self).toBe(value);
+    expect(value!.list[0]).toBe(value);
+    expect(value!.list[1]).toBe(value);
+  });
+
   it("rejects values that cannot be structured-cloned", async () => {
     for (const value of [() => 1, Symbol("s"), { f() {} }, new WeakMap()]) {
       await expect(kv().set(["bad"], value)).rejects.toMatchObject({ code: "INVALID_VALUE" });
