@@ -106,6 +106,13 @@ function writeBigint(at: number, n: bigint): number {
 function writePart(at: number, part: unknown, index: number): number {
   switch (typeof part) {
     case "string":
+      // UTF-8 would store U+FFFD in place of a lone surrogate: another key than the one given.
+      if (!part.isWellFormed()) {
+        throw new KvError(
+          "INVALID_KEY",
+          `Key part ${index} is a string with a lone UTF-16 surrogate, which UTF-8 cannot hold`,
+        );
+      }
       reserve(at, 1);
       scratch[at] = STRING;
       return writeString(at + 1, part);

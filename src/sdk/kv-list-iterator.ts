@@ -134,6 +134,32 @@ function fromBase64Url(cursor: string): Uint8Array {
   return new Uint8Array(Buffer.from(cursor, "base64url"));
 }
 
+/**
+ * `span` narrowed to resume after the entry `cursor` names, in the direction of the listing.
+ * `INVALID_CURSOR` unless the cursor names a key inside `span`: one this listing returned.
+ */
+function resumeSpan(
+  span: Span,
+  cursor: string,
+  reverse: boolean,
+): { start: Uint8Array; end: Uint8Array } {
+  const at = concatBytes(span.cursorBase, fromBase64Url(cursor));
+  const start = reverse ? span.start : concatBytes(at, ZERO);
+  const end = reverse ? at : span.end;
+  if (Buffer.compare(start, span.start) < 0 || Buffer.compare(end, span.end) > 0) {
+    throw new KvError("INVALID_CURSOR", "cursor out of bounds");
+  }
+  try {
+    decodeKey(at);
+  } catch {
+    throw new KvError(
+      "INVALID_CURSOR",
+      "invalid cursor: it does not name a key; a cursor is the string a previous page or iterator returned",
+    );
+  }
+  return { start, end };
+}
+
 /** The filter tree of an optional `where`; `undefined` when absent or matching everything. */
 export function filterOf(where: unknown): Filter | undefined {
   if (where === undefined) return undefined;
@@ -212,12 +238,10 @@ export async function paginate<T>(
   }
   const filter = filterOf(options.where);
   const reverse = options.reverse === true;
-  let { start, end } = span;
-  if (options.cursor !== undefined && options.cursor !== null && options.cursor !== "") {
-    const resumeAt = concatBytes(span.cursorBase, fromBase64Url(options.cursor));
-    if (reverse) end = min(end, resumeAt);
-    else start = max(start, concatBytes(resumeAt, ZERO));
-  }
+  const { start, end } =
+    options.cursor !== undefined && options.cursor !== null && options.cursor !== ""
+      ? resumeSpan(span, options.cursor, reverse)
+      : span;
   const read = async (from: Uint8Array, to: Uint8Array, n: number) =>
     Buffer.compare(from, to) >= 0
       ? []
@@ -280,14 +304,8 @@ export class KvListIterator<T = unknown> implements AsyncIterableIterator<KvEntr
     this.#start = span.start;
     this.#end = span.end;
     this.#initialCursor = cursor;
-    if (cursor !== undefined) {
-      const resumeAt = concatBytes(span.cursorBase, fromBase64Url(cursor));
-      if (reverse) this.#end = resumeAt;
-      else this.#start = concatBytes(resumeAt, ZERO);
-      if (Buffer.compare(this.#start, span.start) < 0 || Buffer.compare(this.#end, span.end) > 0) {
-        throw new KvError("INVALID_CURSOR", "cursor out of bounds");
-      }
-    }
+    if (cursor !== undefined)
+      ({ start: this.#start, end: this.#end } = resumeSpan(span, cursor, reverse));
   }
 
   /** Resumes after the last yielded entry; `""` once exhausted. Throws before the first `next()`. */

@@ -198,6 +198,15 @@ function mount(
   }
 }
 
+function decodable(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function health(database: Database, res: Response): Promise<void> {
   try {
     await database.get([new Uint8Array()]);
@@ -230,6 +239,17 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     ignoreTrailingSlash: true,
     defaultRoute: (req, res) => {
       const path = new URL(req.url ?? "/", "http://x").pathname;
+      if (!decodable(path)) {
+        // The router matches decoded paths: one that cannot be decoded matches nothing.
+        sendError(
+          res,
+          new KvError(
+            "INVALID_KEY",
+            `The path ${path} is not valid percent-encoded UTF-8: a key path encodes each part's UTF-8 bytes as %XX`,
+          ),
+        );
+        return;
+      }
       const allowed = METHODS.filter((m) => router.find(m, path) !== null);
       if (allowed.length > 0) res.setHeader("allow", [...allowed, "OPTIONS"].join(", "));
       sendError(

@@ -111,9 +111,21 @@ conformance("paginate", (kv) => {
     await expect(kv().paginate(["items"], { limit: 1001 })).rejects.toMatchObject({
       code: "INVALID_ARGUMENT",
     });
-    await expect(kv().paginate(["items"], { cursor: "not a cursor!" })).rejects.toMatchObject({
-      code: "INVALID_CURSOR",
-    });
+    // Not base64, not a key, a key of another prefix: refused, never an empty last page.
+    const other = (await kv().paginate(["items"], { limit: 1 })).cursor!;
+    await kv().set(["other", 1], 1);
+    for (const cursor of ["not a cursor!", "garbage", "-1", "AA", "//8"]) {
+      await expect(kv().paginate(["items"], { cursor })).rejects.toMatchObject({
+        code: "INVALID_CURSOR",
+      });
+      expect(() => kv().list({ prefix: ["items"] }, { cursor })).toThrow(
+        expect.objectContaining({ code: "INVALID_CURSOR" }),
+      );
+    }
+    // A cursor is relative to its listing's prefix: another listing's may name a key outside.
+    await expect(
+      kv().paginate(["items"], { cursor: other, start: ["items", 500] }),
+    ).rejects.toMatchObject({ code: "INVALID_CURSOR" });
   });
 
   it("skips expired entries", async () => {

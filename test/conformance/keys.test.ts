@@ -120,6 +120,19 @@ conformance("keys", (kv) => {
     expect(await collect(kv().list({ prefix: [] }))).toEqual([]);
   });
 
+  it("refuses a string part with a lone surrogate (UTF-8 would store another key)", async () => {
+    for (const part of ["\ud800x", "x\udfff", "\udc00\ud800"]) {
+      await expect(kv().set(["utf", part], 1)).rejects.toMatchObject({ code: "INVALID_KEY" });
+      await expect(kv().get(["utf", part])).rejects.toMatchObject({ code: "INVALID_KEY" });
+      expect(() => kv().list({ prefix: ["utf", part] })).toThrow(
+        expect.objectContaining({ code: "INVALID_KEY" }),
+      );
+    }
+    expect(await collect(kv().list({ prefix: ["utf"] }))).toEqual([]);
+    await kv().set(["utf", "\ud83d\ude00"], 1); // a pair is one character: 😀
+    expect((await kv().get(["utf", "😀"])).value).toBe(1);
+  });
+
   it("refuses to write the empty key but reads it as absent", async () => {
     await expect(kv().set([], 1)).rejects.toThrow("Key cannot be empty");
     await expect(kv().delete([])).rejects.toThrow("Key cannot be empty");

@@ -342,6 +342,10 @@ export const asJson = (value: unknown): unknown => JSON.parse(jsonText(value));
 
 type Path = (string | number)[];
 
+/** Stand-ins for text the generators write themselves, not values to walk into. */
+const isOpaque = (v: object) =>
+  v instanceof RawNumber || v instanceof Deep || v instanceof HugeArray;
+
 /** Every path to a field or element of `value` (not into deep values). */
 function pathsOf(value: unknown, at: Path = [], out: Path[] = []): Path[] {
   if (at.length > 6 || value === null || typeof value !== "object" || isOpaque(value)) return out;
@@ -447,69 +451,3 @@ export const duration: fc.Arbitrary<unknown> = fc.oneof(
   fc.constantFrom("500ms", "30s", "5m", "1h", "7d", "1w", "1y", "1.5s", 0, 1000, 60_000),
   fc.nat({ max: 10 ** 9 }),
 );
-
-// ---- issues known and being fixed elsewhere ----
-
-/** How deep `value` nests (arrays and objects), walked without recursion. */
-export function depthOf(value: unknown): number {
-  let max = 0;
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (v instanceof Deep) max = Math.max(max, depth + v.depth);
-    if (v === null || typeof v !== "object" || isOpaque(v)) continue;
-    max = Math.max(max, depth + 1);
-    for (const item of Object.values(v)) stack.push([item, depth + 1]);
-  }
-  return max;
-}
-
-/** Whether `text` holds a UTF-16 surrogate without its pair. */
-const isOpaque = (v: object) =>
-  v instanceof RawNumber || v instanceof Deep || v instanceof HugeArray;
-
-export const hasLoneSurrogate = (text: string) => /[\uD800-\uDFFF]/u.test(text);
-
-/** Whether any string inside `value` (keys included) holds a lone surrogate. */
-export function anyLoneSurrogate(value: unknown): boolean {
-  const stack = [value];
-  while (stack.length > 0) {
-    const v = stack.pop();
-    if (typeof v === "string" && hasLoneSurrogate(v)) return true;
-    if (v !== null && typeof v === "object" && !isOpaque(v)) {
-      for (const [k, item] of Object.entries(v)) {
-        if (hasLoneSurrogate(k)) return true;
-        stack.push(item);
-      }
-    }
-  }
-  return false;
-}
-
-/**
- * Failures that are known and being fixed by others; a property tolerates one only while it is
- * still unfixed (probed at start-up) and the input is of its kind, and says so once.
- */
-export class KnownIssues {
-  readonly #unfixed: Set<string>;
-  readonly #seen = new Set<string>();
-
-  constructor(unfixed: Iterable<string>) {
-    this.#unfixed = new Set(unfixed);
-    if (this.#unfixed.size > 0) {
-      console.warn(
-        `cairn fuzz: tolerating known, unfixed issues: ${[...this.#unfixed].join(", ")}`,
-      );
-    }
-  }
-
-  /** Whether `issue` is unfixed and `applies`; the first time, it is reported. */
-  tolerates(issue: string, applies: boolean, detail = ""): boolean {
-    if (!applies || !this.#unfixed.has(issue)) return false;
-    if (!this.#seen.has(issue)) {
-      this.#seen.add(issue);
-      console.warn(`cairn fuzz: hit the known issue "${issue}" ${detail}`.trim());
-    }
-    return true;
-  }
-}

@@ -8,59 +8,21 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { encodeKey, type KvKey } from "../../src/codec/key-codec.js";
 import {
-  anyLoneSurrogate,
-  depthOf,
   duration,
   edgeString,
   fuzz,
   hostileValue,
   jsonKey,
   jsonText,
-  KnownIssues,
   nearValid,
   timeoutFor,
   value,
   where,
 } from "./fuzz.js";
-import { type Answer, fuzzServer, rawTarget, type Sent } from "./fuzz-server.js";
+import { fuzzServer, rawTarget } from "./fuzz-server.js";
 
 const TOKEN = "json-api-fuzz-token";
 const api = fuzzServer(TOKEN);
-
-/** Probes the issues others are fixing; those still open are tolerated (and reported). */
-let known = new KnownIssues([]);
-const probe = async (sent: Sent, code: string) => {
-  const answer = await api.send(sent);
-  return answer.status === 400 && answer.text.includes(`"${code}"`);
-};
-it("probes the known issues", async () => {
-  const unfixed: string[] = [];
-  const deep = `${"[".repeat(20_000)}${"]".repeat(20_000)}`;
-  if (!(await probe({ method: "PUT", path: "/api/keys/probe", body: deep }, "VALUE_TOO_DEEP")))
-    unfixed.push("VALUE_TOO_DEEP");
-  if (
-    !(await probe({ method: "GET", path: "/api/keys/paginate?cursor=garbage" }, "INVALID_CURSOR"))
-  )
-    unfixed.push("paginate cursor garbage");
-  if (!(await probe({ method: "GET", path: "/api/keys/%FF" }, "INVALID_KEY")))
-    unfixed.push("percent-encoding in key paths");
-  known = new KnownIssues(unfixed);
-  await api.kv().delete(["probe"]);
-});
-
-/** The known issue a request may hit, judged from the request alone. */
-function tolerated(sent: Sent, bodyValue: unknown) {
-  return (answer: Answer) =>
-    answer.status >= 500 &&
-    (known.tolerates(
-      "VALUE_TOO_DEEP",
-      depthOf(bodyValue) > 100,
-      `by ${sent.method} ${sent.path}`,
-    ) ||
-      known.tolerates("lone surrogates in keys", anyLoneSurrogate(bodyValue)) ||
-      known.tolerates("paginate cursor garbage", sent.path.includes("paginate")) ||
-      known.tolerates("percent-encoding in key paths", sent.path.includes("%")));
-}
 
 const b64key = (key: unknown[]) => Buffer.from(encodeKey(key as KvKey)).toString("base64");
 const optional = { requiredKeys: [] as never[] };
@@ -331,7 +293,7 @@ describe("bodies", () => {
         await fc.assert(
           fc.asyncProperty(bodiesFor(route.valid), async (body) => {
             const sent = { method: route.method, path: route.path, body: body.text };
-            await api.check(sent, { tolerate: tolerated(sent, body.json) });
+            await api.check(sent);
           }),
           fuzz(RUNS),
         );
@@ -377,7 +339,7 @@ describe("key paths in URLs", () => {
                 path: rawTarget(`/api/keys/${path}${method === "PUT" ? query : ""}`),
                 body: method === "PUT" ? '{"a":1}' : undefined,
               };
-              await api.check(sent, { tolerate: tolerated(sent, null) });
+              await api.check(sent);
             },
           ),
           fuzz(RUNS * 2),
@@ -490,7 +452,7 @@ describe("query strings", () => {
           fc.asyncProperty(params, async (values) => {
             const query = new URLSearchParams(values as Record<string, string>).toString();
             const sent = { method: route.method, path: `${route.path}?${query}` };
-            await api.check(sent, { tolerate: tolerated(sent, Object.values(values)) });
+            await api.check(sent);
           }),
           fuzz(RUNS),
         );
@@ -515,7 +477,7 @@ describe("query strings", () => {
               `/api/queue/dlq/${id.includes("%") ? id : encodeURIComponent(id.replace(/[\uD800-\uDFFF]/g, "x"))}${method === "POST" ? "/requeue" : ""}`,
             );
             const sent = { method, path };
-            await api.check(sent, { tolerate: tolerated(sent, null) });
+            await api.check(sent);
           },
         ),
         fuzz(RUNS),
