@@ -92,9 +92,6 @@ export function apiBase(url: string): string {
   return `${parsed.origin}${path === "" ? "/api" : path}`;
 }
 
-/** How long a claim that settles messages may wait for the next one (see `claim`). */
-const SETTLING_WAIT_MS = 1000;
-
 export class RemoteDatabase implements Database {
   readonly #base: string;
   readonly #headers: Record<string, string>;
@@ -246,22 +243,17 @@ export class RemoteDatabase implements Database {
   /**
    * A claim is never cut short over the wire: a server may have leased messages in the instant the
    * connection broke, and they would then wait out their lease. When `signal` aborts, the caller
-   * gets `[]` at once and the request runs on, releasing what it leases (`handedOut`); but a claim
-   * that settles messages is waited for, so that `stop()` ends with its settlements written, and
-   * waits at most a second for the next message, which bounds how long stopping can take.
+   * gets `[]` at once and the request runs on, releasing what it leases (`handedOut`). Its
+   * settlements are committed once more first, so that `stop()` ends with them written (settling
+   * a message twice is harmless: the second finds it settled, or leased anew, and does nothing).
    */
   async claim(request: ClaimRequest, signal?: AbortSignal): Promise<LeasedMessage[]> {
-    const settling = (request.settle?.length ?? 0) > 0;
     const closing = new AbortController(); // only `close()` cuts it short
     this.#claims.add(closing);
-    const answer = this.#post<{ messages: WireLeased[] }>(
-      "/db/claim",
-      settling ? { ...request, waitMs: Math.min(request.waitMs, SETTLING_WAIT_MS) } : request,
-      closing.signal,
-    )
+    const answer = this.#post<{ messages: WireLeased[] }>("/db/claim", request, closing.signal)
       .then(({ messages }) => messages.map(leasedFromWire))
       .finally(() => this.#claims.delete(closing));
-    if (signal === undefined || settling) return answer;
+    if (signal === undefined) return answer;
     let stopWaiting = () => {};
     const abandoned = new Promise<[]>((resolve) => {
       stopWaiting = () => resolve([]);
@@ -273,6 +265,7 @@ export class RemoteDatabase implements Database {
     );
     if (!signal.aborted) return messages;
     void answer.then((late) => handedOut(this, late, signal)).catch(() => {});
+    if (request.settle?.length) await this.commit({ checks: [], mutations: request.settle });
     return [];
   }
 
