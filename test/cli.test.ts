@@ -10,7 +10,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openKv } from "../src/index.js";
-import { postgresAvailable, postgresSchema, selfSignedCert, until } from "./targets.js";
+import {
+  childrenOf,
+  postgresAvailable,
+  postgresSchema,
+  running,
+  selfSignedCert,
+  until,
+} from "./targets.js";
 
 const BIN = join(__dirname, "..", "bin", "cairn.js");
 const dirs: string[] = [];
@@ -21,11 +28,7 @@ afterEach(async () => {
 });
 
 /** The process ids of `parent`'s child processes (a `--workers` primary's workers). */
-const childrenOf = (parent: ChildProcess): number[] =>
-  spawnSync("ps", ["-o", "pid=", "--ppid", String(parent.pid)], { encoding: "utf8" })
-    .stdout.split("\n")
-    .filter(Boolean)
-    .map(Number);
+const childPids = (parent: ChildProcess): number[] => childrenOf(parent.pid!).map((c) => c.pid);
 
 /** Starts `cairn serve` and waits for its first `count` lines (address, then the token note). */
 async function serve(
@@ -69,7 +72,7 @@ describe("cairn serve", () => {
 
     // `node bin/cairn.js serve` is the server itself, no launcher in between: a supervisor's
     // SIGTERM reaches it (npx's shell does not pass it on; see README, Running the server).
-    expect(childrenOf(child)).toEqual([]);
+    expect(childPids(child)).toEqual([]);
     child.kill("SIGTERM");
     const [code] = await once(child, "exit");
     expect(code).toBe(0);
@@ -284,7 +287,7 @@ describe("cairn serve", () => {
     expect(lines[0]).toContain("workers: 3");
     const url = /listening on (\S+)/.exec(lines[0]!)![1]!;
     const token = readFileSync(join(dir, "token"), "utf8").trim();
-    const workers = () => childrenOf(child);
+    const workers = () => childPids(child);
     const first = workers();
     expect(first).toHaveLength(2);
 
@@ -377,14 +380,12 @@ describe("cairn serve", () => {
     const dir = join(tmpdir(), `cairn-cli-${randomUUID()}`);
     dirs.push(dir);
     const { child } = await serve(["--data", join(dir, "cairn.db"), "--workers", "2"]);
-    const [worker] = childrenOf(child);
+    const [worker] = childPids(child);
     expect(worker).toBeGreaterThan(0);
-    const state = () =>
-      spawnSync("ps", ["-o", "stat=", "-p", String(worker)], { encoding: "utf8" }).stdout.trim();
-    expect(state()).not.toBe("");
+    expect(running(worker!)).toBe(true);
     child.kill("SIGKILL");
     // Gone, or a zombie waiting for whoever inherited it to reap it.
-    await until(() => state() === "" || state().startsWith("Z"));
+    await until(() => !running(worker!));
   });
 
   it("gives every process of --workers the connection limits (--max-connections, timeouts)", async () => {

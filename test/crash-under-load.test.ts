@@ -6,7 +6,6 @@
  * --workers 2 (the primary and its workers all killed) on a SQLite file; one process on PostgreSQL,
  * where the server is killed, never the database.
  */
-import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,10 +13,12 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Kv, openKv } from "../src/index.js";
 import {
+  childrenOf,
   collect,
   POSTGRES_URL,
   postgresAvailable,
   postgresSchema,
+  running,
   sleep,
   startNode,
   until,
@@ -33,22 +34,6 @@ const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
-
-/** The child processes of `parent` (a `--workers` primary's workers), with their command lines. */
-const childrenOf = (parent: number): { pid: number; args: string }[] =>
-  spawnSync("ps", ["-o", "pid=,args=", "--ppid", String(parent)], { encoding: "utf8" })
-    .stdout.split("\n")
-    .filter((line) => line.trim() !== "")
-    .map((line) => {
-      const [, pid, args] = /^\s*(\d+)\s+(.*)$/.exec(line)!;
-      return { pid: Number(pid), args: args! };
-    });
-
-/** Whether process `pid` runs (a zombie waiting to be reaped does not). */
-const running = (pid: number): boolean => {
-  const state = spawnSync("ps", ["-o", "stat=", "-p", String(pid)], { encoding: "utf8" }).stdout;
-  return state.trim() !== "" && !state.trim().startsWith("Z");
-};
 
 /**
  * Kill -9s every `cairn serve` this process started with `token` (ready or not) and every worker

@@ -3,7 +3,7 @@
  * disposes of it afterwards. Later targets (PostgreSQL, remote) are added here, and every
  * conformance test runs against them unchanged.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { connect } from "node:net";
@@ -14,9 +14,14 @@ import { PostgresBackend } from "../src/backends/postgres/postgres-backend.js";
 import { type Kv, openKv } from "../src/index.js";
 import { type CairnServer, type ServerOptions, startServer } from "../src/server/server.js";
 
+/** Options for a test's database: given to `openKv`, or to the server a remote target starts. */
+export interface TargetOptions {
+  readonly sweep?: boolean;
+}
+
 export interface Target {
   readonly name: string;
-  open(): Promise<{ kv: Kv; dispose(): Promise<void> }>;
+  open(options?: TargetOptions): Promise<{ kv: Kv; dispose(): Promise<void> }>;
 }
 
 /** The PostgreSQL the postgres targets use: CAIRN_TEST_POSTGRES, else the local one (trust auth). */
@@ -66,30 +71,31 @@ export function postgresSchema(): { url: string; drop(): Promise<void> } {
 const allTargets: (Target & { postgres?: true })[] = [
   {
     name: "sqlite-file",
-    async open() {
+    async open(options) {
       const dir = join(tmpdir(), `cairn-test-${randomUUID()}`);
-      const kv = await openKv(join(dir, "test.db"));
+      const kv = await openKv(join(dir, "test.db"), options);
       return { kv, dispose: () => rm(dir, { recursive: true, force: true }) };
     },
   },
   {
     name: "sqlite-memory",
-    async open() {
-      return { kv: await openKv(":memory:"), dispose: async () => {} };
+    async open(options) {
+      return { kv: await openKv(":memory:", options), dispose: async () => {} };
     },
   },
   {
     name: "remote-sqlite",
-    open() {
+    open(options) {
       const dir = join(tmpdir(), `cairn-test-${randomUUID()}`);
-      return served(join(dir, "test.db"), () => rm(dir, { recursive: true, force: true }));
+      return served(join(dir, "test.db"), () => rm(dir, { recursive: true, force: true }), options);
     },
   },
   {
     name: "remote-sqlite-writer-thread",
-    open() {
+    open(options) {
       const dir = join(tmpdir(), `cairn-test-${randomUUID()}`);
       return served(join(dir, "test.db"), () => rm(dir, { recursive: true, force: true }), {
+        ...options,
         writerThread: true,
       });
     },
@@ -97,18 +103,18 @@ const allTargets: (Target & { postgres?: true })[] = [
   {
     name: "postgres",
     postgres: true,
-    async open() {
+    async open(options) {
       const schema = postgresSchema();
-      const kv = await openKv(schema.url);
+      const kv = await openKv(schema.url, options);
       return { kv, dispose: () => schema.drop() };
     },
   },
   {
     name: "remote-postgres",
     postgres: true,
-    open() {
+    open(options) {
       const schema = postgresSchema();
-      return served(schema.url, () => schema.drop());
+      return served(schema.url, () => schema.drop(), options);
     },
   },
 ];
@@ -141,14 +147,18 @@ async function served(
 export const targets: Target[] = allTargets.filter((t) => postgresAvailable || !t.postgres);
 
 /**
- * Declares `body`'s tests once per target. `kv()` is a fresh database for each test, closed and
- * disposed of after it.
+ * Declares `body`'s tests once per target. `kv()` is a fresh database for each test, opened with
+ * `options`, closed and disposed of after it.
  */
-export function conformance(title: string, body: (kv: () => Kv) => void): void {
+export function conformance(
+  title: string,
+  body: (kv: () => Kv) => void,
+  options: TargetOptions = {},
+): void {
   describe.each(targets)(`${title} [$name]`, (target) => {
     let current: { kv: Kv; dispose(): Promise<void> };
     beforeEach(async () => {
-      current = await target.open();
+      current = await target.open(options);
     });
     afterEach(async () => {
       await current.kv.close();
@@ -169,13 +179,58 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A server on port 0 over `:memory:` for the tests of one file, requiring `token`. */
-export function serverForTests(token: string): () => CairnServer {
+/** Storage a face's tests run on; `open` makes a fresh, empty one. */
+export interface Storage {
+  readonly name: string;
+  open(): Promise<{ data: string; drop(): Promise<void> }>;
+}
+
+/** A SQLite file and, where reachable, PostgreSQL: what every face's tests run on. */
+export const storages: Storage[] = [
+  {
+    name: "sqlite",
+    async open() {
+      const dir = join(tmpdir(), `cairn-test-${randomUUID()}`);
+      return { data: join(dir, "test.db"), drop: () => rm(dir, { recursive: true, force: true }) };
+    },
+  },
+  ...(postgresAvailable
+    ? [
+        {
+          name: "postgres",
+          async open() {
+            const schema = postgresSchema();
+            return { data: schema.url, drop: () => schema.drop() };
+          },
+        },
+      ]
+    : []),
+];
+
+const memory: Storage = {
+  name: "memory",
+  open: async () => ({ data: ":memory:", drop: async () => {} }),
+};
+
+/** A server on port 0 over `storage` (default `:memory:`) for the tests of one file, requiring `token`. */
+export function serverForTests(token: string, storage: Storage = memory): () => CairnServer {
   let server: CairnServer;
+  let drop: () => Promise<void>;
   beforeAll(async () => {
-    server = await startServer({ host: "127.0.0.1", port: 0, data: ":memory:", auth: true, token });
+    const opened = await storage.open();
+    drop = opened.drop;
+    server = await startServer({
+      host: "127.0.0.1",
+      port: 0,
+      data: opened.data,
+      auth: true,
+      token,
+    });
   });
-  afterAll(() => server.close());
+  afterAll(async () => {
+    await server.close();
+    await drop();
+  });
   return () => server;
 }
 
@@ -185,12 +240,12 @@ export class RawBody {
 }
 
 /**
- * `serverForTests` with a client for the JSON API: `base()` is the seed's base URL on it
+ * `serverForTests` (over `storage`) with a client for the JSON API: `base()` is the seed's base URL on it
  * (`/keyval/api`), and `call(method, path, body?, root = base())` sends `body` as JSON (a `RawBody`
  * as is) with the token and resolves with the status and the parsed JSON answer.
  */
-export function jsonApiForTests(token: string) {
-  const server = serverForTests(token);
+export function jsonApiForTests(token: string, storage?: Storage) {
+  const server = serverForTests(token, storage);
   const base = () => `${server().url}/keyval/api`;
   const call = async (method: string, path: string, body?: unknown, root = base()) => {
     const response = await fetch(`${root}${path}`, {
@@ -260,3 +315,19 @@ export function killed(child: ChildProcess): Promise<void> {
     child.kill("SIGKILL");
   });
 }
+
+/** The child processes of `parent` (a `--workers` primary's workers), with their command lines. */
+export const childrenOf = (parent: number): { pid: number; args: string }[] =>
+  spawnSync("ps", ["-o", "pid=,args=", "--ppid", String(parent)], { encoding: "utf8" })
+    .stdout.split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => {
+      const [, pid, args] = /^\s*(\d+)\s+(.*)$/.exec(line)!;
+      return { pid: Number(pid), args: args! };
+    });
+
+/** Whether process `pid` runs (a zombie waiting to be reaped does not). */
+export const running = (pid: number): boolean => {
+  const state = spawnSync("ps", ["-o", "stat=", "-p", String(pid)], { encoding: "utf8" }).stdout;
+  return state.trim() !== "" && !state.trim().startsWith("Z");
+};
