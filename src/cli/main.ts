@@ -85,6 +85,7 @@ function withSwitchesFromEnv(flags: ServeFlags, command: Command): ServeFlags {
   return {
     ...flags,
     auth: fromCli("auth") ? flags.auth : !(switchFromEnv("CAIRN_NO_AUTH") ?? false),
+    sweep: fromCli("sweep") ? flags.sweep : !(switchFromEnv("CAIRN_NO_SWEEP") ?? false),
     writerThread: fromCli("writerThread")
       ? flags.writerThread
       : (switchFromEnv("CAIRN_WRITER_THREAD") ?? false),
@@ -101,6 +102,7 @@ interface ServeFlags {
   tlsKey?: string;
   durability: "full" | "relaxed";
   changeRetention: string;
+  sweep: boolean;
   workers: number;
   writerThread: boolean;
   handshakeTimeout: number;
@@ -165,6 +167,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     data: flags.data,
     durability: flags.durability,
     changeRetention: flags.changeRetention,
+    sweep: flags.sweep,
     writerThread: flags.writerThread,
     handshakeTimeoutMs: flags.handshakeTimeout,
     idleTimeoutMs: flags.idleTimeout,
@@ -450,6 +453,12 @@ function program(): Command {
       )
         .env("CAIRN_CHANGE_RETENTION")
         .default("1h"),
+    )
+    .addOption(
+      new Option(
+        "--no-sweep",
+        "Leave expired keys and old changes to another node's sweep (they stay hidden from reads).",
+      ).env("CAIRN_NO_SWEEP"),
     )
     .addOption(
       new Option(

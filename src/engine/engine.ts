@@ -47,6 +47,11 @@ import { readModifyWrite, sum } from "./mutations.js";
 export interface EngineOptions {
   /** How long change records are kept for resuming watches (ms). */
   readonly changeRetentionMs?: number;
+  /**
+   * Whether this engine removes expired entries and old change records in the background
+   * (default true). Reads hide expired entries either way.
+   */
+  readonly sweep?: boolean;
 }
 
 type Outcome = CommitResult & { readonly claimed?: Claimed };
@@ -136,6 +141,7 @@ export class Engine implements Database {
   readonly #backend: Backend;
   readonly #feed: ChangeFeed;
   readonly #retentionMs: number;
+  readonly #sweeps: boolean;
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #closed = false;
@@ -152,6 +158,8 @@ export class Engine implements Database {
     this.#backend = backend;
     this.#feed = new ChangeFeed(backend);
     this.#retentionMs = options.changeRetentionMs ?? limits.changeRetentionMs;
+    this.#sweeps = options.sweep !== false;
+    if (!this.#sweeps) return;
     this.#scheduleSweep(Date.now() + limits.sweepIntervalMs);
     backend.nextExpiry().then(
       (at) => at !== null && this.#scheduleSweep(at),
@@ -348,7 +356,7 @@ export class Engine implements Database {
   }
 
   #scheduleSweep(at: number): void {
-    if (this.#closed) return;
+    if (this.#closed || !this.#sweeps) return;
     clearTimeout(this.#sweepTimer);
     this.#sweepAt = Math.min(at, Date.now() + limits.sweepIntervalMs);
     this.#sweepTimer = setTimeout(() => this.#sweep(), Math.max(0, this.#sweepAt - Date.now()));

@@ -81,6 +81,13 @@ export interface KvOptions extends SqliteOptions, PostgresOptions {
    * at most the newest million changes). Embedded and server databases only.
    */
   changeRetention?: Duration;
+  /**
+   * Whether this process removes expired entries, and change records older than
+   * `changeRetention`, in the background (default true). Turn it off where another process sweeps
+   * the same database: reads hide expired entries either way, but they take space, and watches
+   * hear of their expiry, only once swept. Embedded and server databases only.
+   */
+  sweep?: boolean;
 }
 
 /** Where `openKv()` and `new Kv()` keep data when given no path. */
@@ -98,8 +105,9 @@ export function openDatabase(location: string, options: KvOptions = {}): Databas
     options.changeRetention === undefined
       ? undefined
       : parseDuration(options.changeRetention, "changeRetention");
+  const engineOptions = { changeRetentionMs, sweep: options.sweep };
   if (isPostgresUrl(location)) {
-    return new Engine(new PostgresBackend(location, options), { changeRetentionMs });
+    return new Engine(new PostgresBackend(location, options), engineOptions);
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
     if (!location.startsWith("file://")) {
@@ -110,7 +118,7 @@ export function openDatabase(location: string, options: KvOptions = {}): Databas
     }
     location = fileURLToPath(location);
   }
-  return new Engine(new SqliteBackend(location, options), { changeRetentionMs });
+  return new Engine(new SqliteBackend(location, options), engineOptions);
 }
 
 function isKeyList(arg: unknown): arg is readonly KvKey[] {

@@ -43,6 +43,8 @@ export interface ServerOptions {
   readonly durability?: "full" | "relaxed";
   /** How long changes are kept for resuming watches (default 1 hour). */
   readonly changeRetention?: number | string;
+  /** Whether to remove expired entries and old changes in the background (default true; `KvOptions.sweep`). */
+  readonly sweep?: boolean;
   /** Required unless `auth` is false. */
   readonly token?: string;
   readonly auth: boolean;
@@ -220,7 +222,11 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
   if (options.auth && !options.token) {
     throw new KvError("INVALID_ARGUMENT", "An access token is required unless auth is turned off");
   }
-  const kvOptions = { durability: options.durability, changeRetention: options.changeRetention };
+  const kvOptions = {
+    durability: options.durability,
+    changeRetention: options.changeRetention,
+    sweep: options.sweep,
+  };
   if (options.writerThread && !hasOneWriter(options.data)) {
     throw new KvError(
       "INVALID_ARGUMENT",

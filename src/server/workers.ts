@@ -125,7 +125,11 @@ export async function startWorkers(
       "--workers needs a data file or a postgres:// URL: an in-memory database lives in one process",
     );
   }
-  const kvOptions = { durability: options.durability, changeRetention: options.changeRetention };
+  const kvOptions = {
+    durability: options.durability,
+    changeRetention: options.changeRetention,
+    sweep: options.sweep,
+  };
   const databases = new WriterDatabases(kvOptions);
   const oneWriter = hasOneWriter(options.data);
   if (oneWriter) databases.at(options.data);

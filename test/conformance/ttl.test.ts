@@ -1,5 +1,6 @@
-import { expect, it } from "vitest";
-import { collect, conformance, sleep } from "../targets.js";
+import { beforeEach, expect, it } from "vitest";
+import type { KvListOptions, KvListSelector } from "../../src/index.js";
+import { collect, conformance, sleep, until } from "../targets.js";
 
 conformance("TTL", (kv) => {
   it("hides an expired key from get, getMany, list and delete counts", async () => {
@@ -77,3 +78,178 @@ conformance("TTL", (kv) => {
     expect((await kv().get(["bad"])).versionstamp).toBeNull();
   });
 });
+
+/**
+ * Every read on keys that have expired but are still stored: with the sweep off, nothing removes
+ * them, so each read path must hide them itself.
+ */
+conformance(
+  "TTL: expired but not yet swept",
+  (kv) => {
+    const TTL = 50;
+    const kept = { title: "typescript kept", n: 1 };
+    /** The versionstamps of a commit before the expiring one, and of the expiring one. */
+    let before: string;
+    let expiring: string;
+
+    beforeEach(async () => {
+      await kv().createIndex(["posts"], { fields: ["title"] });
+      before = (await kv().set(["marker"], 0)).versionstamp;
+      const result = await kv()
+        .atomic()
+        .set(["posts", 1], { title: "typescript expired", n: 1 }, { expireIn: TTL })
+        .set(["posts", 1, "child"], { title: "typescript expired child", n: 1 }, { expireIn: TTL })
+        .set(["posts", 2], kept)
+        .set(["posts", 3], { title: "typescript expired too", n: 1 }, { expireIn: TTL })
+        .commit();
+      if (!result.ok) throw new Error("the set-up commit failed");
+      expiring = result.versionstamp;
+      // The commit's clock read at most now: past this, the entries have expired.
+      const expiredBy = Date.now() + TTL;
+      await until(() => Date.now() > expiredBy);
+    });
+
+    it("hides them from get and getMany", async () => {
+      expect(await kv().get(["posts", 1])).toEqual({
+        key: ["posts", 1],
+        value: null,
+        versionstamp: null,
+      });
+      const entries = await kv().getMany([
+        ["posts", 1],
+        ["posts", 2],
+        ["posts", 3],
+      ]);
+      expect(entries.map((e) => [e.value, e.versionstamp])).toEqual([
+        [null, null],
+        [kept, expiring],
+        [null, null],
+      ]);
+    });
+
+    it("hides them from list, forwards, in reverse, by range and with a limit", async () => {
+      const keys = async (selector: KvListSelector, options?: KvListOptions) =>
+        (await collect(kv().list(selector, options))).map((e) => e.key);
+      expect(await keys({ prefix: ["posts"] })).toEqual([["posts", 2]]);
+      expect(await keys({ prefix: ["posts"] }, { reverse: true })).toEqual([["posts", 2]]);
+      expect(await keys({ start: ["posts", 1], end: ["posts", 4] })).toEqual([["posts", 2]]);
+      expect(await keys({ prefix: ["posts"] }, { limit: 1 })).toEqual([["posts", 2]]);
+      expect(await keys({ prefix: ["posts"] }, { limit: 1, reverse: true })).toEqual([
+        ["posts", 2],
+      ]);
+    });
+
+    it("hides them from a where-filtered list", async () => {
+      const listed = await collect(kv().list(["posts"], { where: { n: 1 } }));
+      expect(listed.map((e) => e.key)).toEqual([["posts", 2]]);
+      const reversed = await collect(kv().list(["posts"], { where: { n: 1 }, reverse: true }));
+      expect(reversed.map((e) => e.key)).toEqual([["posts", 2]]);
+    });
+
+    it("does not count them, with or without a filter", async () => {
+      expect(await kv().count(["posts"])).toBe(1);
+      expect(await kv().count(["posts"], { where: { n: 1 } })).toBe(1);
+      expect(await kv().count([])).toBe(2);
+    });
+
+    it("leaves them out of pages", async () => {
+      const page = await kv().paginate(["posts"], { limit: 10 });
+      expect(page.entries.map((e) => e.key)).toEqual([["posts", 2]]);
+      expect(page.hasMore).toBe(false);
+      const first = await kv().paginate(["posts"], { limit: 1 });
+      expect(first.entries.map((e) => e.key)).toEqual([["posts", 2]]);
+      if (first.hasMore) {
+        const rest = await kv().paginate(["posts"], { limit: 1, cursor: first.cursor });
+        expect(rest.entries).toEqual([]);
+      }
+      const filtered = await kv().paginate(["posts"], { limit: 10, where: { n: 1 } });
+      expect(filtered.entries.map((e) => e.key)).toEqual([["posts", 2]]);
+    });
+
+    it("does not find them in a full-text search", async () => {
+      const found = await collect(kv().search(["posts"], "typescript"));
+      expect(found.map((e) => e.key)).toEqual([["posts", 2]]);
+      const filtered = await collect(kv().search(["posts"], "typescript", { where: { n: 1 } }));
+      expect(filtered.map((e) => e.key)).toEqual([["posts", 2]]);
+    });
+
+    it("treats them as absent in checks", async () => {
+      const stale = await kv()
+        .atomic()
+        .check({ key: ["posts", 1], versionstamp: expiring })
+        .set(["posts", 1], "stale check")
+        .commit();
+      expect(stale.ok).toBe(false);
+      const absent = await kv()
+        .atomic()
+        .check({ key: ["posts", 1], versionstamp: null })
+        .check({ key: ["posts", 2], versionstamp: expiring })
+        .set(["posts", 1], "mine")
+        .commit();
+      expect(absent.ok).toBe(true);
+      expect((await kv().get(["posts", 1])).value).toBe("mine");
+    });
+
+    it("shows them as absent in a watch's initial entries", async () => {
+      const calls: { key: unknown; value: unknown }[][] = [];
+      const exact = kv().watch(
+        [
+          ["posts", 1],
+          ["posts", 2],
+        ],
+        (entries) => {
+          calls.push(entries.map(({ key, value }) => ({ key, value })));
+        },
+        { exact: true },
+      );
+      await exact.ready;
+      const prefix = kv().watch(["posts"], (entries) => {
+        calls.push(entries.map(({ key, value }) => ({ key, value })));
+      });
+      await prefix.ready;
+      exact.stop();
+      prefix.stop();
+      expect(calls).toEqual([
+        [
+          { key: ["posts", 1], value: null },
+          { key: ["posts", 2], value: kept },
+        ],
+        [{ key: ["posts", 2], value: kept }],
+      ]);
+      const reader = kv()
+        .watch([
+          ["posts", 1],
+          ["posts", 2],
+        ])
+        .getReader();
+      const first = await reader.read();
+      expect(first.value!.map((e) => [e.value, e.versionstamp])).toEqual([
+        [null, null],
+        [kept, expiring],
+      ]);
+      await reader.cancel();
+    });
+
+    it("reports them as deleted to a watch resuming from before they were set", async () => {
+      const calls: [unknown, unknown][][] = [];
+      const resumed = kv().watch(
+        ["posts"],
+        (entries) => {
+          calls.push(entries.map(({ key, value }) => [key, value]));
+        },
+        { cursor: before },
+      );
+      await until(() => calls.length === 1);
+      resumed.stop();
+      expect(calls).toEqual([
+        [
+          [["posts", 1], null],
+          [["posts", 1, "child"], null],
+          [["posts", 2], kept],
+          [["posts", 3], null],
+        ],
+      ]);
+    });
+  },
+  { sweep: false },
+);

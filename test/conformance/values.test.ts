@@ -1,6 +1,6 @@
 import { expect, it } from "vitest";
 import { KvError, KvU64 } from "../../src/index.js";
-import { conformance } from "../targets.js";
+import { collect, conformance } from "../targets.js";
 
 const structuredValues: [string, unknown][] = [
   ["object", { name: "Alice", tags: ["a", "b"], nested: { ok: true, n: null } }],
@@ -54,9 +54,15 @@ conformance("values", (kv) => {
   it("keeps -0 and NaN exact, also in getMany and list", async () => {
     await kv().set(["a"], -0);
     await kv().set(["b"], Number.NaN);
+    expect(Object.is((await kv().get(["a"])).value, -0)).toBe(true);
+    expect(Number.isNaN((await kv().get(["b"])).value)).toBe(true);
     const [a, b] = await kv().getMany([["a"], ["b"]]);
     expect(Object.is(a!.value, -0)).toBe(true);
     expect(Number.isNaN(b!.value)).toBe(true);
+    const listed = await collect(kv().list({ prefix: [] }));
+    expect(listed.map((e) => e.key)).toEqual([["a"], ["b"]]);
+    expect(Object.is(listed[0]!.value, -0)).toBe(true);
+    expect(Number.isNaN(listed[1]!.value)).toBe(true);
   });
 
   it("returns a top-level Uint8Array as raw bytes", async () => {
