@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { type KvKey, KvU64, openKv } from "../src/index.js";
 import { formatKeyPath, parseKeyPath } from "../src/protocol/key-path.js";
 import { fromTagged, toTagged } from "../src/protocol/tagged-json.js";
-import { jsonApiForTests, RawBody, storages, until } from "./targets.js";
+import { describeEach, jsonApiForTests, RawBody, storages, until } from "./targets.js";
 
 const TOKEN = "json-api-token-123";
 const { server, base, call } = jsonApiForTests(TOKEN);
@@ -180,83 +180,80 @@ describe("JSON API", () => {
     expect((await call("DELETE", "/keys/d/1")).json).toEqual({ success: true, deletedCount: 2 });
   });
 
-  describe.each(storages)(
-    "reads a DELETE's options whatever the body's content type [$name]",
-    (storage) => {
-      const { base, call } = jsonApiForTests(TOKEN, storage);
-      const send = (path: string, body: string, headers: Record<string, string>) =>
-        new Promise<{ status: number; json: { deletedCount?: number; code?: string } }>(
-          (resolve, reject) => {
-            const request = httpRequest(`${base()}${path}`, {
-              method: "DELETE",
-              headers: {
-                authorization: `Bearer ${TOKEN}`,
-                ...("transfer-encoding" in headers
-                  ? {}
-                  : { "content-length": Buffer.byteLength(body) }),
-                ...headers,
-              },
-            });
-            request.on("error", reject);
-            request.on("response", async (response) => {
-              let text = "";
-              for await (const chunk of response) text += chunk;
-              resolve({ status: response.statusCode!, json: JSON.parse(text) });
-            });
-            request.end(body);
-          },
-        );
-      const bodies: [string, Record<string, string>][] = [
-        ["curl's default form type", { "content-type": "application/x-www-form-urlencoded" }],
-        ["text/plain", { "content-type": "text/plain" }],
-        ["no content type, chunked", { "transfer-encoding": "chunked" }],
-        ["JSON, chunked", { "content-type": "application/json", "transfer-encoding": "chunked" }],
-      ];
-      const keys = async (prefix: string) =>
-        (await call("GET", `/keys?prefix=${prefix}`)).json.map((e: { key: unknown[] }) => e.key);
-
-      it.each(bodies)("exact, as %s", async (name, headers) => {
-        const u = `exact-${name.replace(/\W/g, "")}`;
-        for (const path of [u, `${u}/1`, `${u}/2`]) await call("PUT", `/keys/${path}`, 1);
-        const response = await send(`/keys/${u}`, '{"exact":true}', headers);
-        expect(response).toEqual({ status: 200, json: { success: true, deletedCount: 1 } });
-        expect(await keys(u)).toEqual([
-          [u, 1],
-          [u, 2],
-        ]);
-        expect((await call("GET", `/keys/${u}`)).status).toBe(404);
-      });
-
-      it.each(bodies)("where, as %s", async (name, headers) => {
-        const u = `where-${name.replace(/\W/g, "")}`;
-        await call("PUT", `/keys/${u}/1`, { n: 1 });
-        await call("PUT", `/keys/${u}/2`, { n: 2 });
-        const response = await send(`/keys/${u}`, '{"where":{"n":{"$eq":2}}}', headers);
-        expect(response.json).toEqual({ success: true, deletedCount: 1 });
-        expect(await keys(u)).toEqual([[u, 1]]);
-      });
-
-      it("refuses a body it cannot read, or a field it does not know, deleting nothing", async () => {
-        for (const path of ["guard", "guard/1"]) await call("PUT", `/keys/${path}`, 1);
-        const refused: [string, string][] = [
-          ["exact=true", "INVALID_JSON"],
-          ['{"exatc":true}', "INVALID_ARGUMENT"],
-          ["[true]", "INVALID_ARGUMENT"],
-          ['{"exact":"yes"}', "INVALID_ARGUMENT"],
-        ];
-        for (const [body, code] of refused) {
-          const response = await send("/keys/guard", body, { "content-type": "text/plain" });
-          expect({ body, status: response.status, code: response.json.code }).toEqual({
-            body,
-            status: 400,
-            code,
+  describeEach(storages, "reads a DELETE's options whatever the body's content type", (storage) => {
+    const { base, call } = jsonApiForTests(TOKEN, storage);
+    const send = (path: string, body: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; json: { deletedCount?: number; code?: string } }>(
+        (resolve, reject) => {
+          const request = httpRequest(`${base()}${path}`, {
+            method: "DELETE",
+            headers: {
+              authorization: `Bearer ${TOKEN}`,
+              ...("transfer-encoding" in headers
+                ? {}
+                : { "content-length": Buffer.byteLength(body) }),
+              ...headers,
+            },
           });
-        }
-        expect(await keys("guard")).toEqual([["guard", 1]]);
-        expect((await call("GET", "/keys/guard")).status).toBe(200);
-      });
-    },
-  );
+          request.on("error", reject);
+          request.on("response", async (response) => {
+            let text = "";
+            for await (const chunk of response) text += chunk;
+            resolve({ status: response.statusCode!, json: JSON.parse(text) });
+          });
+          request.end(body);
+        },
+      );
+    const bodies: [string, Record<string, string>][] = [
+      ["curl's default form type", { "content-type": "application/x-www-form-urlencoded" }],
+      ["text/plain", { "content-type": "text/plain" }],
+      ["no content type, chunked", { "transfer-encoding": "chunked" }],
+      ["JSON, chunked", { "content-type": "application/json", "transfer-encoding": "chunked" }],
+    ];
+    const keys = async (prefix: string) =>
+      (await call("GET", `/keys?prefix=${prefix}`)).json.map((e: { key: unknown[] }) => e.key);
+
+    it.each(bodies)("exact, as %s", async (name, headers) => {
+      const u = `exact-${name.replace(/\W/g, "")}`;
+      for (const path of [u, `${u}/1`, `${u}/2`]) await call("PUT", `/keys/${path}`, 1);
+      const response = await send(`/keys/${u}`, '{"exact":true}', headers);
+      expect(response).toEqual({ status: 200, json: { success: true, deletedCount: 1 } });
+      expect(await keys(u)).toEqual([
+        [u, 1],
+        [u, 2],
+      ]);
+      expect((await call("GET", `/keys/${u}`)).status).toBe(404);
+    });
+
+    it.each(bodies)("where, as %s", async (name, headers) => {
+      const u = `where-${name.replace(/\W/g, "")}`;
+      await call("PUT", `/keys/${u}/1`, { n: 1 });
+      await call("PUT", `/keys/${u}/2`, { n: 2 });
+      const response = await send(`/keys/${u}`, '{"where":{"n":{"$eq":2}}}', headers);
+      expect(response.json).toEqual({ success: true, deletedCount: 1 });
+      expect(await keys(u)).toEqual([[u, 1]]);
+    });
+
+    it("refuses a body it cannot read, or a field it does not know, deleting nothing", async () => {
+      for (const path of ["guard", "guard/1"]) await call("PUT", `/keys/${path}`, 1);
+      const refused: [string, string][] = [
+        ["exact=true", "INVALID_JSON"],
+        ['{"exatc":true}', "INVALID_ARGUMENT"],
+        ["[true]", "INVALID_ARGUMENT"],
+        ['{"exact":"yes"}', "INVALID_ARGUMENT"],
+      ];
+      for (const [body, code] of refused) {
+        const response = await send("/keys/guard", body, { "content-type": "text/plain" });
+        expect({ body, status: response.status, code: response.json.code }).toEqual({
+          body,
+          status: 400,
+          code,
+        });
+      }
+      expect(await keys("guard")).toEqual([["guard", 1]]);
+      expect((await call("GET", "/keys/guard")).status).toBe(200);
+    });
+  });
 
   it("refuses values nested past 100 levels with VALUE_TOO_DEEP, and reads every stored value", async () => {
     const nested = (levels: number) => "[".repeat(levels) + "]".repeat(levels);

@@ -10,12 +10,12 @@ import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Kv, type KvQueueMessage, openKv } from "../src/index.js";
 import {
   collect,
+  describeEach,
   killed,
-  postgresAvailable,
   postgresSchema,
   sleep,
   startNode,
@@ -63,141 +63,136 @@ function sqliteFile() {
 const storages = [
   {
     name: "PostgreSQL database",
-    available: postgresAvailable,
+    postgres: true,
     create: postgresSchema,
     workers: false,
   },
-  { name: "SQLite file", available: true, create: sqliteFile, workers: false },
-  { name: "SQLite file, as --workers 2", available: true, create: sqliteFile, workers: true },
+  { name: "SQLite file", create: sqliteFile, workers: false },
+  { name: "SQLite file, as --workers 2", create: sqliteFile, workers: true },
   {
     name: "PostgreSQL database, as --workers 2",
-    available: postgresAvailable,
+    postgres: true,
     create: postgresSchema,
     workers: true,
   },
 ];
 
-describe.each(storages.filter((storage) => storage.available))(
-  "two nodes over one $name",
-  ({ create, workers }) => {
-    const schema = create();
-    let nodes: { child: ChildProcess; url: string }[];
-    let a: Kv;
-    let b: Kv;
+describeEach(storages, "two nodes over one", ({ create, workers }) => {
+  const schema = create();
+  let nodes: { child: ChildProcess; url: string }[];
+  let a: Kv;
+  let b: Kv;
 
-    beforeAll(async () => {
-      nodes = workers
-        ? [await node(schema.url, ["--workers", "2"])]
-        : [await node(schema.url), await node(schema.url)];
-      a = await openKv(nodes[0]!.url, { accessToken: token });
-      b = await openKv(nodes.at(-1)!.url, { accessToken: token });
+  beforeAll(async () => {
+    nodes = workers
+      ? [await node(schema.url, ["--workers", "2"])]
+      : [await node(schema.url), await node(schema.url)];
+    a = await openKv(nodes[0]!.url, { accessToken: token });
+    b = await openKv(nodes.at(-1)!.url, { accessToken: token });
+  });
+
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    for (const n of nodes ?? []) await killed(n.child);
+    await schema.drop();
+  });
+
+  it("serves the same data from both nodes, with versionstamps increasing across them", async () => {
+    const stamps: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const writer = i % 2 === 0 ? a : b;
+      stamps.push((await writer.set(["shared", i], { i })).versionstamp);
+    }
+    expect([...stamps].sort()).toEqual(stamps);
+    expect(new Set(stamps).size).toBe(20);
+    const fromA = await collect(a.list({ prefix: ["shared"] }));
+    const fromB = await collect(b.list({ prefix: ["shared"] }));
+    expect(fromA).toEqual(fromB);
+    expect(fromA.map((e) => e.versionstamp)).toEqual(stamps);
+  });
+
+  it("wakes a watch on one node for a commit on the other", async () => {
+    const seen: unknown[] = [];
+    const h = a.watch(["cross"], (entries) => void seen.push(...entries.map((e) => e.value)), {
+      emitInitial: false,
     });
+    await h.ready;
+    await b.set(["cross", 1], "from b");
+    // Seen before it changes again (a key changed twice before the feed reads it is reported once).
+    await until(() => seen.length === 1);
+    await b.delete(["cross", 1]);
+    await until(() => seen.length === 2);
+    expect(seen).toEqual(["from b", null]);
+    h.stop();
+  });
 
-    afterAll(async () => {
-      await a?.close();
-      await b?.close();
-      for (const n of nodes ?? []) await killed(n.child);
-      await schema.drop();
-    });
+  it("gives every check exactly one winner when both nodes race", async () => {
+    for (let round = 0; round < 20; round++) {
+      const key = ["race", round];
+      const [ra, rb] = await Promise.all(
+        [a, b].map((kv, i) => kv.atomic().check({ key, versionstamp: null }).set(key, i).commit()),
+      );
+      expect([ra!.ok, rb!.ok].filter(Boolean)).toHaveLength(1);
+      const winner = ra!.ok ? 0 : 1;
+      expect((await a.get(key)).value).toBe(winner);
+    }
+  });
 
-    it("serves the same data from both nodes, with versionstamps increasing across them", async () => {
-      const stamps: string[] = [];
-      for (let i = 0; i < 20; i++) {
-        const writer = i % 2 === 0 ? a : b;
-        stamps.push((await writer.set(["shared", i], { i })).versionstamp);
-      }
-      expect([...stamps].sort()).toEqual(stamps);
-      expect(new Set(stamps).size).toBe(20);
-      const fromA = await collect(a.list({ prefix: ["shared"] }));
-      const fromB = await collect(b.list({ prefix: ["shared"] }));
-      expect(fromA).toEqual(fromB);
-      expect(fromA.map((e) => e.versionstamp)).toEqual(stamps);
-    });
+  it("shares queue work between the nodes' consumers, each message handled once", async () => {
+    const handled = new Map<string, string[]>();
+    const handler = (by: string) => async (m: KvQueueMessage) => {
+      handled.set(m.id, [...(handled.get(m.id) ?? []), by]);
+      await sleep(20); // slower than the enqueuing, so that one consumer alone falls behind
+    };
+    const consumers = [
+      a.listenQueue(handler("a"), { concurrency: 2 }),
+      b.listenQueue(handler("b"), { concurrency: 2 }),
+    ];
+    const ids: string[] = [];
+    for (let i = 0; i < 60; i++) ids.push((await (i % 2 ? a : b).enqueue(i)).id);
+    await until(() => handled.size === 60, 20_000);
+    await Promise.all(consumers.map((c) => c.stop()));
+    expect([...handled.values()].every((by) => by.length === 1)).toBe(true);
+    const byNode = [...handled.values()].flat();
+    expect(byNode).toContain("a");
+    expect(byNode).toContain("b");
+    expect((await a.queueStats()).total).toBe(0);
+  });
 
-    it("wakes a watch on one node for a commit on the other", async () => {
-      const seen: unknown[] = [];
-      const h = a.watch(["cross"], (entries) => void seen.push(...entries.map((e) => e.value)), {
-        emitInitial: false,
-      });
-      await h.ready;
-      await b.set(["cross", 1], "from b");
-      // Seen before it changes again (a key changed twice before the feed reads it is reported once).
-      await until(() => seen.length === 1);
-      await b.delete(["cross", 1]);
-      await until(() => seen.length === 2);
-      expect(seen).toEqual(["from b", null]);
-      h.stop();
-    });
-
-    it("gives every check exactly one winner when both nodes race", async () => {
-      for (let round = 0; round < 20; round++) {
-        const key = ["race", round];
-        const [ra, rb] = await Promise.all(
-          [a, b].map((kv, i) =>
-            kv.atomic().check({ key, versionstamp: null }).set(key, i).commit(),
-          ),
-        );
-        expect([ra!.ok, rb!.ok].filter(Boolean)).toHaveLength(1);
-        const winner = ra!.ok ? 0 : 1;
-        expect((await a.get(key)).value).toBe(winner);
-      }
-    });
-
-    it("shares queue work between the nodes' consumers, each message handled once", async () => {
-      const handled = new Map<string, string[]>();
-      const handler = (by: string) => async (m: KvQueueMessage) => {
-        handled.set(m.id, [...(handled.get(m.id) ?? []), by]);
-        await sleep(20); // slower than the enqueuing, so that one consumer alone falls behind
-      };
-      const consumers = [
-        a.listenQueue(handler("a"), { concurrency: 2 }),
-        b.listenQueue(handler("b"), { concurrency: 2 }),
-      ];
-      const ids: string[] = [];
-      for (let i = 0; i < 60; i++) ids.push((await (i % 2 ? a : b).enqueue(i)).id);
-      await until(() => handled.size === 60, 20_000);
-      await Promise.all(consumers.map((c) => c.stop()));
-      expect([...handled.values()].every((by) => by.length === 1)).toBe(true);
-      const byNode = [...handled.values()].flat();
-      expect(byNode).toContain("a");
-      expect(byNode).toContain("b");
-      expect((await a.queueStats()).total).toBe(0);
-    });
-
-    it("loses nothing acknowledged when a node is killed, and its leases pass to the other", async () => {
-      const third = await node(schema.url);
-      const c = await openKv(third.url, { accessToken: token });
-      const acknowledged: string[] = [];
-      let stop = false;
-      const writers = Array.from({ length: 4 }, async (_, w) => {
-        for (let i = 0; !stop; i++) {
-          try {
-            await c.set(["killed", w, i], i);
-            acknowledged.push(`${w}/${i}`);
-          } catch {
-            return;
-          }
+  it("loses nothing acknowledged when a node is killed, and its leases pass to the other", async () => {
+    const third = await node(schema.url);
+    const c = await openKv(third.url, { accessToken: token });
+    const acknowledged: string[] = [];
+    let stop = false;
+    const writers = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; !stop; i++) {
+        try {
+          await c.set(["killed", w, i], i);
+          acknowledged.push(`${w}/${i}`);
+        } catch {
+          return;
         }
-      });
-      // A consumer through the doomed node takes a message and hangs in its handler.
-      const { id } = await a.enqueue("orphaned");
-      const { child: hung } = await startNode([consumer, third.url, token], /^started /);
-      await until(() => acknowledged.length >= 100, 20_000);
-      await killed(third.child);
-      await killed(hung);
-      stop = true;
-      await Promise.all(writers);
-      await c.close();
-
-      for (const key of acknowledged) {
-        const [w, i] = key.split("/").map(Number);
-        expect((await a.get(["killed", w!, i!])).value).toBe(i);
       }
-      const got: KvQueueMessage[] = [];
-      const listener = b.listenQueue((m) => void got.push(m));
-      await until(() => got.length === 1, 10_000);
-      expect(got[0]).toMatchObject({ id, value: "orphaned", attempts: 2 });
-      await listener.stop();
     });
-  },
-);
+    // A consumer through the doomed node takes a message and hangs in its handler.
+    const { id } = await a.enqueue("orphaned");
+    const { child: hung } = await startNode([consumer, third.url, token], /^started /);
+    await until(() => acknowledged.length >= 100, 20_000);
+    await killed(third.child);
+    await killed(hung);
+    stop = true;
+    await Promise.all(writers);
+    await c.close();
+
+    for (const key of acknowledged) {
+      const [w, i] = key.split("/").map(Number);
+      expect((await a.get(["killed", w!, i!])).value).toBe(i);
+    }
+    const got: KvQueueMessage[] = [];
+    const listener = b.listenQueue((m) => void got.push(m));
+    await until(() => got.length === 1, 10_000);
+    expect(got[0]).toMatchObject({ id, value: "orphaned", attempts: 2 });
+    await listener.stop();
+  });
+});
