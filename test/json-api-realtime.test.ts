@@ -4,7 +4,7 @@ import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { openKv } from "../src/index.js";
 import { type SseEvent, SseParser } from "../src/protocol/sse.js";
-import { jsonApiForTests, sleep, until } from "./targets.js";
+import { jsonApiForTests, until } from "./targets.js";
 
 const TOKEN = "realtime-token-123";
 const { server, base, call } = jsonApiForTests(TOKEN);
@@ -35,6 +35,19 @@ async function stream(path: string, headers: Record<string, string> = {}) {
     of: (name: string) => events.filter((e) => e.event === name),
     close: () => controller.abort(),
   };
+}
+
+/**
+ * Writes `path` until `s` reports a change: a watch from now gives no other sign that it
+ * follows the feed. Resolves with the last write's versionstamp: later changes have greater ids.
+ */
+async function live(s: Awaited<ReturnType<typeof stream>>, path: string): Promise<string> {
+  let versionstamp = "";
+  await until(async () => {
+    versionstamp = (await call("PUT", path, "ready")).json.versionstamp;
+    return s.of("change").length > 0;
+  });
+  return versionstamp;
 }
 
 async function drainQueue() {
@@ -120,18 +133,21 @@ describe("queue routes", () => {
 
   it("listen streams messages, at most `concurrency` unacknowledged at a time", async () => {
     await drainQueue();
-    for (const v of [1, 2, 3]) await call("POST", "/queue/enqueue", { value: v });
+    for (const v of [1, 2, 3, 4]) await call("POST", "/queue/enqueue", { value: v });
     const s = await stream("/queue/listen?concurrency=2");
     expect(s.type).toBe("text/event-stream");
     await until(() => s.of("message").length === 2);
-    await sleep(100);
+    // Another consumer gets the third message: the stream, holding two, did not take it.
+    const polled = (await call("GET", "/queue/poll")).json.message;
+    expect(polled).toMatchObject({ value: 3 });
+    await call("POST", "/queue/ack", { id: polled.id });
     expect(s.of("message").length).toBe(2);
     const first = JSON.parse(s.of("message")[0]!.data);
     expect(first).toMatchObject({ value: 1, attempts: 1 });
     expect(s.of("message")[0]!.id).toBe(first.id);
     await call("POST", "/queue/ack", { id: first.id });
     await until(() => s.of("message").length === 3);
-    expect(JSON.parse(s.of("message")[2]!.data).value).toBe(3);
+    expect(JSON.parse(s.of("message")[2]!.data).value).toBe(4);
     for (const e of s.of("message").slice(1))
       await call("POST", "/queue/ack", { id: JSON.parse(e.data).id });
     s.close();
@@ -207,20 +223,25 @@ describe("watch routes", () => {
     await call("PUT", "/keys/w/1", "uno");
     const resumed = await stream("/watch?keys=w/1,w/2", { "last-event-id": change.id! });
     await until(() => resumed.of("change").length === 1);
-    await sleep(50);
-    expect(resumed.of("change").map((e) => JSON.parse(e.data)[0].value)).toEqual(["uno"]);
+    await call("PUT", "/keys/w/2", "marker"); // anything else the stream sends comes before it
+    await until(() => resumed.of("change").length >= 2);
+    expect(resumed.of("change").map((e) => JSON.parse(e.data))).toEqual([
+      [{ key: ["w", 1], value: "uno", versionstamp: expect.any(String) }],
+      [{ key: ["w", 2], value: "marker", versionstamp: expect.any(String) }],
+    ]);
     resumed.close();
   });
 
   it("streams a prefix, with `prefixes=` and `prefix=`, including deletions", async () => {
     for (const param of ["prefixes", "prefix"]) {
       const s = await stream(`/watch/prefix?${param}=feed-${param}&initial=false`);
-      await sleep(50);
+      const ready = await live(s, `/keys/feed-${param}/ready`);
+      const changes = () => s.of("change").filter((e) => e.id! > ready);
       await call("PUT", `/keys/feed-${param}/a`, 1);
-      await until(() => s.of("change").length === 1); // seen before it changes again
+      await until(() => changes().length === 1); // seen before it changes again
       await call("DELETE", `/keys/feed-${param}/a`);
-      await until(() => s.of("change").length === 2);
-      expect(s.of("change").map((e) => JSON.parse(e.data))).toEqual([
+      await until(() => changes().length === 2);
+      expect(changes().map((e) => JSON.parse(e.data))).toEqual([
         [{ key: [`feed-${param}`, "a"], value: 1, versionstamp: expect.any(String) }],
         [{ key: [`feed-${param}`, "a"], value: null, versionstamp: null }],
       ]);
@@ -236,7 +257,7 @@ describe("watch routes", () => {
     );
     stalled.pause(); // reads nothing more: the kernel's buffers fill, then the server's
     const reader = await stream("/watch/prefix?prefix=backlog&initial=false");
-    await sleep(100);
+    const ready = await live(reader, "/keys/backlog/ready");
     const kv = await openKv(server().url, { accessToken: TOKEN });
     const value = "x".repeat(60_000);
     const commits = 40; // ~24 MB of events: the limit and the kernel's buffers, well passed
@@ -245,7 +266,7 @@ describe("watch routes", () => {
       for (let i = 0; i < 10; i++) op.set(["backlog", c * 10 + i], value);
       await op.commit();
     }
-    await until(() => reader.of("change").length === commits, 20_000);
+    await until(() => reader.of("change").filter((e) => e.id! > ready).length === commits, 20_000);
     reader.close();
     await kv.close();
     // Reading again, the stalled client gets what the server had sent, then the end.

@@ -11,7 +11,7 @@ import { type EncodedValue, ValueEncoding } from "../src/codec/value-codec.js";
 import { counterFromVersionstamp, versionstampFromCounter } from "../src/codec/versionstamp.js";
 import { openKv } from "../src/index.js";
 import { KvError } from "../src/kv-error.js";
-import { collect, sleep, startNode, until } from "./targets.js";
+import { collect, startNode, until } from "./targets.js";
 
 const dirs: string[] = [];
 function tempPath(): string {
@@ -196,8 +196,7 @@ describe("SQLite backend", () => {
     await kv.set(["keep"], 1);
     for (let i = 0; i < 5; i++) await kv.set(["temp", i], i, { expireIn: 400 });
     expect(rows(path)).toBe(6);
-    await sleep(700);
-    expect(rows(path)).toBe(1);
+    await until(() => rows(path) === 1);
     await kv.close();
   });
 
@@ -206,10 +205,12 @@ describe("SQLite backend", () => {
     const kv = await openKv(path);
     await kv.set(["temp"], 1, { expireIn: 20 });
     await kv.close();
-    await sleep(50);
+    const db = new Database(path, { readonly: true });
+    const expiresAt = db.prepare("SELECT expires_at FROM kv").pluck().get() as number;
+    db.close();
+    await until(() => Date.now() > expiresAt); // expired while closed
     const again = await openKv(path);
-    await sleep(150);
-    expect(rows(path)).toBe(0);
+    await until(() => rows(path) === 0);
     await again.close();
   });
 

@@ -1,6 +1,6 @@
 import { expect, it } from "vitest";
 import type { KvEntryMaybe, KvWatchInfo } from "../../src/index.js";
-import { conformance, sleep, until } from "../targets.js";
+import { conformance, until } from "../targets.js";
 
 type Call = { entries: KvEntryMaybe[]; info: KvWatchInfo };
 const shape = (calls: Call[]) =>
@@ -48,12 +48,14 @@ conformance("watch", (kv) => {
     await kv().set(["users", "ab"], "not a child");
     await kv().set(["orders", 1], "elsewhere");
     await kv().delete(["users", "a", 1], { exact: true });
-    await until(() => calls.length === 3);
-    await sleep(50);
+    // A later commit the watch sees: whatever else it would report arrives before it.
+    await kv().set(["users", "a", "marker"], "end");
+    await until(() => calls.length >= 4);
     expect(shape(calls)).toEqual([
       [[["users", "a"], 0, true]],
       [[["users", "a", 1], 1, true]],
       [[["users", "a", 1], null, false]],
+      [[["users", "a", "marker"], "end", true]],
     ]);
     expect(calls.every((c) => c.info.initial === false && c.info.versionstamp !== null)).toBe(true);
     h.stop();
@@ -66,8 +68,10 @@ conformance("watch", (kv) => {
     await kv().set(["cfg", "child"], 1);
     await kv().set(["cfg"], 2);
     await until(() => calls.length === 1);
-    await sleep(50);
-    expect(shape(calls)).toEqual([[[["cfg"], 2, true]]]);
+    await kv().set(["cfg", "child"], 3);
+    await kv().set(["cfg"], 4); // the marker: a child's change would be reported before it
+    await until(() => calls.length >= 2);
+    expect(shape(calls)).toEqual([[[["cfg"], 2, true]], [[["cfg"], 4, true]]]);
     h.stop();
   });
 
@@ -106,6 +110,11 @@ conformance("watch", (kv) => {
 
   it("stops delivering after stop(), and `using` stops it", async () => {
     const { calls, callback } = recorder();
+    // A second watch of the same key is the witness: the feed hands each commit to every watch
+    // at once, so once the witness has seen a commit made after it, the stopped one had its chance.
+    const witness = recorder();
+    const w = kv().watch(["x"], witness.callback, { emitInitial: false });
+    await w.ready;
     {
       using h = kv().watch(["x"], callback, { emitInitial: false });
       await h.ready;
@@ -113,8 +122,11 @@ conformance("watch", (kv) => {
       await until(() => calls.length === 1);
     }
     await kv().set(["x"], 2);
-    await sleep(100);
-    expect(calls).toHaveLength(1);
+    await until(() => witness.calls.length >= 2);
+    await kv().set(["x", "marker"], 3);
+    await until(() => witness.calls.length >= 3);
+    expect(shape(calls)).toEqual([[[["x"], 1, true]]]);
+    w.stop();
   });
 
   it("coalesces per key while the callback is busy (drop-oldest)", async () => {
@@ -137,8 +149,9 @@ conformance("watch", (kv) => {
     await kv().set(["k", 2], "a");
     await kv().set(["k", 3], "b");
     await kv().set(["k", 3], "Third");
-    await kv().set(["k", 4], "c");
-    await sleep(100); // the buffer fills while the callback waits
+    const last = await kv().set(["k", 4], "c");
+    // The buffer has filled while the callback waits: the watch has read up to the last commit.
+    await until(() => h.cursor !== null && h.cursor >= last.versionstamp);
     release();
     await until(() => seen.length === 2);
     expect(seen).toEqual([
@@ -171,8 +184,8 @@ conformance("watch", (kv) => {
     await kv().set(["k", 2], "a");
     await kv().set(["k", 3], "b");
     await kv().set(["k", 4], "dropped");
-    await kv().set(["k", 2], "a2");
-    await sleep(100);
+    const last = await kv().set(["k", 2], "a2");
+    await until(() => h.cursor !== null && h.cursor >= last.versionstamp);
     release();
     await until(() => seen.length === 2);
     expect(seen).toEqual([
@@ -196,9 +209,10 @@ conformance("watch", (kv) => {
     await kv().set(["p", 1], "two");
     const { calls, callback } = recorder();
     const h2 = kv().watch(["p"], callback, { cursor: h1.cursor! });
-    await until(() => calls.length === 1);
-    await sleep(100);
-    expect(shape(calls)).toEqual([[[["p", 1], "two", true]]]);
+    await until(() => calls.length >= 1);
+    await kv().set(["p", 2], "marker"); // a second report of ["p", 1] would come before it
+    await until(() => calls.length >= 2);
+    expect(shape(calls)).toEqual([[[["p", 1], "two", true]], [[["p", 2], "marker", true]]]);
     h2.stop();
   });
 
@@ -217,14 +231,16 @@ conformance("watch", (kv) => {
     await kv().atomic().set(["log", 4], 4).delete(["log", 1]).commit();
     const second = recorder();
     const h2 = kv().watch(["log"], second.callback, { cursor });
-    await until(() => second.calls.length === 2);
-    await sleep(50);
+    await until(() => second.calls.length >= 2);
+    await kv().set(["log", 5], "marker"); // anything delivered twice would come before it
+    await until(() => second.calls.length >= 3);
     expect(shape(second.calls)).toEqual([
       [[["log", 3], 3, true]],
       [
         [["log", 1], null, false],
         [["log", 4], 4, true],
       ],
+      [[["log", 5], "marker", true]],
     ]);
     h2.stop();
   });
