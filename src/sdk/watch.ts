@@ -434,20 +434,37 @@ export function watchStream<T extends readonly unknown[]>(
     throw new KvError("INVALID_ARGUMENT", `Too many keys (max ${limits.maxReadRanges})`);
   }
   let handle: KvWatchHandle | undefined;
+  let cancelled = false;
   type Chunk = { [K in keyof T]: KvEntryMaybe<T[K]> };
   return new ReadableStream<Chunk>({
     start(controller) {
       const state: KvEntryMaybe[] = [];
-      const index = new Map(keys.map((k, i) => [Buffer.from(encodeReadKey(k)).toString("hex"), i]));
+      const encoded = keys.map(encodeReadKey);
+      const index = new Map(encoded.map((k, i) => [Buffer.from(k).toString("hex"), i]));
       let last: string | undefined;
       handle = watchKeys(
         database,
         keys,
-        (entries, info) => {
+        async (entries, info) => {
+          const changed = new Set<number>();
           for (const entry of entries) {
             const i = index.get(Buffer.from(encodeReadKey(entry.key)).toString("hex"));
-            if (i !== undefined) state[i] = { ...entry, key: keys[i]! };
+            if (i === undefined) continue;
+            state[i] = { ...entry, key: keys[i]! };
+            changed.add(i);
           }
+          // A key shown before may have expired since, before any sweep says so: read it again.
+          const shown = state.flatMap((e, i) =>
+            changed.has(i) || e.versionstamp === null ? [] : [i],
+          );
+          if (!info.initial && shown.length > 0) {
+            const now = await database().get(shown.map((i) => encoded[i]!));
+            now.forEach((raw, j) => {
+              const i = shown[j]!;
+              if (raw === null) state[i] = { key: keys[i]!, value: null, versionstamp: null };
+            });
+          }
+          if (cancelled) return;
           const stamps = state.map((e) => e.versionstamp ?? "").join(",");
           if (!options.raw && !info.initial && stamps === last) return;
           last = stamps;
@@ -462,6 +479,7 @@ export function watchStream<T extends readonly unknown[]>(
       );
     },
     cancel() {
+      cancelled = true;
       handle?.stop();
     },
   });

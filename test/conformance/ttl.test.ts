@@ -230,6 +230,30 @@ conformance(
       await reader.cancel();
     });
 
+    it("drops a key that expired from the next chunk of a watch stream that showed it", async () => {
+      const ttl = 300;
+      const set = await kv().set(["s", 1], "short", { expireIn: ttl });
+      const expiredBy = Date.now() + ttl;
+      await kv().set(["s", 2], 1);
+      const reader = kv()
+        .watch([
+          ["s", 1],
+          ["s", 2],
+        ])
+        .getReader();
+      const first = (await reader.read()).value!;
+      // Live when read, unless this machine took longer than the TTL to get here.
+      expect([null, set.versionstamp]).toContain(first[0]!.versionstamp);
+      await until(() => Date.now() > expiredBy);
+      await kv().set(["s", 2], 2); // a change to the other key: a new chunk, with both keys
+      const next = (await reader.read()).value!;
+      expect(next.map((e) => [e.value, e.versionstamp === null])).toEqual([
+        [null, true],
+        [2, false],
+      ]);
+      await reader.cancel();
+    });
+
     it("reports them as deleted to a watch resuming from before they were set", async () => {
       const calls: [unknown, unknown][][] = [];
       const resumed = kv().watch(
