@@ -5,11 +5,7 @@ export { KvU64 } from "./codec/kv-u64.js";
 export { KvV8Value } from "./codec/kv-v8-value.js";
 export { KvNow } from "./codec/server-time.js";
 export type { Database } from "./engine/database.js";
-export { KvError, type KvErrorCode } from "./kv-error.js";
-export { limits } from "./limits.js";
-export type { KvWhere } from "./protocol/where-filter.js";
-export { AtomicOperation, type KvMutation, type KvWriteKey } from "./sdk/atomic-operation.js";
-export { DEFAULT_PATH, Kv, type KvOptions, openKv } from "./sdk/kv.js";
+export { AtomicOperation, type KvMutation, type KvWriteKey } from "./kv/atomic-operation.js";
 export type {
   KvListIterator,
   KvListOptions,
@@ -17,12 +13,13 @@ export type {
   KvPage,
   KvPaginateOptions,
   KvPrefixListOptions,
-} from "./sdk/kv-list-iterator.js";
+} from "./kv/kv-list-iterator.js";
 export type {
   KvTransaction,
   KvTransactionOptions,
   KvTransactionResult,
-} from "./sdk/kv-transaction.js";
+} from "./kv/kv-transaction.js";
+export { DEFAULT_PATH } from "./kv/local-database.js";
 export type {
   KvDeadLetter,
   KvDeadLetterQueue,
@@ -30,18 +27,22 @@ export type {
   KvListenQueueOptions,
   KvQueueListener,
   KvQueueMessage,
-} from "./sdk/queue.js";
+} from "./kv/queue.js";
 export type {
   KvIndex,
   KvIndexOptions,
   KvSearchOptions,
   KvSearchResults,
   KvTokenizer,
-} from "./sdk/search.js";
-export type * from "./sdk/types.js";
+} from "./kv/search.js";
+export type * from "./kv/types.js";
 export type {
   KvWatchCallback,
   KvWatchHandle,
   KvWatchInfo,
   KvWatchOptions,
-} from "./sdk/watch.js";
+} from "./kv/watch.js";
+export { KvError, type KvErrorCode } from "./kv-error.js";
+export { limits } from "./limits.js";
+export type { KvWhere } from "./protocol/where-filter.js";
+export { Kv, type KvOptions, openKv } from "./sdk/kv.js";

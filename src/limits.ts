@@ -61,8 +61,13 @@ export const limits = {
   maxConnections: 10_000,
   /** Size of a request body the server reads (an atomic operation at its limits fits, base64 included). */
   maxRequestBytes: 4 * 1024 * 1024,
-  /** Named databases (KV Connect's `/db/<name>`) one server keeps open. */
-  maxNamedDatabases: 100,
+  /**
+   * Named databases (`/db/<name>`) one server keeps open while idle; past it, the least recently
+   * used idle ones close (any number stay open while requests use them).
+   */
+  maxOpenNamedDatabases: 100,
+  /** A named database no request has used for this long (ms) is closed, and reopened on demand. */
+  namedDatabaseIdleMs: 60_000,
   /** The TTL sweeper runs at least this often (ms), and removes at most `sweepBatch` keys per run. */
   sweepIntervalMs: 60_000,
   sweepBatch: 1000,

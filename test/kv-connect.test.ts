@@ -893,9 +893,20 @@ describe("named databases", () => {
     });
     expect((await kv.get(["deno", "beta"])).value).toEqual({ from: "beta" });
     expect((await kv.get(["deno", "alpha"])).value).toBeNull();
-    await expect(kv.enqueue("nobody could receive this")).rejects.toThrow(
-      "400 Enqueue is supported on the default database only",
-    );
+    // A message queued in a named database is for that database's consumers (Cairn's SDK at /db/<name>).
+    await kv.enqueue({ for: "beta" });
     kv.close();
+    const beta = await openKv(`${named.url}/db/beta`, { accessToken: TOKEN });
+    const message = await new Promise((resolve) => {
+      const listener = beta.listenQueue((message) => {
+        resolve(message.value);
+        void listener.stop();
+      });
+    });
+    expect(message).toEqual({ for: "beta" });
+    await beta.close();
+    const main = await openKv(named.url, { accessToken: TOKEN });
+    expect((await main.queueStats()).total).toBe(0); // the default database's queue is another
+    await main.close();
   });
 });

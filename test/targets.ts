@@ -9,8 +9,8 @@ import { rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import postgres from "postgres";
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from "vitest";
-import { PostgresBackend } from "../src/backends/postgres/postgres-backend.js";
 import { type Kv, openKv } from "../src/index.js";
 import { type CairnServer, type ServerOptions, startServer } from "../src/server/server.js";
 
@@ -82,12 +82,16 @@ export function postgresSchema(): { url: string; drop(): Promise<void> } {
   const url = `${POSTGRES_URL}${POSTGRES_URL.includes("?") ? "&" : "?"}schema=${schema}`;
   return {
     url,
+    /** Drops the schema, and those of the named databases a server made beside it (`<schema>_<name>`). */
     async drop() {
-      const backend = new PostgresBackend(url, { maxConnections: 1 });
+      const sql = postgres(POSTGRES_URL, { max: 1, onnotice: () => {} });
       try {
-        await backend.dropSchema();
+        const schemas = await sql<{ name: string }[]>`
+          SELECT nspname AS name FROM pg_namespace
+          WHERE nspname = ${schema} OR starts_with(nspname, ${`${schema}_`})`;
+        for (const { name } of schemas) await sql`DROP SCHEMA ${sql(name)} CASCADE`;
       } finally {
-        await backend.close();
+        await sql.end();
       }
     },
   };
@@ -233,8 +237,15 @@ const memory: Storage = {
   open: async () => ({ data: ":memory:", drop: async () => {} }),
 };
 
-/** A server on port 0 over `storage` (default `:memory:`) for the tests of one file, requiring `token`. */
-export function serverForTests(token: string, storage: Storage = memory): () => CairnServer {
+/**
+ * A server on port 0 over `storage` (default `:memory:`) for the tests of one file, requiring
+ * `token`, with any other `options`.
+ */
+export function serverForTests(
+  token: string,
+  storage: Storage = memory,
+  options: Partial<ServerOptions> = {},
+): () => CairnServer {
   let server: CairnServer;
   let drop: () => Promise<void>;
   beforeAll(async () => {
@@ -246,6 +257,7 @@ export function serverForTests(token: string, storage: Storage = memory): () => 
       data: opened.data,
       auth: true,
       token,
+      ...options,
     });
   });
   afterAll(async () => {

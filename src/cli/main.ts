@@ -9,13 +9,14 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../codec/duration.js";
+import { DEFAULT_PATH } from "../kv/local-database.js";
+import type { KvEntryMaybe } from "../kv/types.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { formatKeyPath, parseKeyPath } from "../protocol/key-path.js";
 import { fromTagged, keyToJson, toTagged } from "../protocol/tagged-json.js";
 import type { KvWhere } from "../protocol/where-filter.js";
-import { DEFAULT_PATH, type Kv, openKv } from "../sdk/kv.js";
-import type { KvEntryMaybe } from "../sdk/types.js";
+import { type Kv, openKv } from "../sdk/kv.js";
 import { type ServerOptions, startServer } from "../server/server.js";
 import { isWorker, startWorkerServer, startWorkers } from "../server/workers.js";
 

@@ -121,16 +121,16 @@ export function errorBody(error: unknown): { error: string; code: string } {
 }
 
 /**
- * The one place errors become responses: `{ error, code }` (or, for `text`, the message alone)
- * with the status of the code.
+ * The one place errors become responses: `reply(error)` if given (a face's own error format), else
+ * `{ error, code }` with the status of the code.
  */
-export function sendError(res: Response, error: unknown, format: "json" | "text" = "json"): void {
+export function sendError(res: Response, error: unknown, reply?: (error: KvError) => Reply): void {
   const e = asKvError(error);
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  if (format === "text") sendReply(res, new Reply(e.status, "text/plain", e.message));
+  if (reply) sendReply(res, reply(e));
   else sendJson(res, e.status, { error: e.message, code: e.code });
 }
 

@@ -85,11 +85,15 @@ function errorFromResponse(base: string, status: number, text: string): KvError 
   );
 }
 
-/** The API base for a server URL: `/api` unless the URL names a path (e.g. the seed's `/keyval/api`). */
+/**
+ * The API base for a server URL: `/api` of the server (`http://host:port`) or of one of its named
+ * databases (`http://host:port/db/orders`), or the path the URL names (the seed's `/keyval/api`).
+ */
 export function apiBase(url: string): string {
   const parsed = new URL(url);
   const path = parsed.pathname.replace(/\/+$/, "");
-  return `${parsed.origin}${path === "" ? "/api" : path}`;
+  const named = /^\/db\/[^/]+$/.test(path);
+  return `${parsed.origin}${path === "" || named ? `${path}/api` : path}`;
 }
 
 export class RemoteDatabase implements Database {

@@ -1,24 +1,13 @@
 /**
- * Bearer tokens. A token maps to a principal; routes ask the principal whether it may read or
- * write, so that tokens with identities and per-prefix permissions slot in here without touching
- * routes. Tokens are compared in constant time.
+ * Bearer tokens. A token maps to a principal, which the request's database (permissions.ts) asks
+ * what it may read and write, so that tokens with identities and per-prefix permissions slot in
+ * here without touching routes. Tokens are compared in constant time.
  */
 import { timingSafeEqual } from "node:crypto";
 import { isDerivedToken, verifyDerivedToken } from "../faces/derived-token.js";
+import type { Authenticator, Principal } from "../faces/face.js";
 import { bearerToken } from "../faces/http-io.js";
-import type { Access } from "../faces/route.js";
 import { KvError } from "../kv-error.js";
-
-export interface Principal {
-  readonly name: string;
-  /** Whether this principal may `access` keys (today: the whole database). */
-  can(access: Access): boolean;
-}
-
-export interface Authenticator {
-  /** The principal behind an `Authorization` header; throws `UNAUTHORIZED` otherwise. */
-  authenticate(authorization: string | undefined): Principal;
-}
 
 const admin: Principal = { name: "admin", can: () => true };
 

@@ -16,8 +16,8 @@ import type {
   Database,
   LeasedMessage,
 } from "../engine/database.js";
+import { isPostgresUrl, type LocalOptions, openLocalDatabase } from "../kv/local-database.js";
 import { KvError, type KvErrorCode } from "../kv-error.js";
-import { isPostgresUrl, type KvOptions, openDatabase } from "../sdk/kv.js";
 
 /** Whether the storage at `data` takes its commits from one writer: a SQLite file (see above). */
 export const hasOneWriter = (data: string): boolean => data !== ":memory:" && !isPostgresUrl(data);
@@ -240,12 +240,12 @@ export function commitApplier(
 export class WriterDatabases {
   readonly #open = new Map<string, Database>();
 
-  constructor(private readonly options: KvOptions) {}
+  constructor(private readonly options: LocalOptions) {}
 
   at(path: string): Database {
     let database = this.#open.get(path);
     if (database === undefined) {
-      database = openDatabase(path, this.options);
+      database = openLocalDatabase(path, this.options);
       this.#open.set(path, database);
     }
     return database;

@@ -1,16 +1,16 @@
 /**
  * The databases one server serves: the default one at the configured data path, and named ones
- * (KV Connect's `/db/<name>`), each its own SQLite file in `databases/` beside the default file
+ * (`/db/<name>` on every face), each its own SQLite file in `databases/` beside the default file
  * (`./cairn-data/cairn.db` → `./cairn-data/databases/<name>.db`), its own in-memory database
  * when the default is `:memory:`, or on PostgreSQL its own schema (`<schema>_<name>`). A named
- * database is created by the metadata exchange, which needs the server's access token, and opened
- * again after a restart by the first request that names it (on PostgreSQL, whose schemas this
- * process cannot see without asking, by any request that names it); every database closes with
- * the server.
+ * database is created by the first request that may create it (one that writes, or KV Connect's
+ * metadata exchange), opened again after a restart by the first request that names it (on
+ * PostgreSQL, whose schemas this process cannot see without asking, any request creates it), and
+ * closed when no request has used it for a while; every database closes with the server.
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import {
   type ClaimRequest,
   type Commit,
@@ -22,10 +22,9 @@ import {
 import { DatabaseWrapper } from "../engine/database-wrapper.js";
 import { Engine } from "../engine/engine.js";
 import { GroupedReads } from "../engine/grouped-reads.js";
-import { databaseIdOf, isDatabaseName, type KvConnectDatabases } from "../faces/kv-connect.js";
+import { isPostgresUrl, type LocalOptions, openLocalDatabase } from "../kv/local-database.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
-import { isPostgresUrl, type KvOptions, openDatabase } from "../sdk/kv.js";
 import type { WritesVia } from "./commit-channel.js";
 
 /**
@@ -59,39 +58,84 @@ class WritesElsewhere extends DatabaseWrapper {
   }
 }
 
-interface Open {
+/** A named database's name: lowercase, so that names stay distinct on every file system. */
+const DATABASE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** `name`, if it is a valid database name; `INVALID_ARGUMENT` saying what one is otherwise. */
+export function databaseName(name: string): string {
+  if (!DATABASE_NAME.test(name)) {
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      "Invalid database name: use 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit.",
+    );
+  }
+  return name;
+}
+
+/** A stable UUID for the database at `data` (the same across restarts of the server). */
+function databaseIdOf(data: string): string {
+  const h = createHash("sha256")
+    // A URL names the same database from any working directory (a path is made absolute).
+    .update(`cairn:${/^[a-z][a-z0-9+.-]*:\/\//i.test(data) ? data : resolve(data)}`)
+    .digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** An open database and its stable id. */
+export interface OpenDatabase {
   readonly database: Database;
   readonly id: string;
 }
 
-export class Databases implements KvConnectDatabases {
+interface Named extends OpenDatabase {
+  readonly name: string;
+  /** Requests using it now; it is closed only at zero. */
+  users: number;
+  lastUsed: number;
+}
+
+export class Databases {
   readonly #data: string;
-  readonly #options: KvOptions;
+  readonly #options: LocalOptions;
   readonly #writesVia: WritesVia | undefined;
-  readonly #default: Open;
-  readonly #named = new Map<string, Open>();
+  readonly #idleMs: number;
+  readonly #default: OpenDatabase;
+  readonly #named = new Map<string, Named>();
+  readonly #closing = new Set<Promise<void>>();
+  readonly #sweep: NodeJS.Timeout;
 
   /**
    * `options` apply to every database (durability, change retention); with `writesVia`, commits
-   * and queue claims go there instead of to each database's own engine.
+   * and queue claims go there instead of to each database's own engine. A named database unused
+   * for `idleMs` is closed.
    */
-  constructor(data: string, options: KvOptions = {}, writesVia?: WritesVia) {
+  constructor(
+    data: string,
+    options: LocalOptions = {},
+    writesVia?: WritesVia,
+    idleMs: number = limits.namedDatabaseIdleMs,
+  ) {
     this.#data = data;
     this.#options = options;
     this.#writesVia = writesVia;
+    this.#idleMs = idleMs;
     this.#default = this.#openAt(data);
+    this.#sweep = setInterval(() => this.#closeIdle(Date.now() - this.#idleMs), idleMs);
+    this.#sweep.unref();
   }
 
   /** The default database. */
-  get default(): Database {
-    return this.#default.database;
+  get default(): OpenDatabase {
+    return this.#default;
+  }
+
+  /** How many named databases are open. */
+  get openNamed(): number {
+    return this.#named.size;
   }
 
   /** Where the named database `name` lives (`:memory:` beside an in-memory default). */
   #pathOf(name: string): string {
-    // The face validates names; this keeps any other caller from reaching outside `databases/`.
-    if (!isDatabaseName(name))
-      throw new KvError("INVALID_ARGUMENT", `Invalid database name ${name}`);
     if (this.#data === ":memory:") return ":memory:";
     if (!isPostgresUrl(this.#data)) return join(dirname(this.#data), "databases", `${name}.db`);
     const url = new URL(this.#data);
@@ -99,36 +143,69 @@ export class Databases implements KvConnectDatabases {
     return url.toString();
   }
 
-  open(name: string | null, create: boolean): Open | undefined {
-    if (name === null) return this.#default;
-    const open = this.#named.get(name);
-    if (open) return open;
-    const path = this.#pathOf(name);
-    const exists = isPostgresUrl(path) || (path !== ":memory:" && existsSync(path));
-    if (!create && !exists) return undefined;
-    if (this.#named.size >= limits.maxNamedDatabases) {
-      throw new KvError(
-        "INVALID_ARGUMENT",
-        `Too many databases (max ${limits.maxNamedDatabases} named databases per server)`,
-      );
+  /**
+   * The named database `name` for one request, opened if need be; `undefined` if it does not
+   * exist and `create` is false. `release` it when the request ends. `INVALID_ARGUMENT` for an
+   * invalid name.
+   */
+  acquire(name: string, create: boolean): OpenDatabase | undefined {
+    let named = this.#named.get(databaseName(name));
+    if (named === undefined) {
+      const path = this.#pathOf(name);
+      const exists = isPostgresUrl(path) || (path !== ":memory:" && existsSync(path));
+      if (!create && !exists) return undefined;
+      const excess = this.#named.size + 1 - limits.maxOpenNamedDatabases;
+      if (excess > 0) this.#closeIdle(Date.now(), excess);
+      named = { ...this.#openAt(path), name, users: 0, lastUsed: 0 };
+      this.#named.set(name, named);
     }
-    const opened = this.#openAt(path);
-    this.#named.set(name, opened);
-    return opened;
+    named.users++;
+    return named;
+  }
+
+  /** The end of a request that `acquire`d `open`. */
+  release(open: OpenDatabase): void {
+    const named = open as Named;
+    named.users--;
+    named.lastUsed = Date.now();
+  }
+
+  /**
+   * Closes up to `count` named databases no request uses that were last used before `before`,
+   * least recently used first. An in-memory database lives only while open: it stays.
+   */
+  #closeIdle(before: number, count = Number.POSITIVE_INFINITY): void {
+    if (this.#data === ":memory:") return;
+    const idle = [...this.#named.values()]
+      .filter((named) => named.users === 0 && named.lastUsed < before)
+      .sort((a, b) => a.lastUsed - b.lastUsed)
+      .slice(0, count);
+    for (const named of idle) {
+      this.#named.delete(named.name);
+      const closing = named.database
+        .close()
+        .catch((error) => console.error(`cairn: closing database ${named.name}:`, error))
+        .finally(() => this.#closing.delete(closing));
+      this.#closing.add(closing);
+    }
   }
 
   /** Closes every database, letting pending commits finish. */
   async close(): Promise<void> {
+    clearInterval(this.#sweep);
     const all = [this.#default, ...this.#named.values()];
     this.#named.clear();
-    const results = await Promise.allSettled(all.map((open) => open.database.close()));
+    const results = await Promise.allSettled([
+      ...all.map((open) => open.database.close()),
+      ...this.#closing,
+    ]);
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw failed.reason;
   }
 
-  #openAt(path: string): Open {
+  #openAt(path: string): OpenDatabase {
     const via = this.#writesVia;
-    const opened = openDatabase(path, this.#options);
+    const opened = openLocalDatabase(path, this.#options);
     // Concurrent requests' reads share one storage read per event-loop turn (see GroupedReads).
     const database = new GroupedReads(via ? new WritesElsewhere(opened, path, via) : opened);
     return { database, id: path === ":memory:" ? randomUUID() : databaseIdOf(path) };

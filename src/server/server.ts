@@ -6,7 +6,7 @@ import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import FindMyWay from "find-my-way";
 import type { Database } from "../engine/database.js";
-import { databaseProtocolRoutes } from "../faces/database-protocol.js";
+import type { Authenticator, Face, Principal, Route, RouteRequest } from "../faces/face.js";
 import {
   Reply,
   type Request,
@@ -19,31 +19,32 @@ import {
   sendReply,
   sendStream,
 } from "../faces/http-io.js";
-import { jsonApiRoutes } from "../faces/json-api.js";
-import { jsonApiRealtimeRoutes } from "../faces/json-api-realtime.js";
-import { kvConnectRoutes } from "../faces/kv-connect.js";
-import type { Route, RouteRequest } from "../faces/route.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
-import { Kv } from "../sdk/kv.js";
-import { type Authenticator, noAuth, tokenAuthenticator } from "./auth.js";
+import { noAuth, tokenAuthenticator } from "./auth.js";
 import { hasOneWriter, type WritesVia } from "./commit-channel.js";
-import { Databases } from "./databases.js";
+import { Databases, type OpenDatabase } from "./databases.js";
+import { faces as allFaces } from "./faces.js";
 import { type Listener, type ListenOptions, listen } from "./listener.js";
+import { permitted } from "./permissions.js";
 import { startWriter } from "./writer.js";
 
 export interface ServerOptions {
   readonly host: string;
   readonly port: number;
   /**
-   * A SQLite path (or `:memory:`) or a `postgres://` URL; KV Connect's named databases live beside
-   * it (`Databases`).
+   * A SQLite path (or `:memory:`) or a `postgres://` URL; named databases (`/db/<name>`) live
+   * beside it (`Databases`).
    */
   readonly data: string;
+  /** The faces served (default: every face, `faces.ts`). */
+  readonly faces?: readonly Face[];
+  /** How long (ms) a named database no request uses stays open (default `limits.namedDatabaseIdleMs`). */
+  readonly namedDatabaseIdleMs?: number;
   readonly durability?: "full" | "relaxed";
   /** How long changes are kept for resuming watches (default 1 hour). */
   readonly changeRetention?: number | string;
-  /** Whether to remove expired entries and old changes in the background (default true; `KvOptions.sweep`). */
+  /** Whether to remove expired entries and old changes in the background (default true; `LocalOptions.sweep`). */
   readonly sweep?: boolean;
   /** Required unless `auth` is false. */
   readonly token?: string;
@@ -93,8 +94,6 @@ export interface CairnServer {
   close(): Promise<void>;
 }
 
-/** Every face is served under both: `/api` (Cairn's) and `/keyval/api` (the Buntime seed's base URL). */
-export const BASE_PATHS = ["/api", "/keyval/api"] as const;
 const METHODS = ["GET", "POST", "PUT", "DELETE"] as const;
 
 const CORS_HEADERS = {
@@ -105,13 +104,14 @@ const CORS_HEADERS = {
 };
 
 /**
- * A request as a route sees it. The query, and the abort signal with the listener behind it, are
- * made on first use: most routes need neither. It is a class because an object literal with a
- * getter, made per request, cost a point GET a fifth of its throughput.
+ * A request as a route sees it. The query, the abort signal with the listener behind it, and the
+ * database are made on first use: most routes need not all. It is a class because an object
+ * literal with a getter, made per request, cost a point GET a fifth of its throughput.
  */
 class ServedRequest implements RouteRequest {
   #query: URLSearchParams | undefined;
   #aborted: AbortController | undefined;
+  #target: OpenDatabase | undefined;
 
   constructor(
     readonly req: Request,
@@ -119,6 +119,10 @@ class ServedRequest implements RouteRequest {
     readonly wildcard: string,
     readonly params: Record<string, string | undefined>,
     private readonly search: string,
+    readonly principal: Principal,
+    readonly databaseName: string | null,
+    private readonly databases: Databases,
+    private readonly creates: boolean,
   ) {}
 
   get query(): URLSearchParams {
@@ -139,6 +143,36 @@ class ServedRequest implements RouteRequest {
     return this.#aborted.signal;
   }
 
+  get database(): Database {
+    return this.#open().database;
+  }
+
+  get databaseId(): string {
+    return this.#open().id;
+  }
+
+  /** The request's database, as its principal may use it; a named one is held until the response ends. */
+  #open(): OpenDatabase {
+    if (this.#target !== undefined) return this.#target;
+    const name = this.databaseName;
+    let open = this.databases.default;
+    if (name !== null) {
+      const acquired = this.databases.acquire(name, this.creates);
+      if (acquired === undefined) {
+        throw new KvError(
+          "NOT_FOUND",
+          `No database named ${name}: a named database is created by its first write`,
+        );
+      }
+      const release = () => this.databases.release(acquired);
+      if (isClosed(this.res)) release();
+      else (this.res as ServerResponse).once("close", release);
+      open = acquired;
+    }
+    this.#target = { database: permitted(open.database, this.principal), id: open.id };
+    return this.#target;
+  }
+
   json(): Promise<unknown> {
     return readJson(this.req, limits.maxRequestBytes);
   }
@@ -154,32 +188,66 @@ const isClosed = (res: Response) =>
 
 type Handler = (req: Request, res: Response, params: Record<string, string | undefined>) => void;
 
-function mount(
-  router: FindMyWay.Instance<FindMyWay.HTTPVersion.V1>,
-  route: Route,
-  auth: Authenticator,
-  streams: Set<() => void>,
-): void {
+/** Where a route is mounted: the default database's path, or a named database's under `/db/`. */
+const DATABASE_PREFIXES = ["", "/db/:database"] as const;
+
+/** The name of the router's constraint on the header `name` (find-my-way compiles it into code). */
+const constraintOn = (name: string) => `header_${name.replace(/\W/g, "_")}`;
+
+/** Routes that match on a header, by the header's name (find-my-way's constraint strategies). */
+function headerStrategy(name: string): FindMyWay.ConstraintStrategy<FindMyWay.HTTPVersion.V1> {
+  return {
+    name: constraintOn(name),
+    storage() {
+      const handlers = new Map<string, unknown>();
+      return {
+        get: (value: string) => (handlers.get(value) ?? null) as never,
+        set: (value: string, store: unknown) => void handlers.set(value, store),
+      };
+    },
+    deriveConstraint: (req: Request) => req.headers[name] as string | undefined,
+    mustMatchWhenDerived: true,
+  } as never;
+}
+
+interface Mounting {
+  readonly router: FindMyWay.Instance<FindMyWay.HTTPVersion.V1>;
+  readonly auth: Authenticator;
+  readonly databases: Databases;
+  /** Open streams (watches, queue listeners), ended when the server closes. */
+  readonly streams: Set<() => void>;
+}
+
+function mount(face: Face, route: Route, { router, auth, databases, streams }: Mounting): void {
   const prefix = route.path.endsWith("*") ? route.path.length - 1 : undefined;
+  const creates = route.creates ?? route.access === "write";
+  const errorReply = face.errorReply?.bind(face);
   const handler =
-    (base: string): Handler =>
+    (named: boolean, base: string): Handler =>
     async (req, res, params) => {
       try {
-        const principal = auth.authenticate(req.headers.authorization);
+        const principal = face.authenticate
+          ? face.authenticate(req, auth)
+          : auth.authenticate(req.headers.authorization);
         if (!principal.can(route.access)) {
           throw new KvError("FORBIDDEN", `This token may not ${route.access} here`);
         }
         const url = req.url ?? "/";
         const q = url.indexOf("?");
         const pathname = q === -1 ? url : url.slice(0, q);
+        // The router decodes params; faces that give `/` a meaning need the raw text.
+        const start = named ? pathname.indexOf("/", "/db/".length) : 0;
         const result = await route.handle(
           new ServedRequest(
             req,
             res,
-            // The router decodes params; faces that give `/` a meaning need the raw text.
-            prefix === undefined ? "" : pathname.slice(base.length + prefix),
+            prefix === undefined ? "" : pathname.slice(start + base.length + prefix),
             params,
             q === -1 ? "" : url.slice(q + 1),
+            principal,
+            named ? (params.database ?? "") : null,
+            databases,
+            creates,
           ),
         );
         if (result instanceof Reply) sendReply(res, result);
@@ -189,14 +257,20 @@ function mount(
           res.on("close", () => streams.delete(end));
         } else sendJson(res, 200, result);
       } catch (error) {
-        if (error instanceof KvError && error.code === "UNAUTHORIZED") {
+        if (error instanceof KvError && error.code === "UNAUTHORIZED" && !face.authenticate) {
           res.setHeader("www-authenticate", "Bearer");
         }
-        sendError(res, error, route.errors);
+        sendError(res, error, errorReply);
       }
     };
-  for (const base of route.bases ?? BASE_PATHS) {
-    router.on(route.method, `${base}${route.path}`, handler(base) as never);
+  const constraints = route.header && { [constraintOn(route.header.name)]: route.header.value };
+  for (const named of DATABASE_PREFIXES) {
+    for (const base of face.bases) {
+      const path = `${named}${base}${route.path}`;
+      const handle = handler(named !== "", base) as never;
+      if (constraints) router.on(route.method, path, { constraints }, handle);
+      else router.on(route.method, path, handle);
+    }
   }
 }
 
@@ -234,15 +308,26 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     );
   }
   const writer = options.writerThread && !options.writesVia ? startWriter(kvOptions) : undefined;
-  const databases = new Databases(options.data, kvOptions, options.writesVia ?? writer?.writes);
+  const databases = new Databases(
+    options.data,
+    kvOptions,
+    options.writesVia ?? writer?.writes,
+    options.namedDatabaseIdleMs,
+  );
   const closeStorage = async () => {
     await databases.close();
     await writer?.close();
   };
-  const database = databases.default;
   const auth = options.auth ? tokenAuthenticator(options.token!) : noAuth;
+  const faces = options.faces ?? allFaces;
+  const headers = new Set(
+    faces.flatMap((face) => face.routes.flatMap((r) => r.header?.name ?? [])),
+  );
   const router = FindMyWay({
     ignoreTrailingSlash: true,
+    constraints: Object.fromEntries(
+      [...headers].map((name) => [constraintOn(name), headerStrategy(name)]),
+    ),
     defaultRoute: (req, res) => {
       const path = new URL(req.url ?? "/", "http://x").pathname;
       if (!decodable(path)) {
@@ -269,17 +354,10 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
       );
     },
   });
-  router.on("GET", "/health", (_req, res) => void health(database, res));
-  const kv = new Kv(database);
-  const routes = [
-    ...databaseProtocolRoutes(database),
-    ...jsonApiRoutes(kv, database),
-    ...jsonApiRealtimeRoutes(kv, database),
-    ...kvConnectRoutes(databases),
-  ];
-  // Open streams (watches, queue listeners) end when the server closes.
+  router.on("GET", "/health", (_req, res) => void health(databases.default.database, res));
   const streams = new Set<() => void>();
-  for (const route of routes) mount(router, route, auth, streams);
+  const mounting = { router, auth, databases, streams };
+  for (const face of faces) for (const route of face.routes) mount(face, route, mounting);
 
   const listening = listen(
     (req, res) => {

@@ -20,8 +20,8 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { once } from "node:events";
 import type net from "node:net";
+import { openLocalDatabase } from "../kv/local-database.js";
 import { KvError } from "../kv-error.js";
-import { openKv } from "../sdk/kv.js";
 import {
   type Channel,
   commitApplier,
@@ -133,7 +133,7 @@ export async function startWorkers(
   const databases = new WriterDatabases(kvOptions);
   const oneWriter = hasOneWriter(options.data);
   if (oneWriter) databases.at(options.data);
-  else await (await openKv(options.data, kvOptions)).close();
+  else await openLocalDatabase(options.data, kvOptions).close();
 
   const workers = new Set<ChildProcess>();
   /** The workers that serve, in the order connections are dealt to them (the primary last). */

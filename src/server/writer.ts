@@ -17,8 +17,8 @@
  * The thread starts with the first write, and again with the next one if it ever stops.
  */
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import type { LocalOptions } from "../kv/local-database.js";
 import { KvError } from "../kv-error.js";
-import type { KvOptions } from "../sdk/kv.js";
 import {
   commitApplier,
   commitSender,
@@ -39,7 +39,7 @@ const COMMITS_PER_MESSAGE = 8;
 
 interface WriterData {
   readonly cairn: "writer";
-  readonly options: KvOptions;
+  readonly options: LocalOptions;
 }
 
 export interface Writer {
@@ -50,7 +50,7 @@ export interface Writer {
 }
 
 /** `module`: the thread's module; tests pass one that fails on purpose. */
-export function startWriter(options: KvOptions, module: URL = THREAD_MODULE): Writer {
+export function startWriter(options: LocalOptions, module: URL = THREAD_MODULE): Writer {
   let current: ReturnType<typeof start> | undefined;
   let closed = false;
   const start = () => {
@@ -107,7 +107,7 @@ export function startWriter(options: KvOptions, module: URL = THREAD_MODULE): Wr
 }
 
 /** In the thread: applies the commits the server sends until told to close. */
-function runWriter(options: KvOptions): void {
+function runWriter(options: LocalOptions): void {
   const port = parentPort!;
   const databases = new WriterDatabases(options);
   const applier = commitApplier(

@@ -225,6 +225,18 @@ export interface KvPage<T = unknown> {
   readonly hasMore: boolean;
 }
 
+/** How many live keys are under `prefix`, within `[start, end)`, matching `where` (`Kv.count`). */
+export async function countKeys(
+  database: Database,
+  prefix: KvKey,
+  options: { where?: KvWhere; start?: KvKey; end?: KvKey } = {},
+): Promise<number> {
+  const span = spanOfPrefix(prefix, options);
+  const filter = filterOf(options.where);
+  if (Buffer.compare(span.start, span.end) >= 0) return 0;
+  return database.count({ start: span.start, end: span.end, filter });
+}
+
 /** The seed's cursor pagination over a prefix (see `Kv.paginate`). */
 export async function paginate<T>(
   database: Database,

@@ -2,8 +2,7 @@
  * The remote SDK's face: the `Database` interface over HTTP (see protocol/database-wire.ts), so
  * that `openKv("http://…")` runs the very same engine calls as an embedded Kv.
  */
-import { assertCommitLimits } from "../engine/commit-limits.js";
-import type { Database } from "../engine/database.js";
+import { assertCommitLimits } from "../../engine/commit-limits.js";
 import {
   changesRequestFromWire,
   claimRequestFromWire,
@@ -22,10 +21,10 @@ import {
   leasedToWire,
   rangesFromWire,
   searchFromWire,
-} from "../protocol/database-wire.js";
-import { formatSse } from "../protocol/sse.js";
-import { errorBody, StreamReply } from "./http-io.js";
-import type { Route } from "./route.js";
+} from "../../protocol/database-wire.js";
+import { formatSse } from "../../protocol/sse.js";
+import type { Face, Route } from "../face.js";
+import { errorBody, StreamReply } from "../http-io.js";
 
 /**
  * `POST /db/follow` streams the change feed as server-sent events, each with the versionstamp it
@@ -33,45 +32,46 @@ import type { Route } from "./route.js";
  * and `error` (`{ error, code }`, then the stream ends). The cursor comes from the body or, on
  * reconnection, from `Last-Event-ID`.
  */
-function followRoute(database: Database): Route {
-  return {
-    method: "POST",
-    path: "/db/follow",
-    access: "read",
-    async handle(request) {
-      const body = (await request.json()) as Record<string, unknown>;
-      const ranges = feedRangesFromWire(body);
-      const resumeFrom = request.req.headers["last-event-id"];
-      const cursor = cursorFromWire(resumeFrom ?? body.cursor, "cursor");
-      return new StreamReply("text/event-stream", (stream) => {
-        const send = (event: string, id: string, data: unknown) =>
-          stream.write(formatSse({ event, id, data: JSON.stringify(data) }));
-        const subscription = database.follow(
-          { ...ranges, cursor },
-          {
-            commit: (c) => send("commit", c.versionstamp, commitChangesToWire(c)),
-            heartbeat: (versionstamp) => send("heartbeat", versionstamp, { versionstamp }),
-            lost: (versionstamp) => send("lost", versionstamp, { versionstamp }),
-            error: (error) => {
-              stream.write(formatSse({ event: "error", data: JSON.stringify(errorBody(error)) }));
-              stream.end();
-            },
+const followRoute: Route = {
+  method: "POST",
+  path: "/db/follow",
+  access: "read",
+  async handle(request) {
+    const body = (await request.json()) as Record<string, unknown>;
+    const ranges = feedRangesFromWire(body);
+    const resumeFrom = request.req.headers["last-event-id"];
+    const cursor = cursorFromWire(resumeFrom ?? body.cursor, "cursor");
+    return new StreamReply("text/event-stream", (stream) => {
+      const send = (event: string, id: string, data: unknown) =>
+        stream.write(formatSse({ event, id, data: JSON.stringify(data) }));
+      const subscription = request.database.follow(
+        { ...ranges, cursor },
+        {
+          commit: (c) => send("commit", c.versionstamp, commitChangesToWire(c)),
+          heartbeat: (versionstamp) => send("heartbeat", versionstamp, { versionstamp }),
+          lost: (versionstamp) => send("lost", versionstamp, { versionstamp }),
+          error: (error) => {
+            stream.write(formatSse({ event: "error", data: JSON.stringify(errorBody(error)) }));
+            stream.end();
           },
-        );
-        return () => subscription.close();
-      });
-    },
-  };
-}
+        },
+      );
+      return () => subscription.close();
+    });
+  },
+};
 
-export function databaseProtocolRoutes(database: Database): Route[] {
-  return [
+/** The `Database` contract over HTTP, served where the JSON API is. */
+export const databaseProtocol: Face = {
+  name: "database-protocol",
+  bases: ["/api", "/keyval/api"],
+  routes: [
     {
       method: "POST",
       path: "/db/get",
       access: "read",
       async handle(request) {
-        const entries = await database.get(keysFromWire(await request.json()));
+        const entries = await request.database.get(keysFromWire(await request.json()));
         return { entries: entries.map((e) => (e ? entryToWire(e) : null)) };
       },
     },
@@ -80,7 +80,7 @@ export function databaseProtocolRoutes(database: Database): Route[] {
       path: "/db/scan",
       access: "read",
       async handle(request) {
-        const ranges = await database.scan(rangesFromWire(await request.json()));
+        const ranges = await request.database.scan(rangesFromWire(await request.json()));
         return { ranges: ranges.map((entries) => entries.map(entryToWire)) };
       },
     },
@@ -89,7 +89,7 @@ export function databaseProtocolRoutes(database: Database): Route[] {
       path: "/db/count",
       access: "read",
       async handle(request) {
-        return { count: await database.count(countFromWire(await request.json())) };
+        return { count: await request.database.count(countFromWire(await request.json())) };
       },
     },
     {
@@ -99,16 +99,16 @@ export function databaseProtocolRoutes(database: Database): Route[] {
       async handle(request) {
         const commit = commitFromWire(await request.json());
         assertCommitLimits(commit);
-        return database.commit(commit);
+        return request.database.commit(commit);
       },
     },
-    followRoute(database),
+    followRoute,
     {
       method: "POST",
       path: "/db/changes",
       access: "read",
       async handle(request) {
-        const page = await database.changes(changesRequestFromWire(await request.json()));
+        const page = await request.database.changes(changesRequestFromWire(await request.json()));
         return { ...page, commits: page.commits.map(commitChangesToWire) };
       },
     },
@@ -118,7 +118,7 @@ export function databaseProtocolRoutes(database: Database): Route[] {
       access: "write",
       async handle(request) {
         const claim = claimRequestFromWire(await request.json());
-        const messages = await database.claim(claim, request.signal);
+        const messages = await request.database.claim(claim, request.signal);
         return { messages: messages.map(leasedToWire) };
       },
     },
@@ -127,7 +127,7 @@ export function databaseProtocolRoutes(database: Database): Route[] {
       path: "/db/create-index",
       access: "write",
       async handle(request) {
-        await database.createIndex(indexFromWire(await request.json()));
+        await request.database.createIndex(indexFromWire(await request.json()));
         return {};
       },
     },
@@ -136,14 +136,16 @@ export function databaseProtocolRoutes(database: Database): Route[] {
       path: "/db/remove-index",
       access: "write",
       async handle(request) {
-        return { removed: await database.removeIndex(indexPrefixFromWire(await request.json())) };
+        return {
+          removed: await request.database.removeIndex(indexPrefixFromWire(await request.json())),
+        };
       },
     },
     {
       method: "POST",
       path: "/db/list-indexes",
       access: "read",
-      async handle() {
+      async handle({ database }) {
         return { indexes: (await database.listIndexes()).map(indexToWire) };
       },
     },
@@ -152,7 +154,7 @@ export function databaseProtocolRoutes(database: Database): Route[] {
       path: "/db/search",
       access: "read",
       async handle(request) {
-        const entries = await database.search(searchFromWire(await request.json()));
+        const entries = await request.database.search(searchFromWire(await request.json()));
         return { entries: entries.map(entryToWire) };
       },
     },
@@ -160,16 +162,18 @@ export function databaseProtocolRoutes(database: Database): Route[] {
       method: "POST",
       path: "/db/queue-stats",
       access: "read",
-      handle: () => database.queueStats(),
+      handle: ({ database }) => database.queueStats(),
     },
     {
       method: "POST",
       path: "/db/dead-letters",
       access: "read",
       async handle(request) {
-        const found = await database.deadLetters(deadLetterQueryFromWire(await request.json()));
+        const found = await request.database.deadLetters(
+          deadLetterQueryFromWire(await request.json()),
+        );
         return { deadLetters: found.map(deadLetterToWire) };
       },
     },
-  ];
-}
+  ],
+};

@@ -1,36 +1,34 @@
 /**
  * Deno KV Connect (reference/kv-connect.md §1): the metadata exchange at `POST /` and the data
  * path `POST /v2/snapshot_read`, `/v2/atomic_write` (enqueues included) and `/v2/watch`,
- * protobuf per `proto/kv-connect.proto`; the same for each named database under `/db/<name>`
- * (metadata) and `/db/<name>/v2/…` (data).
+ * protobuf per `proto/kv-connect.proto`; the same for each named database under `/db/<name>`.
  * Errors are plain text with denokv's messages; Deno retries 5xx forever, so every permanent
  * problem is a 4xx.
  */
-import { createHash, randomUUID } from "node:crypto";
-import { resolve } from "node:path";
+import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
-import { checkKeySize, concatBytes, decodeKey } from "../codec/key-codec.js";
-import { KvV8Value } from "../codec/kv-v8-value.js";
+import { checkKeySize, concatBytes, decodeKey } from "../../codec/key-codec.js";
+import { KvV8Value } from "../../codec/kv-v8-value.js";
 import {
   decodeValue,
   type EncodedValue,
   encodeValue,
   serializeV8,
   ValueEncoding,
-} from "../codec/value-codec.js";
-import { assertCommitLimits } from "../engine/commit-limits.js";
-import type { Check, Database, KeyRange, Mutation, RawEntry } from "../engine/database.js";
-import { assertEnqueueLimits } from "../engine/enqueue-limits.js";
-import { sumBounds } from "../engine/mutations.js";
-import { KvError } from "../kv-error.js";
-import { limits } from "../limits.js";
-import { deriveToken, isDerivedToken } from "./derived-token.js";
-import { bearerToken, Reply, StreamReply } from "./http-io.js";
-import type { Route, RouteRequest } from "./route.js";
+} from "../../codec/value-codec.js";
+import { assertCommitLimits } from "../../engine/commit-limits.js";
+import type { Check, Database, KeyRange, Mutation, RawEntry } from "../../engine/database.js";
+import { assertEnqueueLimits } from "../../engine/enqueue-limits.js";
+import { sumBounds } from "../../engine/mutations.js";
+import { KvError } from "../../kv-error.js";
+import { limits } from "../../limits.js";
+import { deriveToken, isDerivedToken } from "../derived-token.js";
+import type { Face, Route, RouteRequest } from "../face.js";
+import { bearerToken, Reply, StreamReply } from "../http-io.js";
 
 const schema = protobuf.loadSync(
-  fileURLToPath(new URL("../../proto/kv-connect.proto", import.meta.url)),
+  fileURLToPath(new URL("../../../proto/kv-connect.proto", import.meta.url)),
 );
 const type = (name: string) => schema.lookupType(`com.deno.kv.datapath.${name}`);
 const SnapshotRead = type("SnapshotRead");
@@ -62,15 +60,6 @@ const DENOKV_LIMIT_MESSAGES = {
 const METADATA_TTL_MS = 24 * 3_600_000;
 
 const bad = (message: string) => new KvError("INVALID_ARGUMENT", message);
-
-/** A stable UUID for the database at `data` (the same across restarts of the server). */
-export function databaseIdOf(data: string): string {
-  const h = createHash("sha256")
-    // A URL names the same database from any working directory (a path is made absolute).
-    .update(`cairn:${/^[a-z][a-z0-9+.-]*:\/\//i.test(data) ? data : resolve(data)}`)
-    .digest("hex");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
 
 function decode(messageType: protobuf.Type, bytes: Uint8Array): Record<string, unknown> {
   try {
@@ -201,23 +190,6 @@ function mutationIn(m: Record<string, unknown>, now: number): Mutation {
   }
 }
 
-/** A named database's name: lowercase, so that names stay distinct on every file system. */
-const DATABASE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-
-export function isDatabaseName(name: string): boolean {
-  return DATABASE_NAME.test(name);
-}
-
-/** The databases the face serves: the default one at `/`, named ones at `/db/<name>`. */
-export interface KvConnectDatabases {
-  /**
-   * The database called `name` (`null`: the default one) with its stable UUID, or `undefined`
-   * when there is none. With `create`, a named database that does not exist yet is created.
-   * `name` is a valid database name (`isDatabaseName`).
-   */
-  open(name: string | null, create: boolean): { database: Database; id: string } | undefined;
-}
-
 /** A message @deno/kv enqueued, as the engine's enqueue mutation; denokv's checks and texts (§1.7). */
 function enqueueIn(e: Record<string, unknown>, now: number): Mutation {
   const undelivered = e.keysIfUndelivered as Uint8Array[];
@@ -332,161 +304,157 @@ function watchStream(database: Database, keys: Uint8Array[]): StreamReply {
   });
 }
 
-export function kvConnectRoutes(databases: KvConnectDatabases): Route[] {
-  const common = { method: "POST", bases: [""], errors: "text" } as const;
-  return ["", "/db/:name"].flatMap((prefix): Route[] => {
-    const nameOf = (request: RouteRequest): string | null => {
-      if (prefix === "") return null;
-      const name = request.params.name ?? "";
-      if (!isDatabaseName(name)) {
-        throw bad(
-          "Invalid database name: use 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit.",
-        );
-      }
-      return name;
-    };
-    /** Checks the data path's protocol headers (the token was checked by the server). */
-    const dataPath = (request: RouteRequest): Database => {
-      const version = request.req.headers["x-denokv-version"];
-      if (version !== "2" && version !== "3") throw bad("Expected protocol version 2.");
-      const target = databases.open(nameOf(request), false);
-      if (target === undefined || request.req.headers["x-denokv-database-id"] !== target.id)
-        throw bad("Invalid database id.");
-      return target.database;
-    };
-    return [
-      {
-        ...common,
-        path: prefix || "/",
-        access: "read",
-        async handle(request) {
-          const body = await request.bytes();
-          let offered: unknown;
-          try {
-            offered = JSON.parse(body.toString()).supportedVersions;
-          } catch {
-            offered = undefined;
-          }
-          if (!Array.isArray(offered)) {
-            throw bad("The server requires at least protocol version 2. Use Deno 1.38.0 or newer.");
-          }
-          const version = offered.includes(3) ? 3 : offered.includes(2) ? 2 : undefined;
-          if (version === undefined) {
-            throw bad(
-              "The server could not negotiate a protocol version. The server requires protocol version 2 or 3.",
-            );
-          }
-          const accessToken = bearerToken(request.req.headers.authorization);
-          // Only the access token opens (or creates) a database; a derived token cannot renew itself.
-          if (isDerivedToken(accessToken))
-            throw new KvError("UNAUTHORIZED", "Invalid access token.");
-          const name = nameOf(request);
-          const { id } = databases.open(name, true)!;
-          const expiresAt = Date.now() + METADATA_TTL_MS;
-          const metadata = {
-            version,
-            databaseId: id,
-            endpoints: [{ url: name === null ? "/v2" : `/db/${name}/v2`, consistency: "strong" }],
-            token: deriveToken(accessToken, expiresAt),
-            expiresAt: new Date(expiresAt).toISOString(),
-          };
-          return new Reply(200, "application/json", JSON.stringify(metadata));
-        },
-      },
-      {
-        ...common,
-        path: `${prefix}/v2/snapshot_read`,
-        access: "read",
-        async handle(request) {
-          const database = dataPath(request);
-          const read = decode(SnapshotRead, await request.bytes());
-          const ranges = read.ranges as Record<string, unknown>[];
-          if (ranges.length > limits.maxReadRanges)
-            throw bad("Too many read ranges requested in one read request.");
-          let total = 0;
-          const keyRanges: KeyRange[] = ranges.map((r) => {
-            const limit = Number(r.limit);
-            if (!(limit > 0))
-              throw bad("The read range limit of the snapshot read request is invalid.");
-            total += limit;
-            return {
-              start: key(r.start as Uint8Array, "read"),
-              end: key(r.end as Uint8Array, "read"),
-              limit,
-              reverse: r.reverse === true,
-            };
-          });
-          if (total > limits.maxReadEntries) {
-            throw bad(
-              "The total number of entries requested across read ranges in the read request is too large.",
-            );
-          }
-          const results = await database.scan(keyRanges);
-          return protobufReply(SnapshotReadOutput, {
-            ranges: results.map((entries) => ({ values: entries.map(entryOut) })),
-            readIsStronglyConsistent: true,
-            status: SR_SUCCESS,
-          });
-        },
-      },
-      {
-        ...common,
-        path: `${prefix}/v2/atomic_write`,
-        access: "write",
-        async handle(request) {
-          const database = dataPath(request);
-          const write = decode(AtomicWrite, await request.bytes());
-          if (prefix !== "" && (write.enqueues as unknown[]).length > 0) {
-            // Only Cairn's SDK receives messages, and it opens the default database only.
-            throw bad(
-              "Enqueue is supported on the default database only: no client could receive messages queued in a named database.",
-            );
-          }
-          const checks: Check[] = (write.checks as Record<string, Uint8Array>[]).map((c) => {
-            const stamp = c.versionstamp ?? new Uint8Array();
-            if (stamp.length !== 0 && stamp.length !== 10) throw bad("Invalid versionstamp.");
-            return {
-              key: key(c.key ?? new Uint8Array(), "read"),
-              versionstamp: stamp.length === 0 ? null : Buffer.from(stamp).toString("hex"),
-            };
-          });
-          const now = Date.now();
-          const mutations = [
-            ...(write.mutations as Record<string, unknown>[]).map((m) => mutationIn(m, now)),
-            ...(write.enqueues as Record<string, unknown>[]).map((e) => enqueueIn(e, now)),
-          ];
-          const commit = { checks, mutations };
-          assertCommitLimits(commit, DENOKV_LIMIT_MESSAGES);
-          const result = await database.commit(commit);
-          return protobufReply(
-            AtomicWriteOutput,
-            result.ok
-              ? { status: AW_SUCCESS, versionstamp: stampBytes(result.versionstamp) }
-              : { status: AW_CHECK_FAILURE },
-          );
-        },
-      },
-      {
-        ...common,
-        path: `${prefix}/v2/watch`,
-        access: "read",
-        async handle(request) {
-          const database = dataPath(request);
-          const watch = decode(Watch, await request.bytes());
-          const keys = watch.keys as { key?: Uint8Array }[];
-          if (keys.length > limits.maxWatchKeys)
-            throw bad("Too many keys watched in a single watch request.");
-          return watchStream(
-            database,
-            keys.map((k) => {
-              const bytes = k.key ?? new Uint8Array();
-              if (bytes.length > limits.maxWriteKeyBytes)
-                throw bad("A key exceeds the key size limit.");
-              return bytes;
-            }),
-          );
-        },
-      },
-    ];
-  });
+/** Checks the data path's protocol headers (the token was checked by the server). */
+function dataPath(request: RouteRequest): Database {
+  const version = request.req.headers["x-denokv-version"];
+  if (version !== "2" && version !== "3") throw bad("Expected protocol version 2.");
+  let id: string | undefined;
+  try {
+    id = request.databaseId;
+  } catch (error) {
+    if (!(error instanceof KvError && error.code === "NOT_FOUND")) throw error;
+  }
+  if (id === undefined || request.req.headers["x-denokv-database-id"] !== id)
+    throw bad("Invalid database id.");
+  return request.database;
 }
+
+/**
+ * The metadata exchange: which protocol version, the database's id, where its data path is, and
+ * a short-lived token for it. Only the access token opens (or creates) a database: a derived
+ * token cannot renew itself.
+ */
+const metadataRoute: Route = {
+  method: "POST",
+  path: "/",
+  access: "read",
+  creates: true,
+  async handle(request) {
+    const body = await request.bytes();
+    let offered: unknown;
+    try {
+      offered = JSON.parse(body.toString()).supportedVersions;
+    } catch {
+      offered = undefined;
+    }
+    if (!Array.isArray(offered)) {
+      throw bad("The server requires at least protocol version 2. Use Deno 1.38.0 or newer.");
+    }
+    const version = offered.includes(3) ? 3 : offered.includes(2) ? 2 : undefined;
+    if (version === undefined) {
+      throw bad(
+        "The server could not negotiate a protocol version. The server requires protocol version 2 or 3.",
+      );
+    }
+    const accessToken = bearerToken(request.req.headers.authorization);
+    if (isDerivedToken(accessToken)) throw new KvError("UNAUTHORIZED", "Invalid access token.");
+    const name = request.databaseName;
+    const expiresAt = Date.now() + METADATA_TTL_MS;
+    const metadata = {
+      version,
+      databaseId: request.databaseId,
+      endpoints: [{ url: name === null ? "/v2" : `/db/${name}/v2`, consistency: "strong" }],
+      token: deriveToken(accessToken, expiresAt),
+      expiresAt: new Date(expiresAt).toISOString(),
+    };
+    return new Reply(200, "application/json", JSON.stringify(metadata));
+  },
+};
+
+/** Deno KV Connect at the server's root: `POST /` and `/v2/…`, and under `/db/<name>`. */
+export const kvConnect: Face = {
+  name: "kv-connect",
+  bases: [""],
+  routes: [
+    metadataRoute,
+    {
+      method: "POST",
+      path: "/v2/snapshot_read",
+      access: "read",
+      async handle(request) {
+        const database = dataPath(request);
+        const read = decode(SnapshotRead, await request.bytes());
+        const ranges = read.ranges as Record<string, unknown>[];
+        if (ranges.length > limits.maxReadRanges)
+          throw bad("Too many read ranges requested in one read request.");
+        let total = 0;
+        const keyRanges: KeyRange[] = ranges.map((r) => {
+          const limit = Number(r.limit);
+          if (!(limit > 0))
+            throw bad("The read range limit of the snapshot read request is invalid.");
+          total += limit;
+          return {
+            start: key(r.start as Uint8Array, "read"),
+            end: key(r.end as Uint8Array, "read"),
+            limit,
+            reverse: r.reverse === true,
+          };
+        });
+        if (total > limits.maxReadEntries) {
+          throw bad(
+            "The total number of entries requested across read ranges in the read request is too large.",
+          );
+        }
+        const results = await database.scan(keyRanges);
+        return protobufReply(SnapshotReadOutput, {
+          ranges: results.map((entries) => ({ values: entries.map(entryOut) })),
+          readIsStronglyConsistent: true,
+          status: SR_SUCCESS,
+        });
+      },
+    },
+    {
+      method: "POST",
+      path: "/v2/atomic_write",
+      access: "write",
+      async handle(request) {
+        const database = dataPath(request);
+        const write = decode(AtomicWrite, await request.bytes());
+        const checks: Check[] = (write.checks as Record<string, Uint8Array>[]).map((c) => {
+          const stamp = c.versionstamp ?? new Uint8Array();
+          if (stamp.length !== 0 && stamp.length !== 10) throw bad("Invalid versionstamp.");
+          return {
+            key: key(c.key ?? new Uint8Array(), "read"),
+            versionstamp: stamp.length === 0 ? null : Buffer.from(stamp).toString("hex"),
+          };
+        });
+        const now = Date.now();
+        const mutations = [
+          ...(write.mutations as Record<string, unknown>[]).map((m) => mutationIn(m, now)),
+          ...(write.enqueues as Record<string, unknown>[]).map((e) => enqueueIn(e, now)),
+        ];
+        const commit = { checks, mutations };
+        assertCommitLimits(commit, DENOKV_LIMIT_MESSAGES);
+        const result = await database.commit(commit);
+        return protobufReply(
+          AtomicWriteOutput,
+          result.ok
+            ? { status: AW_SUCCESS, versionstamp: stampBytes(result.versionstamp) }
+            : { status: AW_CHECK_FAILURE },
+        );
+      },
+    },
+    {
+      method: "POST",
+      path: "/v2/watch",
+      access: "read",
+      async handle(request) {
+        const database = dataPath(request);
+        const watch = decode(Watch, await request.bytes());
+        const keys = watch.keys as { key?: Uint8Array }[];
+        if (keys.length > limits.maxWatchKeys)
+          throw bad("Too many keys watched in a single watch request.");
+        return watchStream(
+          database,
+          keys.map((k) => {
+            const bytes = k.key ?? new Uint8Array();
+            if (bytes.length > limits.maxWriteKeyBytes)
+              throw bad("A key exceeds the key size limit.");
+            return bytes;
+          }),
+        );
+      },
+    },
+  ],
+  errorReply: (error) => new Reply(error.status, "text/plain", error.message),
+};

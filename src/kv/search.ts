@@ -11,6 +11,7 @@ import type {
   Tokenizer,
 } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
+import { searchIndexOf } from "../protocol/search-query.js";
 import { formatPath, type KvWhere } from "../protocol/where-filter.js";
 import { toEntry } from "./kv-list-iterator.js";
 import type { KvEntry } from "./types.js";
@@ -53,6 +54,26 @@ export function indexToKv(index: SearchIndex): KvIndex {
     fields: index.fields.map(formatPath),
     tokenize: index.tokenize,
   };
+}
+
+/** Creates (or replaces) the full-text index on `prefix` (`Kv.createIndex`). */
+export async function createIndex(
+  database: Database,
+  prefix: KvKey,
+  options: KvIndexOptions,
+): Promise<{ ok: true }> {
+  await database.createIndex(searchIndexOf(prefixOf(prefix), options));
+  return { ok: true };
+}
+
+/** Every full-text index, in prefix order. */
+export async function listIndexes(database: Database): Promise<KvIndex[]> {
+  return (await database.listIndexes()).map(indexToKv);
+}
+
+/** Removes the index on exactly `prefix`; resolves whether there was one. */
+export function removeIndex(database: Database, prefix: KvKey): Promise<boolean> {
+  return database.removeIndex(prefixOf(prefix));
 }
 
 /** Runs a search, naming the prefix when it has no index. */

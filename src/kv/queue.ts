@@ -96,6 +96,18 @@ export function enqueueMutation(value: unknown, options: KvEnqueueOptions = {}):
   return mutation;
 }
 
+/** Adds `value` to the queue in a commit of its own (`Kv.enqueue`). */
+export async function enqueue(
+  database: Database,
+  value: unknown,
+  options?: KvEnqueueOptions,
+): Promise<{ ok: true; versionstamp: string; id: string }> {
+  const mutation = enqueueMutation(value, options);
+  const result = await database.commit({ checks: [], mutations: [mutation] });
+  if (!result.ok) throw new KvError("INTERNAL", "A commit without checks failed");
+  return { ok: true, versionstamp: result.versionstamp, id: (mutation as { id: string }).id };
+}
+
 function positive(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 100) {

@@ -1,0 +1,83 @@
+/**
+ * What a face is to the server: routes over the request's principal and database, mounted under
+ * the face's base paths, for the default database and for each named one (`/db/<name>…`). A face
+ * lives in its own folder, translates its wire protocol to the core API, and never imports another
+ * face; what they share (HTTP plumbing) sits beside the folders.
+ */
+import type { Database } from "../engine/database.js";
+import type { KvError } from "../kv-error.js";
+import type { Reply, Request } from "./http-io.js";
+
+/** What a route does with the data, for authorization. */
+export type Access = "read" | "write";
+
+/** Whom a request acts for. */
+export interface Principal {
+  readonly name: string;
+  /** Whether this principal may `access` keys (today: the whole database). */
+  can(access: Access): boolean;
+}
+
+/** The server's tokens, as a face asks about them. */
+export interface Authenticator {
+  /** The principal behind an `Authorization` header; throws `UNAUTHORIZED` otherwise. */
+  authenticate(authorization: string | undefined): Principal;
+}
+
+/** What a face's route handler receives. */
+export interface RouteRequest {
+  readonly req: Request;
+  /** What a trailing `*` in the route's path matched, still percent-encoded (so `%2F` stays apart from `/`). */
+  readonly wildcard: string;
+  /** The values of the path's `:name` parameters, percent-decoded. */
+  readonly params: Readonly<Record<string, string | undefined>>;
+  readonly query: URLSearchParams;
+  /** Aborted when the client goes away before the response is finished. */
+  readonly signal: AbortSignal;
+  /** Whom the request acts for, as the face authenticated it. */
+  readonly principal: Principal;
+  /** The name in the path's `/db/<name>` prefix; `null` for the default database. */
+  readonly databaseName: string | null;
+  /**
+   * The database the request reads and writes, as its principal may use it: the default one, or
+   * the named one. A named database that does not exist is created by a route that `creates`;
+   * otherwise reading this throws `NOT_FOUND` (`INVALID_ARGUMENT` for an invalid name).
+   */
+  readonly database: Database;
+  /** The stable UUID of that database (the same across restarts). */
+  readonly databaseId: string;
+  /** The body parsed as JSON (`INVALID_JSON`, `PAYLOAD_TOO_LARGE`). */
+  json(): Promise<unknown>;
+  /** The raw body (`PAYLOAD_TOO_LARGE`). */
+  bytes(): Promise<Buffer>;
+}
+
+/**
+ * A face's route, declared: the server authenticates the caller through the face, authorizes it
+ * for `access`, and sends the resolved value as JSON with status 200 (errors through the face's
+ * `errorReply`).
+ */
+export interface Route {
+  readonly method: "GET" | "POST" | "PUT" | "DELETE";
+  /** Path below the face's base, e.g. `/keys/*` or `/v2/watch`. */
+  readonly path: string;
+  /** Matched only when this header has this value (DynamoDB's `X-Amz-Target` at `POST /`). */
+  readonly header?: { readonly name: string; readonly value: string };
+  readonly access: Access;
+  /** Whether a request naming a database that does not exist creates it (default: `access` is write). */
+  readonly creates?: boolean;
+  /** Resolves to a value sent as JSON, to a `Reply` sent as is, or to a `StreamReply` streamed. */
+  handle(request: RouteRequest): Promise<unknown>;
+}
+
+export interface Face {
+  /** For logs and docs, e.g. `json-api`. */
+  readonly name: string;
+  /** Paths the routes are mounted under (`""`: the root), each also under `/db/<name>`. */
+  readonly bases: readonly string[];
+  readonly routes: readonly Route[];
+  /** Whom a request is from; default: the `Authorization: Bearer` token, through `tokens`. */
+  authenticate?(req: Request, tokens: Authenticator): Principal;
+  /** The response for an error; default `{ error, code }` as JSON with the code's status. */
+  errorReply?(error: KvError): Reply;
+}

@@ -1,0 +1,11 @@
+/**
+ * The faces a server serves, in one list: each is mounted under its base paths for the default
+ * database and under `/db/<name>` for each named one. A new face is a folder in `src/faces/` and
+ * a line here.
+ */
+import { databaseProtocol } from "../faces/database-protocol/database-protocol.js";
+import type { Face } from "../faces/face.js";
+import { jsonApi } from "../faces/json-api/json-api.js";
+import { kvConnect } from "../faces/kv-connect/kv-connect.js";
+
+export const faces: readonly Face[] = [databaseProtocol, jsonApi, kvConnect];
