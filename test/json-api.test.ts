@@ -1,4 +1,7 @@
-/** The Buntime seed's HTTP/JSON API, over real HTTP against `cairn serve`'s server. */
+/**
+ * The Buntime seed's HTTP/JSON API, over real HTTP against `cairn serve`'s server, on a SQLite file
+ * and on PostgreSQL.
+ */
 import { request as httpRequest } from "node:http";
 import { describe, expect, it } from "vitest";
 import { type KvKey, KvU64, openKv } from "../src/index.js";
@@ -7,7 +10,6 @@ import { fromTagged, toTagged } from "../src/protocol/tagged-json.js";
 import { describeEach, jsonApiForTests, RawBody, storages, until } from "./targets.js";
 
 const TOKEN = "json-api-token-123";
-const { server, base, call } = jsonApiForTests(TOKEN);
 
 const values: [string, unknown][] = [
   ["object", { name: "Alice", tags: ["a"], nested: { ok: true } }],
@@ -62,7 +64,9 @@ describe("key paths", () => {
   });
 });
 
-describe("JSON API", () => {
+describeEach(storages, "JSON API", (storage) => {
+  const { server, base, call } = jsonApiForTests(TOKEN, storage);
+
   it("puts, gets and 404s single keys, under /api and /keyval/api", async () => {
     const put = await call("PUT", "/keys/users/123", { name: "Alice" });
     expect(put).toEqual({
@@ -180,8 +184,7 @@ describe("JSON API", () => {
     expect((await call("DELETE", "/keys/d/1")).json).toEqual({ success: true, deletedCount: 2 });
   });
 
-  describeEach(storages, "reads a DELETE's options whatever the body's content type", (storage) => {
-    const { base, call } = jsonApiForTests(TOKEN, storage);
+  describe("reads a DELETE's options whatever the body's content type", () => {
     const send = (path: string, body: string, headers: Record<string, string>) =>
       new Promise<{ status: number; json: { deletedCount?: number; code?: string } }>(
         (resolve, reject) => {
