@@ -1,9 +1,11 @@
-/** The JSON API's query routes (where filters, count, paginate, filtered deletes), over real HTTP. */
-import { beforeEach, describe, expect, it } from "vitest";
-import { jsonApiForTests } from "./targets.js";
+/**
+ * The JSON API's query routes (where filters, count, paginate, filtered deletes), over real HTTP, on
+ * a SQLite file and on PostgreSQL.
+ */
+import { beforeEach, expect, it } from "vitest";
+import { describeEach, jsonApiForTests, storages } from "./targets.js";
 
 const TOKEN = "json-api-query-token";
-const { call } = jsonApiForTests(TOKEN);
 
 const q = (where: unknown) => encodeURIComponent(JSON.stringify(where));
 const names = (entries: { value: { name: string } }[]) => entries.map((e) => e.value.name);
@@ -16,7 +18,9 @@ const users = [
   { name: "Eve", age: 40, status: "active", email: null, tags: ["admin"] },
 ];
 
-describe("JSON API queries", () => {
+describeEach(storages, "JSON API queries", (storage) => {
+  const { call } = jsonApiForTests(TOKEN, storage);
+
   beforeEach(async () => {
     await call("DELETE", "/keys/users");
     await call("POST", "/atomic", {

@@ -1,10 +1,12 @@
-/** The JSON API's full-text search routes (reference/seed-systems.md §1.4), over real HTTP. */
-import { beforeEach, describe, expect, it } from "vitest";
+/**
+ * The JSON API's full-text search routes (reference/seed-systems.md §1.4), over real HTTP, on a
+ * SQLite file and on PostgreSQL.
+ */
+import { beforeEach, expect, it } from "vitest";
 import { openKv } from "../src/index.js";
-import { jsonApiForTests } from "./targets.js";
+import { describeEach, jsonApiForTests, storages } from "./targets.js";
 
 const TOKEN = "json-api-search-token";
-const { server, call } = jsonApiForTests(TOKEN);
 
 const q = (value: unknown) => encodeURIComponent(JSON.stringify(value));
 const titles = (entries: { value: { title: string } }[]) =>
@@ -16,7 +18,9 @@ const posts = [
   { title: "Node streams", body: "JavaScript on the server", status: "published" },
 ];
 
-describe("JSON API full-text search", () => {
+describeEach(storages, "JSON API full-text search", (storage) => {
+  const { server, call } = jsonApiForTests(TOKEN, storage);
+
   beforeEach(async () => {
     for (const index of (await call("GET", "/indexes")).json) {
       await call("DELETE", `/indexes?prefix=${index.prefix.join("/")}`);
