@@ -34,73 +34,9 @@ import type {
   StoredChanges,
   StoredMessage,
 } from "../backend.js";
+import { migrate } from "./migrations.js";
 import { compileFilter, DOC } from "./postgres-filter.js";
-import {
-  compileQuery,
-  pathsJson,
-  SEARCH_MIGRATION,
-  TEXT_SEARCH_CONFIGS,
-} from "./postgres-search.js";
-
-/** Append-only: each entry runs once, in order, recorded in `migrations`. */
-const MIGRATIONS = [
-  `CREATE TABLE kv (
-     key bytea PRIMARY KEY,
-     data bytea, -- the value's bytes, or NULL for the JSON encoding (then in text)
-     text text,
-     encoding smallint NOT NULL,
-     versionstamp bigint NOT NULL,
-     expires_at bigint
-   );
-   CREATE INDEX kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
-   -- versionstamp: the last counter issued; changes_horizon: every change above it is retained.
-   CREATE TABLE meta (
-     id int PRIMARY KEY CHECK (id = 0),
-     versionstamp bigint NOT NULL,
-     changes_horizon bigint NOT NULL
-   );
-   INSERT INTO meta VALUES (0, 0, 0);
-   -- A change names the key a commit touched; what it wrote is the key's row in kv, as long as no
-   -- later commit has touched the key again (then that later change reports it).
-   CREATE TABLE changes (
-     versionstamp bigint NOT NULL,
-     key bytea NOT NULL,
-     deleted boolean NOT NULL,
-     committed_at bigint NOT NULL,
-     PRIMARY KEY (versionstamp, key)
-   );
-   -- ready_at: when the message may be claimed: its delivery time while pending (lease NULL),
-   -- its lease's end while leased. An expired lease is as good as pending.
-   CREATE TABLE queue (
-     seq bigserial PRIMARY KEY,
-     id text NOT NULL UNIQUE,
-     data bytea,
-     text text,
-     encoding smallint NOT NULL,
-     ready_at bigint NOT NULL,
-     lease text,
-     attempts int NOT NULL,
-     backoff text NOT NULL, -- JSON array of ms
-     undelivered text NOT NULL, -- JSON array of base64 keys
-     created_at bigint NOT NULL
-   );
-   CREATE INDEX queue_ready_at ON queue (ready_at, seq);
-   CREATE TABLE dead_letters (
-     seq bigserial PRIMARY KEY,
-     id text NOT NULL UNIQUE,
-     data bytea,
-     text text,
-     encoding smallint NOT NULL,
-     error text NOT NULL,
-     attempts int NOT NULL,
-     backoff text NOT NULL,
-     undelivered text NOT NULL,
-     created_at bigint NOT NULL,
-     failed_at bigint NOT NULL
-   );
-   CREATE INDEX dead_letters_failed_at ON dead_letters (failed_at);`,
-  SEARCH_MIGRATION,
-];
+import { compileQuery, pathsJson, TEXT_SEARCH_CONFIGS } from "./postgres-search.js";
 
 const LIVE = "(expires_at IS NULL OR expires_at > $NOW)";
 const ENTRY = "key, data, text, encoding, versionstamp";
@@ -121,7 +57,6 @@ const SQL = {
   scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= $1 AND key < $2 AND ${LIVE.replace("$NOW", "$3")}
                 ORDER BY key DESC LIMIT $4`,
   count: `SELECT count(*) FROM kv WHERE key >= $1 AND key < $2 AND ${LIVE.replace("$NOW", "$3")}`,
-  lock: "SELECT pg_advisory_xact_lock($1)",
   reserve:
     "UPDATE meta SET versionstamp = versionstamp + $1 WHERE id = 0 RETURNING versionstamp - $1",
   set: `WITH s AS (
@@ -255,13 +190,6 @@ const FILTERED_PARAMS: Record<keyof typeof FILTERED_SQL, number> = {
   deleteRange: 4,
 };
 
-/** The advisory lock that serializes migrations of one database (its schema), across processes. */
-function lockId(schema: string): number {
-  let h = 0;
-  for (const c of `cairn:${schema}`) h = (Math.imul(h, 31) + c.charCodeAt(0)) | 0;
-  return h;
-}
-
 /** Schema names Cairn creates (always quoted); at most 63 bytes, which PostgreSQL would cut. */
 const SCHEMA = /^[a-z_][a-z0-9_-]{0,62}$/;
 
@@ -348,7 +276,6 @@ interface Applying {
 export class PostgresBackend implements Backend {
   readonly #sql: Sql;
   readonly #schema: string;
-  readonly #lock: number;
   readonly #channel: string;
   /** Tells this process's notifications from the others'. */
   readonly #instance = randomUUID();
@@ -368,7 +295,6 @@ export class PostgresBackend implements Backend {
     }
     parsed.searchParams.delete("schema");
     this.#schema = schema;
-    this.#lock = lockId(schema);
     this.#channel = `cairn_${schema}`;
     // Loaded here so that importing Cairn does not load the driver unless PostgreSQL is used.
     const postgres = createRequire(import.meta.url)("postgres") as typeof Postgres.default;
@@ -381,26 +307,8 @@ export class PostgresBackend implements Backend {
         bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: Number },
       },
     }) as unknown as Sql;
-    this.#ready = this.#migrate();
+    this.#ready = migrate(this.#sql, schema);
     this.#ready.catch(() => {}); // reported by the first call that awaits it
-  }
-
-  async #migrate(): Promise<void> {
-    try {
-      await this.#sql.begin(async (tx) => {
-        // One process migrates at a time.
-        await tx.unsafe(SQL.lock, [this.#lock]);
-        await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${this.#schema}"`);
-        await tx.unsafe("CREATE TABLE IF NOT EXISTS migrations (version int PRIMARY KEY)");
-        const [row] = await tx.unsafe("SELECT coalesce(max(version), 0) FROM migrations").values();
-        for (let i = Number(row![0]); i < MIGRATIONS.length; i++) {
-          await tx.unsafe(MIGRATIONS[i]!);
-          await tx.unsafe("INSERT INTO migrations VALUES ($1)", [i + 1]);
-        }
-      });
-    } catch (e) {
-      throw storageError(e);
-    }
   }
 
   /** Runs `work` once the schema is ready, mapping driver errors. */
