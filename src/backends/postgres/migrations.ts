@@ -2,8 +2,8 @@
  * The PostgreSQL schema: its migrations, and how a database (a schema) is brought up to date,
  * one process at a time. The versions applied are rows of `migrations`.
  */
-import type * as Postgres from "postgres";
 import { ValueEncoding } from "../../codec/value-codec.js";
+import type { Sql } from "./connection.js";
 
 /** The migration that adds full-text search (search.ts). */
 const SEARCH_MIGRATION = `
@@ -139,10 +139,7 @@ function lockId(schema: string): number {
  * Brings schema `schema` up to date, creating it if needed; other processes migrating the same
  * schema wait for the advisory lock and then find nothing left to do.
  */
-export async function migrate(
-  sql: Postgres.Sql<Record<string, never>>,
-  schema: string,
-): Promise<void> {
+export async function migrate(sql: Sql, schema: string): Promise<void> {
   await sql.begin(async (tx) => {
     // One process migrates at a time.
     await tx.unsafe(LOCK, [lockId(schema)]);

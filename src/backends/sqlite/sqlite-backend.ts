@@ -4,8 +4,7 @@
  * runs in one `BEGIN IMMEDIATE` transaction (one fsync), each commit inside its own savepoint.
  */
 import { randomUUID } from "node:crypto";
-import { type FSWatcher, mkdirSync, watch } from "node:fs";
-import { createRequire } from "node:module";
+import { type FSWatcher, watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { suffixVersionstamp } from "../../codec/key-codec.js";
@@ -20,7 +19,6 @@ import type {
   CommitOutcome,
   CountRange,
   DeadLetter,
-  Filter,
   KeyRange,
   LeasedMessage,
   QueueStats,
@@ -34,122 +32,29 @@ import type {
   StoredMessage,
 } from "../backend.js";
 import { decodeChanges, GroupChanges, type LoggedChange } from "./change-log.js";
-import { migrate } from "./migrations.js";
+import { openDatabase, sqliteError } from "./connection.js";
 import { compileFilter } from "./sqlite-filter.js";
 import { createIndexSql, dropIndexSql, matchExpression, searchTable } from "./sqlite-search.js";
+import {
+  type ChangedRow,
+  entry,
+  type MessageRow,
+  prepareStatements,
+  type Row,
+  readEntry,
+  SEARCH_SQL,
+  StatementCache,
+  type Statements,
+} from "./statements.js";
 
 /** Delays (ms) of the looks for another process's commit after its WAL write (see #watchWal). */
 const WAL_RECHECKS_MS = [1, 3, 10];
-
-/**
- * WAL pages after which a commit checkpoints them into the database file (SQLite's default:
- * 1000, 4 MB). A checkpoint copies each page once however often the WAL holds it, so a longer WAL
- * copies fewer pages per commit where writes revisit pages (B-tree interior pages, the change
- * log's tail, hot keys): durable PUTs of random keys in the server ran 10–13% faster (measured
- * interleaved, 64 connections). The price: a longer pause at each checkpoint (p99 11 → 17 ms
- * there), a WAL file of up to ~16 MB, longer WAL-index lookups for often-written pages (sequential
- * relaxed sets ~6% slower), and, until the WAL file has grown to that size once after opening,
- * fsyncs that also commit its new size (sequential durable sets on a fresh file ~8% slower).
- */
-const WAL_CHECKPOINT_PAGES = 4000;
-
-/**
- * How much of the database file SQLite reads through a memory map rather than by copying pages
- * into its page cache (pages still in the WAL are read from there; writes go through write()).
- * Random point reads in the server ran 8–15% faster for 10-key batches (interleaved, 64
- * connections). The mapped pages are the OS's file cache, shared between processes on the same
- * file, and count towards the process's RSS. What SQLite gives up: an I/O error while reading
- * the file ends the process (a signal) instead of failing the read.
- */
-const MMAP_BYTES = 2 ** 30;
 
 /** Versionstamp counters reserved per write of the meta row. */
 const COUNTER_BLOCK = 4096;
 
 /** `change_log` rows read at a time by `readChanges`. */
 const LOG_ROWS_PER_READ = 16;
-
-// Statements take positional parameters (faster to bind than named ones).
-const LIVE = "(expires_at IS NULL OR expires_at > ?)";
-const ENTRY = "key, data, encoding, versionstamp";
-const MESSAGE = "id, data, encoding, attempts, backoff, undelivered, created_at, lease, ready_at";
-const DEAD_LETTER =
-  "id, data, encoding, attempts, backoff, undelivered, created_at, error, failed_at";
-/** An entry without its key, for reads of one key: the caller has the key already. */
-const VALUE = "data, encoding, versionstamp";
-
-const SQL = {
-  get: `SELECT ${VALUE} FROM kv WHERE key = ? AND ${LIVE}`,
-  scan: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND ${LIVE} ORDER BY key LIMIT ?`,
-  scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND ${LIVE} ORDER BY key DESC LIMIT ?`,
-  set: "INSERT OR REPLACE INTO kv (key, data, encoding, versionstamp, expires_at) VALUES (?, ?, ?, ?, ?)",
-  count: `SELECT count(*) FROM kv WHERE key >= ? AND key < ? AND ${LIVE}`,
-  delete: `DELETE FROM kv WHERE key = ? AND ${LIVE} RETURNING key`,
-  deleteRange: `DELETE FROM kv WHERE key >= ? AND key < ? AND ${LIVE} RETURNING key`,
-  purgeExpired: `DELETE FROM kv WHERE key IN
-                   (SELECT key FROM kv WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING key`,
-  logChanges: "INSERT INTO change_log (last, total, committed_at, changes) VALUES (?, ?, ?, ?)",
-  loggedTotal: "SELECT total FROM change_log ORDER BY last DESC LIMIT 1",
-  readChanges: "SELECT last, changes FROM change_log WHERE last > ? ORDER BY last LIMIT ?",
-  changed: "SELECT versionstamp, data, encoding, expires_at FROM kv WHERE key = ?",
-  changesHead: "SELECT max(last) FROM change_log",
-  changesHorizon: "SELECT changes_horizon FROM meta WHERE id = 0",
-  firstRecentLog: "SELECT last FROM change_log WHERE committed_at >= ? ORDER BY last LIMIT 1",
-  lastLogUpTo: "SELECT last FROM change_log WHERE total <= ? ORDER BY total DESC LIMIT 1",
-  lastLogBefore: "SELECT max(last) FROM change_log WHERE last < ?",
-  pruneChanges: "DELETE FROM change_log WHERE last < ?",
-  writeHorizon: "UPDATE meta SET changes_horizon = max(changes_horizon, ?) WHERE id = 0",
-  enqueue: `INSERT INTO queue (id, data, encoding, ready_at, lease, attempts, backoff, undelivered, created_at)
-            VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?)`,
-  claimable: `SELECT ${MESSAGE} FROM queue WHERE ready_at <= ? ORDER BY ready_at, rowid LIMIT ?`,
-  lease: "UPDATE queue SET lease = ?, ready_at = ?, attempts = attempts + 1 WHERE id = ?",
-  nextReady: "SELECT min(ready_at) FROM queue",
-  renewLease: "UPDATE queue SET ready_at = ? WHERE id = ? AND lease = ?",
-  leased: `SELECT ${MESSAGE} FROM queue WHERE id = ? AND lease IS NOT NULL`,
-  ack: "DELETE FROM queue WHERE id = ?",
-  retry: "UPDATE queue SET lease = NULL, ready_at = ? WHERE id = ?",
-  release: "UPDATE queue SET lease = NULL, ready_at = ?, attempts = attempts - 1 WHERE id = ?",
-  deadLetter: `INSERT INTO dead_letters (id, data, encoding, error, attempts, backoff, undelivered, created_at, failed_at)
-               SELECT id, data, encoding, ?, attempts, backoff, undelivered, created_at, ? FROM queue WHERE id = ?`,
-  requeue: `INSERT INTO queue (id, data, encoding, ready_at, lease, attempts, backoff, undelivered, created_at)
-            SELECT ?, data, encoding, ?, NULL, 0, backoff, undelivered, ? FROM dead_letters WHERE id = ?`,
-  deleteDeadLetter: "DELETE FROM dead_letters WHERE id = ?",
-  purgeDeadLetters: "DELETE FROM dead_letters",
-  queueStats: `SELECT count(*) FILTER (WHERE lease IS NULL OR ready_at <= ?),
-                      count(*) FILTER (WHERE lease IS NOT NULL AND ready_at > ?),
-                      (SELECT count(*) FROM dead_letters) FROM queue`,
-  deadLetters: `SELECT ${DEAD_LETTER} FROM dead_letters ORDER BY failed_at DESC, rowid DESC LIMIT ? OFFSET ?`,
-  deadLetter1: `SELECT ${DEAD_LETTER} FROM dead_letters WHERE id = ?`,
-  nextExpiry: "SELECT min(expires_at) AS at FROM kv WHERE expires_at IS NOT NULL",
-  readReserved: "SELECT versionstamp FROM meta WHERE id = 0",
-  writeReserved: "UPDATE meta SET versionstamp = ? WHERE id = 0",
-  dataVersion: "PRAGMA data_version",
-  indexId: "SELECT id FROM search_indexes WHERE prefix = ?",
-  addIndex: "INSERT INTO search_indexes (prefix, fields, tokenize) VALUES (?, ?, ?) RETURNING id",
-  listIndexes: "SELECT prefix, fields, tokenize FROM search_indexes ORDER BY prefix",
-} as const;
-
-/** A search of index `TABLE` (sqlite-search.ts), optionally with a compiled filter for `FILTER`. */
-const SEARCH_SQL = `SELECT kv.key, kv.data, kv.encoding, kv.versionstamp FROM TABLE
-  JOIN search_keys s ON s.id = TABLE.rowid JOIN kv ON kv.key = s.key
-  WHERE TABLE MATCH ? AND (kv.expires_at IS NULL OR kv.expires_at > ?) AND FILTER
-  ORDER BY TABLE.rank, kv.key LIMIT ?`;
-
-/**
- * Statements with a compiled filter (sqlite-filter.ts) in place of `FILTER`. The filter comes
- * before the expiry test: it rejects most rows, and SQLite evaluates terms in order, so the expiry
- * column is read only for the rows that match (a tenth off a 1% filter's scan).
- */
-const FILTERED_SQL = {
-  scan: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND FILTER AND ${LIVE} ORDER BY key LIMIT ?`,
-  scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND FILTER AND ${LIVE} ORDER BY key DESC LIMIT ?`,
-  count: `SELECT count(*) FROM kv WHERE key >= ? AND key < ? AND FILTER AND ${LIVE}`,
-  delete: `DELETE FROM kv WHERE key = ? AND FILTER AND ${LIVE} RETURNING key`,
-  deleteRange: `DELETE FROM kv WHERE key >= ? AND key < ? AND FILTER AND ${LIVE} RETURNING key`,
-} as const;
-
-/** Filtered statements kept prepared, by SQL text; the least recently used go first. */
-const FILTERED_STATEMENT_CACHE = 256;
 
 export interface SqliteOptions {
   /**
@@ -165,40 +70,6 @@ export interface SqliteOptions {
    * poll covers file systems that deliver no file events.
    */
   externalCommitPollMs?: number;
-}
-
-type Statement = BetterSqlite3.Statement;
-/** A row of `ENTRY` columns. */
-type Row = [key: Buffer, data: Buffer | string, encoding: number, versionstamp: number];
-/** A `kv` row as the change feed reads it: with its expiry, live or not. */
-type ChangedRow = [
-  versionstamp: number,
-  data: Buffer | string,
-  encoding: number,
-  expiresAt: number | null,
-];
-/** A row of `MESSAGE` columns, or of `DEAD_LETTER` ones (whose last two are error and failed_at). */
-type MessageRow = [
-  id: string,
-  data: Buffer | string,
-  encoding: number,
-  attempts: number,
-  backoff: string,
-  undelivered: string,
-  createdAt: number,
-  leaseOrError: string | null,
-  readyAtOrFailedAt: number,
-];
-/** A row of `VALUE` columns. */
-type ValueRow = [data: Buffer | string, encoding: number, versionstamp: number];
-
-function entry(row: Row): RawEntry {
-  return {
-    key: row[0],
-    data: row[1],
-    encoding: row[2],
-    versionstamp: versionstampFromCounter(row[3]),
-  } as RawEntry;
 }
 
 /**
@@ -258,17 +129,6 @@ function failsOnlyWithStorage(m: StorageMutation): boolean {
   return m.type === "set" || ((m.type === "delete" || m.type === "deleteRange") && !m.filter);
 }
 
-/** Maps driver errors to `KvError` where they enter. */
-function storageError(e: unknown): KvError {
-  if (e instanceof KvError) return e;
-  const code = (e as { code?: string }).code ?? "";
-  const message = `SQLite: ${(e as Error).message}`;
-  if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) {
-    return new KvError("UNAVAILABLE", message, { cause: e });
-  }
-  return new KvError("INTERNAL", message, { cause: e });
-}
-
 /** The mutable state of one commit while it applies. */
 interface Applying {
   readonly now: number;
@@ -279,52 +139,10 @@ interface Applying {
   claimed?: Claimed;
 }
 
-type Statements = { readonly [K in keyof typeof SQL]: Statement };
-/** Statements returning rows as arrays (cheaper than objects) or single values. */
-const RAW: readonly (keyof typeof SQL)[] = [
-  "get",
-  "scan",
-  "scanReverse",
-  "readChanges",
-  "changed",
-  "claimable",
-  "leased",
-  "queueStats",
-  "deadLetters",
-  "deadLetter1",
-  "listIndexes",
-];
-const PLUCK: readonly (keyof typeof SQL)[] = [
-  "count",
-  "delete",
-  "deleteRange",
-  "purgeExpired",
-  "changesHead",
-  "changesHorizon",
-  "loggedTotal",
-  "firstRecentLog",
-  "lastLogUpTo",
-  "lastLogBefore",
-  "nextReady",
-  "nextExpiry",
-  "readReserved",
-  "dataVersion",
-  "indexId",
-  "addIndex",
-];
-
 export class SqliteBackend implements Backend {
   readonly #db: BetterSqlite3.Database;
   readonly #sql: Statements;
-  readonly #filtered = new Map<string, Statement>();
-  #lastFiltered:
-    | {
-        filter: Filter;
-        name: string;
-        now: number;
-        result: { statement: Statement; params: unknown[] } | undefined;
-      }
-    | undefined;
+  readonly #statements: StatementCache;
   /** The last versionstamp counter this connection issued, and the reserved bound above it. */
   #counter = 0;
   #reserved = 0;
@@ -346,41 +164,11 @@ export class SqliteBackend implements Backend {
 
   /** Opens (creating if needed) the database at `path`, or an in-memory one for `":memory:"`. */
   constructor(path: string, options: SqliteOptions = {}) {
-    // Loaded here so that importing Cairn does not load the driver unless SQLite is used.
-    const Database = createRequire(import.meta.url)("better-sqlite3") as typeof BetterSqlite3;
     this.#externalCommitPollMs = options.externalCommitPollMs ?? 50;
-    let db: BetterSqlite3.Database | undefined;
-    try {
-      if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-      db = new Database(path, { timeout: 5000 });
-      db.pragma("journal_mode = WAL");
-      db.pragma(`synchronous = ${options.durability === "relaxed" ? "NORMAL" : "FULL"}`);
-      db.pragma("cache_size = -65536");
-      db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
-      db.pragma(`mmap_size = ${MMAP_BYTES}`);
-      // A set is an INSERT OR REPLACE (cheaper than an upsert); its replacing deletes the old row
-      // through the delete triggers of search indexes only with recursive triggers on.
-      db.pragma("recursive_triggers = ON");
-      migrate(db);
-    } catch (e) {
-      db?.close();
-      throw new KvError(
-        "INVALID_ARGUMENT",
-        `Cannot open SQLite database at ${path}: ${(e as Error).message}`,
-        { cause: e },
-      );
-    }
+    const db = openDatabase(path, options.durability);
     this.#db = db;
-    const sql = {} as Record<keyof typeof SQL, Statement>;
-    for (const name of Object.keys(SQL) as (keyof typeof SQL)[]) {
-      const statement = db.prepare(SQL[name]);
-      sql[name] = RAW.includes(name)
-        ? statement.raw()
-        : PLUCK.includes(name)
-          ? statement.pluck()
-          : statement;
-    }
-    this.#sql = sql;
+    this.#sql = prepareStatements(db);
+    this.#statements = new StatementCache(db);
     this.#commitGroup = db.transaction((group, now) => this.#applyGroup(group, now));
     this.#commitOne = db.transaction((commit, state) => this.#applyCommit(commit, state));
     this.#snapshot = db.transaction((read) => read());
@@ -388,17 +176,19 @@ export class SqliteBackend implements Backend {
 
   async get(keys: readonly Uint8Array[], now: number): Promise<(RawEntry | null)[]> {
     try {
-      if (keys.length === 1) return [this.#read(keys[0]!, now)];
-      return this.#snapshot(() => keys.map((key) => this.#read(key, now))) as (RawEntry | null)[];
+      if (keys.length === 1) return [readEntry(this.#sql, keys[0]!, now)];
+      return this.#snapshot(() =>
+        keys.map((key) => readEntry(this.#sql, key, now)),
+      ) as (RawEntry | null)[];
     } catch (e) {
-      throw storageError(e);
+      throw sqliteError(e);
     }
   }
 
   async scan(ranges: readonly KeyRange[], now: number): Promise<RawEntry[][]> {
     const scanOne = (r: KeyRange) => {
       const filtered =
-        r.filter && this.#withFilter(r.reverse ? "scanReverse" : "scan", r.filter, now);
+        r.filter && this.#statements.withFilter(r.reverse ? "scanReverse" : "scan", r.filter, now);
       const rows = filtered
         ? filtered.statement.raw().all(r.start, r.end, ...filtered.params, now, r.limit)
         : (r.reverse ? this.#sql.scanReverse : this.#sql.scan).all(r.start, r.end, now, r.limit);
@@ -409,56 +199,20 @@ export class SqliteBackend implements Backend {
         ? [scanOne(ranges[0]!)]
         : (this.#snapshot(() => ranges.map(scanOne)) as RawEntry[][]);
     } catch (e) {
-      throw storageError(e);
+      throw sqliteError(e);
     }
   }
 
   async count(range: CountRange, now: number): Promise<number> {
     try {
-      const filtered = range.filter && this.#withFilter("count", range.filter, now);
+      const filtered = range.filter && this.#statements.withFilter("count", range.filter, now);
       const count = filtered
         ? filtered.statement.pluck().get(range.start, range.end, ...filtered.params, now)
         : this.#sql.count.get(range.start, range.end, now);
       return count as number;
     } catch (e) {
-      throw storageError(e);
+      throw sqliteError(e);
     }
-  }
-
-  /**
-   * The statement `name` of `FILTERED_SQL` for `filter`, prepared once per SQL text, with the
-   * filter's parameters; `undefined` when the filter matches everything (use the plain statement).
-   */
-  #withFilter(
-    name: keyof typeof FILTERED_SQL,
-    filter: Filter,
-    now: number,
-  ): { statement: Statement; params: unknown[] } | undefined {
-    // The mutations of one delete of many keys share their filter: compile it once for all.
-    const last = this.#lastFiltered;
-    if (last?.filter === filter && last.name === name && last.now === now) return last.result;
-    const compiled = compileFilter(filter, now);
-    const result = compiled && {
-      statement: this.#prepared(FILTERED_SQL[name].replace("FILTER", compiled.sql)),
-      params: compiled.params,
-    };
-    this.#lastFiltered = { filter, name, now, result };
-    return result;
-  }
-
-  /** `sql` prepared, from the cache of statements whose text is built at run time. */
-  #prepared(sql: string): Statement {
-    let statement = this.#filtered.get(sql);
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql);
-      if (this.#filtered.size >= FILTERED_STATEMENT_CACHE) {
-        this.#filtered.delete(this.#filtered.keys().next().value!);
-      }
-    } else {
-      this.#filtered.delete(sql);
-    }
-    this.#filtered.set(sql, statement);
-    return statement;
   }
 
   async commit(group: readonly StorageCommit[], now: number): Promise<CommitOutcome[]> {
@@ -468,8 +222,8 @@ export class SqliteBackend implements Backend {
     } catch (e) {
       this.#seenDataVersion = -1; // rolled back, maybe with a reservation: re-read the meta row
       // A commit alone in its group fails the whole transaction; that is its outcome, not a storage failure.
-      if (group.length === 1) return [{ ok: "error", error: storageError(e) }];
-      throw storageError(e);
+      if (group.length === 1) return [{ ok: "error", error: sqliteError(e) }];
+      throw sqliteError(e);
     }
     return outcomes;
   }
@@ -501,7 +255,7 @@ export class SqliteBackend implements Backend {
       } catch (error) {
         if (!savepoint) throw error;
         changes.truncate(before);
-        outcomes.push({ ok: "error", error: storageError(error) });
+        outcomes.push({ ok: "error", error: sqliteError(error) });
       }
     }
     if (changes.size > 0) {
@@ -539,7 +293,8 @@ export class SqliteBackend implements Backend {
 
   #checksPass(commit: StorageCommit, now: number): boolean {
     for (const check of commit.checks) {
-      if ((this.#read(check.key, now)?.versionstamp ?? null) !== check.versionstamp) return false;
+      if ((readEntry(this.#sql, check.key, now)?.versionstamp ?? null) !== check.versionstamp)
+        return false;
     }
     return true;
   }
@@ -559,7 +314,7 @@ export class SqliteBackend implements Backend {
         return;
       }
       case "delete": {
-        const filtered = m.filter && this.#withFilter("delete", m.filter, now);
+        const filtered = m.filter && this.#statements.withFilter("delete", m.filter, now);
         const keys = filtered
           ? filtered.statement.pluck().all(m.key, ...filtered.params, now)
           : this.#sql.delete.all(m.key, now);
@@ -567,7 +322,7 @@ export class SqliteBackend implements Backend {
         return;
       }
       case "deleteRange": {
-        const filtered = m.filter && this.#withFilter("deleteRange", m.filter, now);
+        const filtered = m.filter && this.#statements.withFilter("deleteRange", m.filter, now);
         const keys = filtered
           ? filtered.statement.pluck().all(m.start, m.end, ...filtered.params, now)
           : this.#sql.deleteRange.all(m.start, m.end, now);
@@ -575,7 +330,7 @@ export class SqliteBackend implements Backend {
         return;
       }
       case "modify":
-        this.#write(state, m.key, m.apply(this.#read(m.key, now)), null);
+        this.#write(state, m.key, m.apply(readEntry(this.#sql, m.key, now)), null);
         return;
       case "purgeExpired":
         this.#deleted(state, this.#sql.purgeExpired.all(now, m.limit) as Buffer[]);
@@ -617,17 +372,6 @@ export class SqliteBackend implements Backend {
             : this.#sql.deleteDeadLetter.run(m.id).changes;
         return;
     }
-  }
-
-  #read(key: Uint8Array, now: number): RawEntry | null {
-    const row = this.#sql.get.get(key, now) as ValueRow | undefined;
-    if (row === undefined) return null;
-    return {
-      key,
-      data: row[0],
-      encoding: row[1],
-      versionstamp: versionstampFromCounter(row[2]),
-    } as RawEntry;
   }
 
   #write(state: Applying, key: Uint8Array, value: EncodedValue, expiresAt: number | null): void {
@@ -734,7 +478,7 @@ export class SqliteBackend implements Backend {
         };
       }) as StoredChanges;
     } catch (e) {
-      throw storageError(e);
+      throw sqliteError(e);
     }
   }
 
@@ -817,7 +561,7 @@ export class SqliteBackend implements Backend {
         })
         .immediate();
     } catch (e) {
-      throw storageError(e);
+      throw sqliteError(e);
     }
   }
 
@@ -831,7 +575,7 @@ export class SqliteBackend implements Backend {
         })
         .immediate();
     } catch (e) {
-      throw storageError(e);
+      throw sqliteError(e);
     }
   }
 
@@ -844,7 +588,7 @@ export class SqliteBackend implements Backend {
         tokenize,
       }));
     } catch (e) {
-      throw storageError(e);
+      throw sqliteError(e);
     }
   }
 
@@ -858,13 +602,14 @@ export class SqliteBackend implements Backend {
           "FILTER",
           compiled?.sql ?? "1",
         );
-        return this.#prepared(sql)
+        return this.#statements
+          .prepared(sql)
           .raw()
           .all(matchExpression(request.query), now, ...(compiled?.params ?? []), request.limit);
       }) as Row[];
       return rows.map(entry);
     } catch (e) {
-      throw storageError(e);
+      throw sqliteError(e);
     }
   }
 
@@ -878,7 +623,7 @@ export class SqliteBackend implements Backend {
         total: pending! + processing! + dlq!,
       };
     } catch (e) {
-      throw storageError(e);
+      throw sqliteError(e);
     }
   }
 
@@ -893,7 +638,7 @@ export class SqliteBackend implements Backend {
       ) as MessageRow[];
       return rows.map((row) => ({ ...message(row), error: row[7]!, failedAt: row[8] }));
     } catch (e) {
-      throw storageError(e);
+      throw sqliteError(e);
     }
   }
 
@@ -901,7 +646,7 @@ export class SqliteBackend implements Backend {
     try {
       return this.#sql.nextExpiry.get() as number | null;
     } catch (e) {
-      throw storageError(e);
+      throw sqliteError(e);
     }
   }
 
