@@ -1,7 +1,7 @@
 /**
  * Full-text search, as the storage contract carries it: index definitions and the query tree.
- * Backends compile a query to their own engine (SQLite: FTS5, sqlite-search.ts; PostgreSQL:
- * tsvector/tsquery, postgres-search.ts). Built only by `parseSearchQuery` and the SDK's checks
+ * Backends compile a query to their own engine (SQLite: FTS5, sqlite/search.ts; PostgreSQL:
+ * tsvector/tsquery, postgres/search.ts). Built only by `parseSearchQuery` and the SDK's checks
  * (protocol/search-query.ts, sdk/search.ts), so backends may trust their shape.
  *
  * Semantics every backend implements (the README has the user-facing notes):
@@ -49,4 +49,13 @@ export interface SearchRequest {
   readonly limit: number;
   /** Only entries whose value matches (filter.ts), evaluated with the query. */
   readonly filter?: Filter;
+}
+
+/** An index read back from the columns a backend stores it in: its fields as JSON text. */
+export function storedIndex([prefix, fields, tokenize]: [
+  Uint8Array,
+  string,
+  Tokenizer,
+]): SearchIndex {
+  return { prefix: new Uint8Array(prefix), fields: JSON.parse(fields), tokenize };
 }

@@ -34,15 +34,13 @@ import type {
 } from "../backend.js";
 import { connect, postgresError, queryValue, type Sql, sendQuery, type Tx } from "./connection.js";
 import { migrate } from "./migrations.js";
-import { compileFilter } from "./postgres-filter.js";
-import { compileQuery, pathsJson, TEXT_SEARCH_CONFIGS } from "./postgres-search.js";
+import { createIndex, listIndexes, removeIndex, search } from "./search.js";
 import {
   columns,
   type EntryRow,
   entry,
   filtered,
   type MessageRow,
-  SEARCH_SQL,
   SQL,
   storedValue,
 } from "./statements.js";
@@ -485,71 +483,19 @@ export class PostgresBackend implements Backend {
   }
 
   createIndex(index: SearchIndex): Promise<void> {
-    return this.#run(async () => {
-      await this.#sql.begin(async (tx) => {
-        await sendQuery(tx, SQL.lockMeta, []);
-        await sendQuery(tx, SQL.removeIndex, [index.prefix]);
-        const id = await queryValue<number>(tx, SQL.addIndex, [
-          index.prefix,
-          Buffer.concat([index.prefix, Buffer.from([0x00])]),
-          Buffer.concat([index.prefix, Buffer.from([0xff])]),
-          JSON.stringify(index.fields),
-          pathsJson(index.fields),
-          index.tokenize,
-          TEXT_SEARCH_CONFIGS[index.tokenize],
-        ]);
-        await sendQuery(tx, SQL.backfillIndex, [id]);
-        // Without statistics of the new documents the planner scans them all rather than the GIN index.
-        await sendQuery(tx, "ANALYZE search_docs", []);
-      });
-    });
+    return this.#run(() => createIndex(this.#sql, index));
   }
 
   removeIndex(prefix: Uint8Array): Promise<boolean> {
-    return this.#run(
-      () =>
-        this.#sql.begin(async (tx) => {
-          await sendQuery(tx, SQL.lockMeta, []);
-          return Number(await queryValue(tx, SQL.removeIndex, [prefix])) > 0;
-        }) as Promise<boolean>,
-    );
+    return this.#run(() => removeIndex(this.#sql, prefix));
   }
 
   listIndexes(): Promise<SearchIndex[]> {
-    return this.#run(async () => {
-      const rows = await sendQuery<[Buffer, string, SearchIndex["tokenize"]]>(
-        this.#sql,
-        SQL.listIndexes,
-        [],
-      );
-      return rows.map(([prefix, fields, tokenize]) => ({
-        prefix: new Uint8Array(prefix),
-        fields: JSON.parse(fields),
-        tokenize,
-      }));
-    });
+    return this.#run(() => listIndexes(this.#sql));
   }
 
   search(request: SearchRequest, now: number): Promise<RawEntry[]> {
-    return this.#run(async () => {
-      const [index] = await sendQuery<[number, string]>(this.#sql, SQL.indexConfig, [
-        request.prefix,
-      ]);
-      if (index === undefined) throw new KvError("NOT_FOUND", "No search index on this prefix");
-      const [id, config] = index;
-      const query = compileQuery(request.query, "$4::regconfig", 5);
-      const filter = request.filter && compileFilter(request.filter, now, 5 + query.params.length);
-      const text = SEARCH_SQL.replace("QUERY", query.sql).replace("FILTER", filter?.sql ?? "true");
-      const rows = await sendQuery(this.#sql, text, [
-        id,
-        now,
-        request.limit,
-        config,
-        ...query.params,
-        ...(filter?.params ?? []),
-      ]);
-      return rows.map((row) => entry(row as EntryRow));
-    });
+    return this.#run(() => search(this.#sql, request, now));
   }
 
   queueStats(now: number): Promise<QueueStats> {

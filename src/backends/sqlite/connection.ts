@@ -1,6 +1,6 @@
 /**
  * A connection to a SQLite file: the driver, loaded only when a file is opened, the pragmas every
- * connection sets, and driver errors as `KvError`.
+ * connection sets, its prepared statements, and driver errors as `KvError`.
  */
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -9,6 +9,7 @@ import type BetterSqlite3 from "better-sqlite3";
 import { KvError } from "../../kv-error.js";
 import { storageError } from "../storage-error.js";
 import { migrate } from "./migrations.js";
+import { prepareStatements, StatementCache, type Statements } from "./statements.js";
 
 /**
  * WAL pages after which a commit checkpoints them into the database file (SQLite's default:
@@ -32,11 +33,35 @@ const WAL_CHECKPOINT_PAGES = 4000;
  */
 const MMAP_BYTES = 2 ** 30;
 
+/** An open database with its statements: what the parts of the backend work with. */
+export interface Connection {
+  readonly db: BetterSqlite3.Database;
+  readonly sql: Statements;
+  /** Statements whose text is built at run time. */
+  readonly cache: StatementCache;
+  /** Runs `read` in one transaction, so that everything it reads is from one snapshot. */
+  readonly snapshot: <T>(read: () => T) => T;
+}
+
 /**
- * Opens (creating if needed) the database at `path`, or an in-memory one for `":memory:"`, and
- * brings its schema up to date; `INVALID_ARGUMENT` when that fails.
+ * Opens (creating if needed) the database at `path`, or an in-memory one for `":memory:"`, brings
+ * its schema up to date and prepares its statements; `INVALID_ARGUMENT` when it cannot be opened.
  */
-export function openDatabase(
+export function openConnection(
+  path: string,
+  durability: "full" | "relaxed" | undefined,
+): Connection {
+  const db = openDatabase(path, durability);
+  const snapshot = db.transaction((read: () => unknown) => read());
+  return {
+    db,
+    sql: prepareStatements(db),
+    cache: new StatementCache(db),
+    snapshot: <T>(read: () => T) => snapshot(read) as T,
+  };
+}
+
+function openDatabase(
   path: string,
   durability: "full" | "relaxed" | undefined,
 ): BetterSqlite3.Database {

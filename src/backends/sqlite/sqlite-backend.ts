@@ -10,7 +10,6 @@ import type BetterSqlite3 from "better-sqlite3";
 import { suffixVersionstamp } from "../../codec/key-codec.js";
 import type { EncodedValue } from "../../codec/value-codec.js";
 import { counterFromVersionstamp, versionstampFromCounter } from "../../codec/versionstamp.js";
-import { KvError } from "../../kv-error.js";
 import type {
   Backend,
   ChangeRecord,
@@ -32,18 +31,15 @@ import type {
   StoredMessage,
 } from "../backend.js";
 import { decodeChanges, GroupChanges, type LoggedChange } from "./change-log.js";
-import { openDatabase, sqliteError } from "./connection.js";
-import { compileFilter } from "./sqlite-filter.js";
-import { createIndexSql, dropIndexSql, matchExpression, searchTable } from "./sqlite-search.js";
+import { type Connection, openConnection, sqliteError } from "./connection.js";
+import { createIndex, listIndexes, removeIndex, search } from "./search.js";
 import {
   type ChangedRow,
   entry,
   type MessageRow,
-  prepareStatements,
   type Row,
   readEntry,
-  SEARCH_SQL,
-  StatementCache,
+  type StatementCache,
   type Statements,
 } from "./statements.js";
 
@@ -140,6 +136,7 @@ interface Applying {
 }
 
 export class SqliteBackend implements Backend {
+  readonly #connection: Connection;
   readonly #db: BetterSqlite3.Database;
   readonly #sql: Statements;
   readonly #statements: StatementCache;
@@ -154,7 +151,7 @@ export class SqliteBackend implements Backend {
     (group: readonly StorageCommit[], now: number) => CommitOutcome[]
   >;
   readonly #commitOne: BetterSqlite3.Transaction<(commit: StorageCommit, state: Applying) => void>;
-  readonly #snapshot: BetterSqlite3.Transaction<(read: () => unknown) => unknown>;
+  readonly #snapshot: Connection["snapshot"];
   readonly #commitListeners = new Set<() => void>();
   readonly #externalCommitPollMs: number;
   #pollTimer: NodeJS.Timeout | undefined;
@@ -165,13 +162,15 @@ export class SqliteBackend implements Backend {
   /** Opens (creating if needed) the database at `path`, or an in-memory one for `":memory:"`. */
   constructor(path: string, options: SqliteOptions = {}) {
     this.#externalCommitPollMs = options.externalCommitPollMs ?? 50;
-    const db = openDatabase(path, options.durability);
+    const connection = openConnection(path, options.durability);
+    const { db } = connection;
+    this.#connection = connection;
     this.#db = db;
-    this.#sql = prepareStatements(db);
-    this.#statements = new StatementCache(db);
+    this.#sql = connection.sql;
+    this.#statements = connection.cache;
     this.#commitGroup = db.transaction((group, now) => this.#applyGroup(group, now));
     this.#commitOne = db.transaction((commit, state) => this.#applyCommit(commit, state));
-    this.#snapshot = db.transaction((read) => read());
+    this.#snapshot = connection.snapshot;
   }
 
   async get(keys: readonly Uint8Array[], now: number): Promise<(RawEntry | null)[]> {
@@ -551,15 +550,7 @@ export class SqliteBackend implements Backend {
 
   async createIndex(index: SearchIndex): Promise<void> {
     try {
-      this.#db
-        .transaction(() => {
-          const existing = this.#sql.indexId.get(index.prefix) as number | undefined;
-          if (existing !== undefined) this.#db.exec(dropIndexSql(existing));
-          const fields = JSON.stringify(index.fields);
-          const id = this.#sql.addIndex.get(index.prefix, fields, index.tokenize) as number;
-          this.#db.exec(createIndexSql(id, index));
-        })
-        .immediate();
+      createIndex(this.#connection, index);
     } catch (e) {
       throw sqliteError(e);
     }
@@ -567,13 +558,7 @@ export class SqliteBackend implements Backend {
 
   async removeIndex(prefix: Uint8Array): Promise<boolean> {
     try {
-      return this.#db
-        .transaction(() => {
-          const id = this.#sql.indexId.get(prefix) as number | undefined;
-          if (id !== undefined) this.#db.exec(dropIndexSql(id));
-          return id !== undefined;
-        })
-        .immediate();
+      return removeIndex(this.#connection, prefix);
     } catch (e) {
       throw sqliteError(e);
     }
@@ -581,12 +566,7 @@ export class SqliteBackend implements Backend {
 
   async listIndexes(): Promise<SearchIndex[]> {
     try {
-      const rows = this.#sql.listIndexes.all() as [Buffer, string, SearchIndex["tokenize"]][];
-      return rows.map(([prefix, fields, tokenize]) => ({
-        prefix: new Uint8Array(prefix),
-        fields: JSON.parse(fields),
-        tokenize,
-      }));
+      return listIndexes(this.#connection);
     } catch (e) {
       throw sqliteError(e);
     }
@@ -594,20 +574,7 @@ export class SqliteBackend implements Backend {
 
   async search(request: SearchRequest, now: number): Promise<RawEntry[]> {
     try {
-      const rows = this.#snapshot(() => {
-        const id = this.#sql.indexId.get(request.prefix) as number | undefined;
-        if (id === undefined) throw new KvError("NOT_FOUND", "No search index on this prefix");
-        const compiled = request.filter && compileFilter(request.filter, now);
-        const sql = SEARCH_SQL.replaceAll("TABLE", searchTable(id)).replace(
-          "FILTER",
-          compiled?.sql ?? "1",
-        );
-        return this.#statements
-          .prepared(sql)
-          .raw()
-          .all(matchExpression(request.query), now, ...(compiled?.params ?? []), request.limit);
-      }) as Row[];
-      return rows.map(entry);
+      return search(this.#connection, request, now);
     } catch (e) {
       throw sqliteError(e);
     }

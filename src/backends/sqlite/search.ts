@@ -6,9 +6,19 @@
  * bm25 `rank`.
  */
 import { ValueEncoding } from "../../codec/value-codec.js";
+import { KvError } from "../../kv-error.js";
+import type { RawEntry } from "../backend.js";
 import type { FieldPath } from "../filter.js";
-import type { SearchIndex, SearchQuery, Tokenizer } from "../search.js";
-import { jsonPath } from "./sqlite-filter.js";
+import {
+  type SearchIndex,
+  type SearchQuery,
+  type SearchRequest,
+  storedIndex,
+  type Tokenizer,
+} from "../search.js";
+import type { Connection } from "./connection.js";
+import { compileFilter, jsonPath } from "./sqlite-filter.js";
+import { entry, type Row, SEARCH_SQL } from "./statements.js";
 
 const FTS5_TOKENIZERS: Record<Tokenizer, string> = {
   unicode61: "unicode61",
@@ -30,13 +40,13 @@ function documentText(row: string, fields: readonly FieldPath[]): string {
 }
 
 /** The FTS5 table of index `id`. */
-export const searchTable = (id: number) => `search_${id}`;
+const searchTable = (id: number) => `search_${id}`;
 
 /**
  * Creates index `id`'s table and triggers, and indexes every row already under its prefix.
  * Everything spliced is generated here: ids are integers, keys hex, paths quoted literals.
  */
-export function createIndexSql(id: number, index: SearchIndex): string {
+function createIndexSql(id: number, index: SearchIndex): string {
   const table = searchTable(id);
   const start = blob(Buffer.concat([index.prefix, Buffer.from([0x00])]));
   const end = blob(Buffer.concat([index.prefix, Buffer.from([0xff])]));
@@ -64,7 +74,7 @@ export function createIndexSql(id: number, index: SearchIndex): string {
       WHERE s.index_id = ${id};`;
 }
 
-export function dropIndexSql(id: number): string {
+function dropIndexSql(id: number): string {
   const table = searchTable(id);
   return `
     DROP TRIGGER ${table}_insert;
@@ -79,7 +89,7 @@ export function dropIndexSql(id: number): string {
  * The query as an FTS5 query string. Every term is a quoted FTS5 string, so only our operators
  * are ever FTS5 syntax and the index's tokenizer splits the term into words.
  */
-export function matchExpression(query: SearchQuery): string {
+function matchExpression(query: SearchQuery): string {
   switch (query.kind) {
     case "term":
       return `"${query.text.replaceAll('"', '""')}"${query.prefix ? " *" : ""}`;
@@ -90,4 +100,52 @@ export function matchExpression(query: SearchQuery): string {
     case "or":
       return `(${query.queries.map(matchExpression).join(" OR ")})`;
   }
+}
+
+/** Creates `index` (backend.ts), replacing any index on the same prefix, in one transaction. */
+export function createIndex({ db, sql }: Connection, index: SearchIndex): void {
+  db.transaction(() => {
+    const existing = sql.indexId.get(index.prefix) as number | undefined;
+    if (existing !== undefined) db.exec(dropIndexSql(existing));
+    const fields = JSON.stringify(index.fields);
+    const id = sql.addIndex.get(index.prefix, fields, index.tokenize) as number;
+    db.exec(createIndexSql(id, index));
+  }).immediate();
+}
+
+/** Removes the index on `prefix`; returns whether there was one. */
+export function removeIndex({ db, sql }: Connection, prefix: Uint8Array): boolean {
+  return db
+    .transaction(() => {
+      const id = sql.indexId.get(prefix) as number | undefined;
+      if (id !== undefined) db.exec(dropIndexSql(id));
+      return id !== undefined;
+    })
+    .immediate();
+}
+
+export function listIndexes({ sql }: Connection): SearchIndex[] {
+  return (sql.listIndexes.all() as [Buffer, string, Tokenizer][]).map(storedIndex);
+}
+
+/** The live entries under the index on `request.prefix` that match (backend.ts); one snapshot. */
+export function search(
+  { sql, cache, snapshot }: Connection,
+  request: SearchRequest,
+  now: number,
+): RawEntry[] {
+  const rows = snapshot(() => {
+    const id = sql.indexId.get(request.prefix) as number | undefined;
+    if (id === undefined) throw new KvError("NOT_FOUND", "No search index on this prefix");
+    const compiled = request.filter && compileFilter(request.filter, now);
+    const text = SEARCH_SQL.replaceAll("TABLE", searchTable(id)).replace(
+      "FILTER",
+      compiled?.sql ?? "1",
+    );
+    return cache
+      .prepared(text)
+      .raw()
+      .all(matchExpression(request.query), now, ...(compiled?.params ?? []), request.limit);
+  }) as Row[];
+  return rows.map(entry);
 }
