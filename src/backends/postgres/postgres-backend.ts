@@ -6,7 +6,6 @@
  * across processes, every later commit sees the earlier ones, and versionstamps increase in
  * commit order. Commits NOTIFY the other processes, which wake their watchers and consumers.
  */
-import { randomUUID } from "node:crypto";
 import { suffixVersionstamp } from "../../codec/key-codec.js";
 import type { EncodedValue } from "../../codec/value-codec.js";
 import { counterFromVersionstamp, versionstampFromCounter } from "../../codec/versionstamp.js";
@@ -32,6 +31,7 @@ import type {
   StoredChanges,
   StoredMessage,
 } from "../backend.js";
+import { CommitNotifier } from "./commit-notifier.js";
 import { connect, postgresError, queryValue, type Sql, sendQuery, type Tx } from "./connection.js";
 import { migrate } from "./migrations.js";
 import { createIndex, listIndexes, removeIndex, search } from "./search.js";
@@ -77,19 +77,15 @@ interface Applying {
 export class PostgresBackend implements Backend {
   readonly #sql: Sql;
   readonly #schema: string;
-  readonly #channel: string;
-  /** Tells this process's notifications from the others'. */
-  readonly #instance = randomUUID();
   readonly #ready: Promise<void>;
-  readonly #commitListeners = new Set<() => void>();
-  #unlisten: Promise<{ unlisten(): Promise<void> }> | undefined;
+  readonly #notifier: CommitNotifier;
 
   /** Connects to the database at `url` (`postgres://…`; `?schema=` names the schema, default `cairn`). */
   constructor(url: string, options: PostgresOptions = {}) {
     const { sql, schema } = connect(url, options.maxConnections ?? 10);
     this.#sql = sql;
     this.#schema = schema;
-    this.#channel = `cairn_${schema}`;
+    this.#notifier = new CommitNotifier(sql, schema);
     this.#ready = migrate(this.#sql, schema);
     this.#ready.catch(() => {}); // reported by the first call that awaits it
   }
@@ -159,7 +155,7 @@ export class PostgresBackend implements Backend {
           for (const [i, commit] of group.entries()) {
             outcomes.push(await this.#applyCommit(tx, sent, commit, now, reserved + i + 1));
           }
-          sent.push(sendQuery(tx, SQL.notify, [this.#channel, this.#instance]));
+          sent.push(this.#notifier.notify(tx));
           await Promise.all(sent);
           return outcomes.map((outcome) => outcome());
         }) as Promise<CommitOutcome[]>,
@@ -457,29 +453,7 @@ export class PostgresBackend implements Backend {
   }
 
   onCommit(listener: () => void): () => void {
-    this.#commitListeners.add(listener);
-    const wake = () => {
-      for (const l of this.#commitListeners) l();
-    };
-    this.#unlisten ??= this.#sql.listen(
-      this.#channel,
-      (payload) => {
-        if (payload !== this.#instance) wake(); // our own commits: the engine knows
-      },
-      // Listening (again, after a lost connection): commits made before are news too.
-      wake,
-    );
-    this.#unlisten.catch(() => {
-      this.#unlisten = undefined; // e.g. unreachable: the next registration tries again
-    });
-    return () => {
-      this.#commitListeners.delete(listener);
-      if (this.#commitListeners.size === 0 && this.#unlisten) {
-        const unlisten = this.#unlisten;
-        this.#unlisten = undefined;
-        void unlisten.then((l) => l.unlisten()).catch(() => {});
-      }
-    };
+    return this.#notifier.add(listener);
   }
 
   createIndex(index: SearchIndex): Promise<void> {
@@ -526,10 +500,7 @@ export class PostgresBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    this.#commitListeners.clear();
-    const unlisten = this.#unlisten;
-    this.#unlisten = undefined;
-    await unlisten?.then((l) => l.unlisten()).catch(() => {});
+    await this.#notifier.close();
     await this.#sql.end({ timeout: 5 });
   }
 

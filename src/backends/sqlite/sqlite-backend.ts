@@ -4,8 +4,6 @@
  * runs in one `BEGIN IMMEDIATE` transaction (one fsync), each commit inside its own savepoint.
  */
 import { randomUUID } from "node:crypto";
-import { type FSWatcher, watch } from "node:fs";
-import { basename, dirname } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { suffixVersionstamp } from "../../codec/key-codec.js";
 import type { EncodedValue } from "../../codec/value-codec.js";
@@ -31,6 +29,7 @@ import type {
   StoredMessage,
 } from "../backend.js";
 import { decodeChanges, GroupChanges, type LoggedChange } from "./change-log.js";
+import { CommitNotifier } from "./commit-notifier.js";
 import { type Connection, openConnection, sqliteError } from "./connection.js";
 import { createIndex, listIndexes, removeIndex, search } from "./search.js";
 import {
@@ -42,9 +41,6 @@ import {
   type StatementCache,
   type Statements,
 } from "./statements.js";
-
-/** Delays (ms) of the looks for another process's commit after its WAL write (see #watchWal). */
-const WAL_RECHECKS_MS = [1, 3, 10];
 
 /** Versionstamp counters reserved per write of the meta row. */
 const COUNTER_BLOCK = 4096;
@@ -152,16 +148,10 @@ export class SqliteBackend implements Backend {
   >;
   readonly #commitOne: BetterSqlite3.Transaction<(commit: StorageCommit, state: Applying) => void>;
   readonly #snapshot: Connection["snapshot"];
-  readonly #commitListeners = new Set<() => void>();
-  readonly #externalCommitPollMs: number;
-  #pollTimer: NodeJS.Timeout | undefined;
-  #walWatcher: FSWatcher | undefined;
-  #externalCheckScheduled = false;
-  #polledDataVersion = -1;
+  readonly #notifier: CommitNotifier;
 
   /** Opens (creating if needed) the database at `path`, or an in-memory one for `":memory:"`. */
   constructor(path: string, options: SqliteOptions = {}) {
-    this.#externalCommitPollMs = options.externalCommitPollMs ?? 50;
     const connection = openConnection(path, options.durability);
     const { db } = connection;
     this.#connection = connection;
@@ -171,6 +161,11 @@ export class SqliteBackend implements Backend {
     this.#commitGroup = db.transaction((group, now) => this.#applyGroup(group, now));
     this.#commitOne = db.transaction((commit, state) => this.#applyCommit(commit, state));
     this.#snapshot = connection.snapshot;
+    this.#notifier = new CommitNotifier(
+      db,
+      this.#sql.dataVersion,
+      options.externalCommitPollMs ?? 50,
+    );
   }
 
   async get(keys: readonly Uint8Array[], now: number): Promise<(RawEntry | null)[]> {
@@ -482,70 +477,7 @@ export class SqliteBackend implements Backend {
   }
 
   onCommit(listener: () => void): () => void {
-    this.#commitListeners.add(listener);
-    if (this.#pollTimer === undefined) {
-      this.#polledDataVersion = this.#sql.dataVersion.get() as number;
-      this.#pollTimer = setInterval(() => this.#pollExternalCommits(), this.#externalCommitPollMs);
-      this.#pollTimer.unref();
-      this.#walWatcher = this.#watchWal();
-    }
-    return () => {
-      this.#commitListeners.delete(listener);
-      if (this.#commitListeners.size === 0) this.#stopListening();
-    };
-  }
-
-  #stopListening(): void {
-    clearInterval(this.#pollTimer);
-    this.#pollTimer = undefined;
-    this.#walWatcher?.close();
-    this.#walWatcher = undefined;
-  }
-
-  /**
-   * Every commit appends to the WAL file, so a change to it (this connection's own writes
-   * included) is a cue to look for other processes' commits: in the next event-loop turn, then,
-   * until one shows, after each of `WAL_RECHECKS_MS` (the file changes as the commit's frames are
-   * written, before its fsync and the WAL index make it visible).
-   * The directory is watched rather than the file, which SQLite may delete and create again.
-   */
-  #watchWal(): FSWatcher | undefined {
-    if (this.#db.memory) return undefined;
-    const wal = `${basename(this.#db.name)}-wal`;
-    try {
-      const watcher = watch(dirname(this.#db.name), { persistent: false }, (_event, file) => {
-        if (file !== wal || this.#externalCheckScheduled) return;
-        this.#externalCheckScheduled = true;
-        const check = (attempt: number) => {
-          const found = this.#pollExternalCommits();
-          const delay = WAL_RECHECKS_MS[attempt];
-          if (found || delay === undefined || this.#walWatcher !== watcher) {
-            this.#externalCheckScheduled = false;
-          } else setTimeout(() => check(attempt + 1), delay).unref();
-        };
-        setImmediate(() => check(0));
-      });
-      watcher.on("error", () => watcher.close()); // the poll carries on alone
-      return watcher;
-    } catch {
-      return undefined; // no file events here (e.g. the inotify limit): the poll alone
-    }
-  }
-
-  /**
-   * Tells the listeners if another connection committed since the last look (`PRAGMA data_version`
-   * changes only then); returns whether one did.
-   */
-  #pollExternalCommits(): boolean {
-    try {
-      const dataVersion = this.#sql.dataVersion.get() as number;
-      if (dataVersion === this.#polledDataVersion) return false;
-      this.#polledDataVersion = dataVersion;
-    } catch {
-      return false; // closed or busy: the next poll tries again
-    }
-    for (const listener of this.#commitListeners) listener();
-    return true;
+    return this.#notifier.add(listener);
   }
 
   async createIndex(index: SearchIndex): Promise<void> {
@@ -618,8 +550,7 @@ export class SqliteBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    this.#stopListening();
-    this.#commitListeners.clear();
+    this.#notifier.close();
     this.#db.close();
   }
 }
