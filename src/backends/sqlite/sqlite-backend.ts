@@ -7,12 +7,10 @@ import { randomUUID } from "node:crypto";
 import type BetterSqlite3 from "better-sqlite3";
 import { suffixVersionstamp } from "../../codec/key-codec.js";
 import type { EncodedValue } from "../../codec/value-codec.js";
-import { counterFromVersionstamp, versionstampFromCounter } from "../../codec/versionstamp.js";
+import { versionstampFromCounter } from "../../codec/versionstamp.js";
 import type {
   Backend,
-  ChangeRecord,
   Claimed,
-  CommitChanges,
   CommitOutcome,
   CountRange,
   DeadLetter,
@@ -28,12 +26,12 @@ import type {
   StoredChanges,
   StoredMessage,
 } from "../backend.js";
-import { decodeChanges, GroupChanges, type LoggedChange } from "./change-log.js";
+import { pruneChanges, readChanges } from "./change-feed.js";
+import { GroupChanges } from "./change-log.js";
 import { CommitNotifier } from "./commit-notifier.js";
 import { type Connection, openConnection, sqliteError } from "./connection.js";
 import { createIndex, listIndexes, removeIndex, search } from "./search.js";
 import {
-  type ChangedRow,
   entry,
   type MessageRow,
   type Row,
@@ -44,9 +42,6 @@ import {
 
 /** Versionstamp counters reserved per write of the meta row. */
 const COUNTER_BLOCK = 4096;
-
-/** `change_log` rows read at a time by `readChanges`. */
-const LOG_ROWS_PER_READ = 16;
 
 export interface SqliteOptions {
   /**
@@ -62,44 +57,6 @@ export interface SqliteOptions {
    * poll covers file systems that deliver no file events.
    */
   externalCommitPollMs?: number;
-}
-
-/**
- * The change `logged` records, given the key's row now (`undefined` if it has none), or `null`
- * when a later commit has changed the key again.
- */
-function change(logged: LoggedChange, row: ChangedRow | undefined): ChangeRecord | null {
-  const { counter, key, deleted } = logged;
-  if (row?.[0] === counter) {
-    const [, data, encoding, expiresAt] = row;
-    const versionstamp = versionstampFromCounter(counter);
-    return {
-      key,
-      entry: { key, data, encoding, versionstamp, expiresAt } as ChangeRecord["entry"],
-    };
-  }
-  return deleted ? { key, entry: null } : null;
-}
-
-/**
- * `changes` (decoded from `change_log` rows, oldest first) as commits: those after counter
- * `after`, each key once (as its commit left it), in key order.
- */
-function* commitsOf(changes: readonly LoggedChange[], after: number): Generator<LoggedChange[]> {
-  let i = 0;
-  while (i < changes.length) {
-    const counter = changes[i]!.counter;
-    let end = i + 1;
-    while (end < changes.length && changes[end]!.counter === counter) end++;
-    if (counter > after) {
-      // Sorted stably, a key's changes stay in mutation order: the last of them is what counts.
-      const commit = changes.slice(i, end).sort((a, b) => Buffer.compare(a.key, b.key));
-      yield commit.filter(
-        (c, j) => j + 1 === commit.length || Buffer.compare(c.key, commit[j + 1]!.key) !== 0,
-      );
-    }
-    i = end;
-  }
 }
 
 function message(row: MessageRow): StoredMessage {
@@ -330,7 +287,8 @@ export class SqliteBackend implements Backend {
         this.#deleted(state, this.#sql.purgeExpired.all(now, m.limit) as Buffer[]);
         return;
       case "pruneChanges":
-        this.#pruneChanges(m.before, m.keep);
+        // As if read: the newest row may be gone.
+        if (pruneChanges(this.#sql, m.before, m.keep)) this.#loggedTotal = undefined;
         return;
       case "enqueue": {
         const { message: msg } = m;
@@ -378,25 +336,6 @@ export class SqliteBackend implements Backend {
     for (const key of keys) state.changes.add(state.counter, key, true);
   }
 
-  /**
-   * Drops whole `change_log` rows: those committed before `before`, and those that hold none of
-   * the newest `keep` changes.
-   */
-  #pruneChanges(before: number, keep: number): void {
-    const head = this.#sql.changesHead.get() as number | null;
-    if (head === null) return;
-    // Versionstamp order is commit order, so every row below the first recent one is old.
-    const recent = (this.#sql.firstRecentLog.get(before) as number | undefined) ?? head + 1;
-    const total = this.#sql.loggedTotal.get() as number;
-    const pastKeep = (this.#sql.lastLogUpTo.get(total - keep) as number | undefined) ?? -1;
-    const firstKept = Math.max(recent, pastKeep + 1);
-    const lastDropped = this.#sql.lastLogBefore.get(firstKept) as number | null;
-    if (lastDropped === null) return;
-    this.#sql.pruneChanges.run(firstKept);
-    this.#sql.writeHorizon.run(lastDropped);
-    this.#loggedTotal = undefined; // as if read: the newest row may be gone
-  }
-
   #claim(now: number, limit: number, leaseMs: number): Claimed {
     const rows = this.#sql.claimable.all(now, limit) as MessageRow[];
     const messages = rows.map((row): LeasedMessage => {
@@ -439,38 +378,7 @@ export class SqliteBackend implements Backend {
 
   async readChanges(after: string, limit: number): Promise<StoredChanges> {
     try {
-      return this.#snapshot(() => {
-        const from = counterFromVersionstamp(after);
-        const commits: CommitChanges[] = [];
-        // Whole commits, up to `limit` changes (a larger commit comes alone).
-        let room = limit;
-        let position = from;
-        reading: for (;;) {
-          const rows = this.#sql.readChanges.all(position, LOG_ROWS_PER_READ) as [number, Buffer][];
-          for (const [last, blob] of rows) {
-            for (const commit of commitsOf(decodeChanges(last, blob), from)) {
-              if (commit.length > room && commits.length > 0) break reading;
-              room -= commit.length;
-              const changes: ChangeRecord[] = [];
-              for (const logged of commit) {
-                const row = this.#sql.changed.get(logged.key) as ChangedRow | undefined;
-                const recorded = change(logged, row);
-                if (recorded) changes.push(recorded);
-              }
-              commits.push({ versionstamp: versionstampFromCounter(commit[0]!.counter), changes });
-            }
-            position = last;
-          }
-          if (rows.length < LOG_ROWS_PER_READ) break;
-        }
-        const horizon = this.#sql.changesHorizon.get() as number;
-        const head = (this.#sql.changesHead.get() as number | null) ?? horizon;
-        return {
-          commits,
-          horizon: versionstampFromCounter(horizon),
-          head: versionstampFromCounter(Math.max(head, horizon)),
-        };
-      }) as StoredChanges;
+      return readChanges(this.#connection, after, limit);
     } catch (e) {
       throw sqliteError(e);
     }
