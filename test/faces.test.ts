@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeWriteKey } from "../src/codec/key-codec.js";
 import { encodeValue } from "../src/codec/value-codec.js";
+import { checkCommit } from "../src/engine/commit-limits.js";
 import type { Face, Principal } from "../src/faces/face.js";
 import { Reply } from "../src/faces/http-io.js";
 import { openKv } from "../src/index.js";
@@ -54,7 +55,7 @@ const probe: Face = {
       access: "read",
       async handle({ database }) {
         const mutation = { type: "set", key: encodeWriteKey(["probe"]), value: encodeValue(1) };
-        return database.commit({ checks: [], mutations: [mutation as never] });
+        return database.commit(checkCommit({ checks: [], mutations: [mutation as never] }));
       },
     },
     ...["GetItem", "PutItem"].map((operation) => ({
@@ -223,10 +224,9 @@ describe("Databases", () => {
   it("closes a named database no request uses, and opens it again on demand with its data", async () => {
     const key = encodeWriteKey(["k"]);
     const first = databases.acquire("idle", true)!;
-    await first.database.commit({
-      checks: [],
-      mutations: [{ type: "set", key, value: encodeValue("kept") }],
-    });
+    await first.database.commit(
+      checkCommit({ checks: [], mutations: [{ type: "set", key, value: encodeValue("kept") }] }),
+    );
     const held = databases.acquire("held", true)!;
     expect(databases.openNamed).toBe(2);
     databases.release(first);

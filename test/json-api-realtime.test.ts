@@ -136,6 +136,20 @@ describeEach(storages, "JSON API realtime", (storage) => {
       expect((await call("DELETE", "/queue/dlq")).json).toEqual({ deletedCount: 0 });
     });
 
+    it("refuses an offset or a lease past what a number holds exactly, with 400 and what to fix", async () => {
+      for (const path of ["/queue/dlq?offset=9223372036854776000", "/queue/poll?lease=1e300"]) {
+        const answer = await call("GET", path);
+        expect({ path, status: answer.status, code: answer.json.code }).toEqual({
+          path,
+          status: 400,
+          code: "INVALID_ARGUMENT",
+        });
+      }
+      const wire = await call("POST", "/db/dead-letters", { limit: 10, offset: 2 ** 63 });
+      expect(wire.status).toBe(400);
+      expect(wire.json.error).toMatch(/offset must be a non-negative integer/);
+    });
+
     it("listen streams messages, at most `concurrency` unacknowledged at a time", async () => {
       await drainQueue();
       for (const v of [1, 2, 3, 4]) await call("POST", "/queue/enqueue", { value: v });

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { ClaimRequest, Commit } from "../src/engine/database.js";
+import type { CheckedCommit, ClaimRequest } from "../src/engine/database.js";
 import { DatabaseWrapper } from "../src/engine/database-wrapper.js";
 import { KvError, openKv } from "../src/index.js";
 import { Kv, openDatabase } from "../src/sdk/kv.js";
@@ -32,7 +32,7 @@ function kvThrough(writer: Writer, path: string): Kv {
   const database = openDatabase(path);
   return new Kv(
     new (class extends DatabaseWrapper {
-      override commit(commit: Commit) {
+      override commit(commit: CheckedCommit) {
         return writer.writes.commit(path, commit);
       }
       override claim(request: ClaimRequest, signal?: AbortSignal) {

@@ -1,7 +1,7 @@
 import { encodedSize } from "../codec/value-codec.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
-import type { Commit } from "./database.js";
+import type { CheckedCommit, Commit } from "./database.js";
 
 /** The messages of the four atomic limits. */
 export interface CommitLimitMessages {
@@ -20,14 +20,15 @@ export const denoClientMessages: CommitLimitMessages = {
 };
 
 /**
- * Enforces Deno's atomic limits (`ATOMIC_TOO_LARGE`): checks, mutations, the total size (check
- * keys, mutation keys, value-carrying keys twice, values) and the total size of value-carrying
- * keys. The SDK and every face call this before committing, each with its protocol's texts.
+ * `commit`, checked against Deno's atomic limits (`ATOMIC_TOO_LARGE`): checks, mutations, the
+ * total size (check keys, mutation keys, value-carrying keys twice, values) and the total size of
+ * value-carrying keys. The only way to make the commit `Database.commit` takes; the SDK and every
+ * face call it with their protocol's texts.
  */
-export function assertCommitLimits(
+export function checkCommit(
   commit: Commit,
   messages: CommitLimitMessages = denoClientMessages,
-): void {
+): CheckedCommit {
   const fail = (message: string) => new KvError("ATOMIC_TOO_LARGE", message);
   if (commit.checks.length > limits.maxChecks) throw fail(messages.checks);
   if (commit.mutations.length > limits.maxMutations) throw fail(messages.mutations);
@@ -61,4 +62,5 @@ export function assertCommitLimits(
   }
   if (total > limits.maxTotalMutationBytes) throw fail(messages.totalSize);
   if (keys > limits.maxTotalKeyBytes) throw fail(messages.keySize);
+  return commit as CheckedCommit;
 }

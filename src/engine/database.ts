@@ -19,6 +19,7 @@ import type {
 export { TOKENIZERS } from "../backends/backend.js";
 
 import type { EncodedValue } from "../codec/value-codec.js";
+import { checkCommit } from "./commit-limits.js";
 
 export type {
   ChangeRecord,
@@ -135,6 +136,14 @@ export interface Commit {
   readonly mutations: readonly Mutation[];
 }
 
+declare const withinLimits: unique symbol;
+
+/**
+ * A commit within the atomic limits (checks, mutations, sizes): what `Database.commit` takes, and
+ * what only `checkCommit` (commit-limits.ts) makes.
+ */
+export type CheckedCommit = Commit & { readonly [withinLimits]: true };
+
 export type CommitResult =
   /** `deletedCount`: live entries removed by the commit's delete and deleteRange mutations. */
   | { readonly ok: true; readonly versionstamp: string; readonly deletedCount: number }
@@ -201,7 +210,7 @@ export async function handedOut(
   signal: AbortSignal | undefined,
 ): Promise<LeasedMessage[]> {
   if (!signal?.aborted || messages.length === 0) return [...messages];
-  await database.commit({ checks: [], mutations: messages.map(releaseOf) });
+  await database.commit(checkCommit({ checks: [], mutations: messages.map(releaseOf) }));
   return [];
 }
 
@@ -228,7 +237,7 @@ export interface Database {
    * resolves `{ ok: false }` with nothing applied when a check fails. Rejects with a `KvError`
    * (nothing applied) when a mutation cannot be applied, e.g. `TYPE_MISMATCH`.
    */
-  commit(commit: Commit): Promise<CommitResult>;
+  commit(commit: CheckedCommit): Promise<CommitResult>;
   /**
    * Follows the change feed from `cursor` (`null`: from now): every later commit with changes in
    * the ranges, in commit order, each commit's changes together, then live as commits happen.

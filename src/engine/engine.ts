@@ -29,11 +29,12 @@ import { decodeValue, encodeValue } from "../codec/value-codec.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { ChangeFeed } from "./change-feed.js";
+import { checkCommit } from "./commit-limits.js";
 import {
   type ChangesPage,
   type ChangesRequest,
+  type CheckedCommit,
   type ClaimRequest,
-  type Commit,
   type CommitResult,
   type Database,
   type FeedListener,
@@ -179,7 +180,7 @@ export class Engine implements Database {
     return this.#backend.count(range, Date.now());
   }
 
-  commit(commit: Commit): Promise<CommitResult> {
+  commit(commit: CheckedCommit): Promise<CommitResult> {
     return this.#enqueue((now) => ({
       checks: commit.checks,
       mutations: commit.mutations.map((m) => toStorage(m, now)),
@@ -207,7 +208,8 @@ export class Engine implements Database {
       settle = [];
       // A consumer that stopped takes nothing more, but what it handled is still settled.
       if (signal?.aborted) {
-        if (settling.length > 0) await this.commit({ checks: [], mutations: settling });
+        if (settling.length > 0)
+          await this.commit(checkCommit({ checks: [], mutations: settling }));
         return [];
       }
       const { claimed } = await this.#enqueue((now) => ({

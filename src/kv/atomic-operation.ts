@@ -11,7 +11,7 @@ import { KvU64 } from "../codec/kv-u64.js";
 import { withPlaceholders } from "../codec/server-time.js";
 import { type EncodedValue, encodeValueChecked } from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
-import { assertCommitLimits } from "../engine/commit-limits.js";
+import { checkCommit } from "../engine/commit-limits.js";
 import type { Check, Database, Mutation } from "../engine/database.js";
 import { sumBounds } from "../engine/mutations.js";
 import { KvError } from "../kv-error.js";
@@ -234,8 +234,7 @@ export class AtomicOperation {
 
   async commit(): Promise<KvCommitResult | KvCommitError> {
     const commit = { checks: this.#checks, mutations: this.#mutations };
-    assertCommitLimits(commit);
-    const result = await this.#database().commit(commit);
+    const result = await this.#database().commit(checkCommit(commit));
     return result.ok ? { ok: true, versionstamp: result.versionstamp } : { ok: false };
   }
 }

@@ -1,7 +1,7 @@
 import { concatBytes, encodeReadKey, encodeWriteKey, type KvKey } from "../codec/key-codec.js";
 import { KvNow } from "../codec/server-time.js";
 import { decodeValue } from "../codec/value-codec.js";
-import { assertCommitLimits } from "../engine/commit-limits.js";
+import { checkCommit } from "../engine/commit-limits.js";
 import type { Database, Mutation } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
@@ -95,7 +95,7 @@ export async function setKey(
     suffixVersionstamp: target.suffixVersionstamp,
     resolveNow: encoded.resolveNow,
   };
-  const result = await database.commit({ checks: [], mutations: [mutation] });
+  const result = await database.commit(checkCommit({ checks: [], mutations: [mutation] }));
   if (!result.ok) throw new KvError("INTERNAL", "A commit without checks failed");
   return { ok: true, versionstamp: result.versionstamp };
 }
@@ -113,9 +113,7 @@ export async function deleteKeys(
       ? { type: "delete", key, filter }
       : { type: "deleteRange", start: key, end: subtreeEnd(key), filter };
   });
-  const commit = { checks: [], mutations };
-  assertCommitLimits(commit);
-  const result = await database.commit(commit);
+  const result = await database.commit(checkCommit({ checks: [], mutations }));
   if (!result.ok) throw new KvError("INTERNAL", "A commit without checks failed");
   return { success: true, deletedCount: result.deletedCount };
 }

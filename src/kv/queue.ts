@@ -9,6 +9,7 @@ import { defaultMaxListeners, setMaxListeners } from "node:events";
 import { type Duration, parseDuration } from "../codec/duration.js";
 import { encodeWriteKey, type KvKey } from "../codec/key-codec.js";
 import { decodeValue, encodeValueChecked } from "../codec/value-codec.js";
+import { checkCommit } from "../engine/commit-limits.js";
 import {
   type Database,
   type DeadLetter,
@@ -103,7 +104,7 @@ export async function enqueue(
   options?: KvEnqueueOptions,
 ): Promise<{ ok: true; versionstamp: string; id: string }> {
   const mutation = enqueueMutation(value, options);
-  const result = await database.commit({ checks: [], mutations: [mutation] });
+  const result = await database.commit(checkCommit({ checks: [], mutations: [mutation] }));
   if (!result.ok) throw new KvError("INTERNAL", "A commit without checks failed");
   return { ok: true, versionstamp: result.versionstamp, id: (mutation as { id: string }).id };
 }
@@ -163,7 +164,7 @@ export function listenQueue<T>(
       () => {
         const mutation = { type: "renewLease", id: m.id, lease: m.lease, leaseMs } as const;
         database()
-          .commit({ checks: [], mutations: [mutation] })
+          .commit(checkCommit({ checks: [], mutations: [mutation] }))
           .catch(() => {}); // the lease then lapses and the message is delivered again
       },
       Math.max(1, Math.floor(leaseMs / 3)),
@@ -211,7 +212,9 @@ export function listenQueue<T>(
     // A settlement that cannot be written leaves the lease to lapse: delivered again.
     if (settle.length > 0 || release.length > 0) {
       await Promise.resolve()
-        .then(() => database().commit({ checks: [], mutations: [...settle, ...release] }))
+        .then(() =>
+          database().commit(checkCommit({ checks: [], mutations: [...settle, ...release] })),
+        )
         .catch(() => {});
     }
   };
@@ -260,7 +263,7 @@ export class KvDeadLetterQueue {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new KvError("INVALID_ARGUMENT", "limit must be a positive integer");
     }
-    if (!Number.isInteger(offset) || offset < 0) {
+    if (!Number.isSafeInteger(offset) || offset < 0) {
       throw new KvError("INVALID_ARGUMENT", "offset must be a non-negative integer");
     }
     const found = await this.#database().deadLetters({ limit: Math.min(limit, 1000), offset });
@@ -279,10 +282,9 @@ export class KvDeadLetterQueue {
    */
   async requeue(id: string): Promise<{ ok: true; id: string; newId: string }> {
     const newId = randomUUID();
-    const result = await this.#database().commit({
-      checks: [],
-      mutations: [{ type: "requeue", id: dlqId(id), newId }],
-    });
+    const result = await this.#database().commit(
+      checkCommit({ checks: [], mutations: [{ type: "requeue", id: dlqId(id), newId }] }),
+    );
     if (!result.ok || result.deletedCount === 0) {
       throw new KvError("NOT_FOUND", "Message not found in DLQ");
     }
@@ -291,19 +293,17 @@ export class KvDeadLetterQueue {
 
   /** Removes the dead letter (nothing happens if there is none). */
   async delete(id: string): Promise<{ ok: true }> {
-    await this.#database().commit({
-      checks: [],
-      mutations: [{ type: "deleteDeadLetter", id: dlqId(id) }],
-    });
+    await this.#database().commit(
+      checkCommit({ checks: [], mutations: [{ type: "deleteDeadLetter", id: dlqId(id) }] }),
+    );
     return { ok: true };
   }
 
   /** Removes every dead letter. */
   async purge(): Promise<{ deletedCount: number }> {
-    const result = await this.#database().commit({
-      checks: [],
-      mutations: [{ type: "deleteDeadLetter", id: null }],
-    });
+    const result = await this.#database().commit(
+      checkCommit({ checks: [], mutations: [{ type: "deleteDeadLetter", id: null }] }),
+    );
     return { deletedCount: result.ok ? result.deletedCount : 0 };
   }
 }

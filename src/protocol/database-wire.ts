@@ -664,8 +664,8 @@ export function deadLetterQueryFromWire(
   if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
     throw invalid("limit must be an integer from 1 to 1000");
   }
-  if (typeof offset !== "number" || !Number.isInteger(offset) || offset < 0) {
-    throw invalid("offset must be a non-negative integer");
+  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0) {
+    throw invalid("offset must be a non-negative integer (at most 2^53 - 1)");
   }
   return { limit, offset };
 }

@@ -6,11 +6,12 @@
  * HTTP client as Node's `fetch`, without the Fetch API's objects, 3–5× the requests a second.
  */
 import { Agent, Client, type Dispatcher, request } from "undici";
+import { checkCommit } from "../engine/commit-limits.js";
 import {
   type ChangesPage,
   type ChangesRequest,
+  type CheckedCommit,
   type ClaimRequest,
-  type Commit,
   type CommitResult,
   type CountRange,
   type Database,
@@ -177,7 +178,7 @@ export class RemoteDatabase implements Database {
     return (await this.#post<{ count: number }>("/db/count", countToWire(range))).count;
   }
 
-  commit(commit: Commit): Promise<CommitResult> {
+  commit(commit: CheckedCommit): Promise<CommitResult> {
     return this.#post<CommitResult>("/db/commit", commitToWire(commit));
   }
 
@@ -269,7 +270,8 @@ export class RemoteDatabase implements Database {
     );
     if (!signal.aborted) return messages;
     void answer.then((late) => handedOut(this, late, signal)).catch(() => {});
-    if (request.settle?.length) await this.commit({ checks: [], mutations: request.settle });
+    if (request.settle?.length)
+      await this.commit(checkCommit({ checks: [], mutations: request.settle }));
     return [];
   }
 

@@ -10,8 +10,8 @@
  * commits go as the engine's own `Commit` objects, already validated by the sender's faces.
  */
 import type {
+  CheckedCommit,
   ClaimRequest,
-  Commit,
   CommitResult,
   Database,
   LeasedMessage,
@@ -24,7 +24,7 @@ export const hasOneWriter = (data: string): boolean => data !== ":memory:" && !i
 
 /** Where writes are sent, each for the database at `path`. */
 export interface WritesVia {
-  commit(path: string, commit: Commit): Promise<CommitResult>;
+  commit(path: string, commit: CheckedCommit): Promise<CommitResult>;
   /** `Database.claim` there; `signal` aborts it there. */
   claim(path: string, request: ClaimRequest, signal?: AbortSignal): Promise<LeasedMessage[]>;
 }
@@ -42,7 +42,8 @@ interface Commits {
   readonly commits: readonly {
     readonly id: number;
     readonly path: string;
-    readonly commit: Commit;
+    /** Checked by the sender: a message passes on the type's promise. */
+    readonly commit: CheckedCommit;
   }[];
 }
 

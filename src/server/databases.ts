@@ -12,8 +12,8 @@ import { createHash, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import {
+  type CheckedCommit,
   type ClaimRequest,
-  type Commit,
   type CommitResult,
   type Database,
   handedOut,
@@ -40,7 +40,7 @@ class WritesElsewhere extends DatabaseWrapper {
     super(database);
   }
 
-  override async commit(commit: Commit): Promise<CommitResult> {
+  override async commit(commit: CheckedCommit): Promise<CommitResult> {
     const result = await this.via.commit(this.path, commit);
     if (result.ok) this.#committed();
     return result;

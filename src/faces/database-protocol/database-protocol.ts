@@ -2,7 +2,7 @@
  * The remote SDK's face: the `Database` interface over HTTP (see protocol/database-wire.ts), so
  * that `openKv("http://…")` runs the very same engine calls as an embedded Kv.
  */
-import { assertCommitLimits } from "../../engine/commit-limits.js";
+import { checkCommit } from "../../engine/commit-limits.js";
 import {
   changesRequestFromWire,
   claimRequestFromWire,
@@ -97,9 +97,7 @@ export const databaseProtocol: Face = {
       path: "/db/commit",
       access: "write",
       async handle(request) {
-        const commit = commitFromWire(await request.json());
-        assertCommitLimits(commit);
-        return request.database.commit(commit);
+        return request.database.commit(checkCommit(commitFromWire(await request.json())));
       },
     },
     followRoute,

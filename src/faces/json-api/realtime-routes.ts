@@ -6,6 +6,7 @@
 import { decodeKey, encodeReadKey, type KvKey } from "../../codec/key-codec.js";
 import { decodeValue } from "../../codec/value-codec.js";
 import { isVersionstamp } from "../../codec/versionstamp.js";
+import { checkCommit } from "../../engine/commit-limits.js";
 import type { CommitChanges, Database, LeasedMessage } from "../../engine/database.js";
 import { listIterator, toEntry } from "../../kv/kv-list-iterator.js";
 import { enqueue, type KvDeadLetter, KvDeadLetterQueue } from "../../kv/queue.js";
@@ -26,7 +27,7 @@ const invalid = (message: string) => new KvError("INVALID_ARGUMENT", message);
 function integer(value: string | null, name: string, fallback: number, min: number): number {
   if (value === null || value === "") return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
+  if (!Number.isSafeInteger(n) || n < min) {
     throw invalid(`${name} must be an integer of at least ${min}: received ${value}`);
   }
   return n;
@@ -191,10 +192,12 @@ function listenStream(database: Database, request: RouteRequest) {
 
 /** A message's lease given up: it is retried as if its handler failed, keeping attempts honest. */
 const settle = (database: Database, id: string, ok: boolean, error?: string) =>
-  database.commit({
-    checks: [],
-    mutations: [{ type: "settle", id, lease: null, ok, ...(error && { error }) }],
-  });
+  database.commit(
+    checkCommit({
+      checks: [],
+      mutations: [{ type: "settle", id, lease: null, ok, ...(error && { error }) }],
+    }),
+  );
 
 const release = (database: Database, id: string) =>
   void settle(database, id, false, "The consumer disconnected before acknowledging").catch(

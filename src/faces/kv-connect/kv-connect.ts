@@ -17,7 +17,7 @@ import {
   serializeV8,
   ValueEncoding,
 } from "../../codec/value-codec.js";
-import { assertCommitLimits } from "../../engine/commit-limits.js";
+import { checkCommit } from "../../engine/commit-limits.js";
 import type { Check, Database, KeyRange, Mutation, RawEntry } from "../../engine/database.js";
 import { assertEnqueueLimits } from "../../engine/enqueue-limits.js";
 import { sumBounds } from "../../engine/mutations.js";
@@ -423,9 +423,9 @@ export const kvConnect: Face = {
           ...(write.mutations as Record<string, unknown>[]).map((m) => mutationIn(m, now)),
           ...(write.enqueues as Record<string, unknown>[]).map((e) => enqueueIn(e, now)),
         ];
-        const commit = { checks, mutations };
-        assertCommitLimits(commit, DENOKV_LIMIT_MESSAGES);
-        const result = await database.commit(commit);
+        const result = await database.commit(
+          checkCommit({ checks, mutations }, DENOKV_LIMIT_MESSAGES),
+        );
         return protobufReply(
           AtomicWriteOutput,
           result.ok
