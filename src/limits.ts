@@ -101,4 +101,17 @@ export const limits = {
   maxClaimWaitMs: 30_000,
   /** Messages one claim may lease. */
   maxClaimMessages: 100,
+  /** Characters of a failed message's error text that are kept (a nack's, a handler's). */
+  maxErrorTextLength: 4096,
+  /** Keys in one batch get (`kv.get([...keys])`, a transaction's, the JSON API's and the SDK wire's). */
+  maxBatchKeys: 1000,
+  /** Entries a JSON API list, page or search returns by default, and at most. */
+  defaultListLimit: 100,
+  maxListLimit: 1000,
+  /** How long KV Connect's metadata answer and its data-path token stay valid (ms); clients refresh well before. */
+  kvConnectMetadataTtlMs: 24 * 3_600_000,
+  /** Keys one grouped storage read (the server's concurrent point reads, merged) asks for at most. */
+  maxGroupedReadKeys: 1000,
+  /** How long (ms) a closing server waits for its connections' responses before cutting them. */
+  closeDeadlineMs: 10_000,
 } as const;

@@ -10,11 +10,10 @@
  * embedded caller awaiting reads one by one would only wait a turn per read, so `openKv` does not
  * use it.
  */
+
+import { limits } from "../limits.js";
 import type { RawEntry } from "./database.js";
 import { DatabaseWrapper } from "./database-wrapper.js";
-
-/** Keys merged into one storage read at most; a caller's keys are never split across reads. */
-const MAX_GROUP_KEYS = 1000;
 
 interface PendingRead {
   readonly keys: readonly Uint8Array[];
@@ -49,7 +48,7 @@ export class GroupedReads extends DatabaseWrapper {
     while (start < queue.length) {
       let end = start + 1;
       let count = queue[start]!.keys.length;
-      while (end < queue.length && count + queue[end]!.keys.length <= MAX_GROUP_KEYS) {
+      while (end < queue.length && count + queue[end]!.keys.length <= limits.maxGroupedReadKeys) {
         count += queue[end]!.keys.length;
         end++;
       }

@@ -9,6 +9,7 @@ import type { KvU64 } from "../codec/kv-u64.js";
 import { decodeValue } from "../codec/value-codec.js";
 import type { Database, RawEntry } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
+import { limits } from "../limits.js";
 import { AtomicOperation } from "./atomic-operation.js";
 import type { KvEntryMaybe, KvSetOptions } from "./types.js";
 
@@ -23,8 +24,6 @@ export type KvTransactionResult<T> =
   | { readonly ok: true; readonly value: T; readonly versionstamp: string }
   /** Every attempt met a conflicting write; nothing was applied. */
   | { readonly ok: false; readonly error: "conflict" };
-
-const MAX_TRANSACTION_READ = 1000;
 
 /**
  * One attempt of a transaction. `get` reads from the database the first time a key is asked for
@@ -60,10 +59,10 @@ export class KvTransaction {
     this.#open();
     const batch = Array.isArray(arg) && arg.length > 0 && Array.isArray(arg[0]);
     const keys = (batch ? arg : [arg]) as readonly KvKey[];
-    if (keys.length > MAX_TRANSACTION_READ) {
+    if (keys.length > limits.maxBatchKeys) {
       throw new KvError(
         "INVALID_ARGUMENT",
-        `Too many keys in one batch get (max ${MAX_TRANSACTION_READ})`,
+        `Too many keys in one batch get (max ${limits.maxBatchKeys})`,
       );
     }
     const encoded = keys.map(encodeReadKey);

@@ -156,7 +156,11 @@ export class Kv {
   ): Promise<KvEntryMaybe<T>[]>;
   async get<T>(arg: KvKey | readonly KvKey[]): Promise<KvEntryMaybe<T> | KvEntryMaybe<T>[]> {
     if (isKeyList(arg))
-      return this.#getMany<T>(arg, 1000, "Too many keys in one batch get (max 1000)");
+      return this.#getMany<T>(
+        arg,
+        limits.maxBatchKeys,
+        `Too many keys in one batch get (max ${limits.maxBatchKeys})`,
+      );
     const database = this.#db();
     const key = arg as KvKey;
     const [raw] = await database.get([encodeReadKey(key)]);

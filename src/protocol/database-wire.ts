@@ -250,7 +250,12 @@ function filterFromWire(value: unknown, what: string): Filter | undefined {
 }
 
 export function keysFromWire(body: unknown): Uint8Array[] {
-  const keys = array(object(body, "body").keys, "keys", 1000, "Too many keys (max 1000)");
+  const keys = array(
+    object(body, "body").keys,
+    "keys",
+    limits.maxBatchKeys,
+    `Too many keys (max ${limits.maxBatchKeys})`,
+  );
   return keys.map((k, i) => keyFromWire(k, `keys[${i}]`, "read"));
 }
 
@@ -409,7 +414,7 @@ function mutationFromWire(value: unknown, i: number, filters: readonly Filter[] 
         id: idFromWire(m.id, `mutations[${i}].id`),
         lease: m.lease === null ? null : idFromWire(m.lease, `mutations[${i}].lease`),
         ok: m.ok,
-        ...(typeof m.error === "string" && { error: m.error.slice(0, MAX_ERROR_TEXT) }),
+        ...(typeof m.error === "string" && { error: m.error.slice(0, limits.maxErrorTextLength) }),
       };
     }
     case "release":
@@ -442,9 +447,6 @@ function mutationFromWire(value: unknown, i: number, filters: readonly Filter[] 
       );
   }
 }
-
-/** Longest failure text kept with a dead letter. */
-const MAX_ERROR_TEXT = 4096;
 
 /** A message id or lease: a non-empty string of at most 128 characters. */
 export function idFromWire(value: unknown, what: string): string {

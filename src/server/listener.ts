@@ -62,8 +62,6 @@ export interface Listener {
 }
 
 const PRI = Buffer.from("PRI");
-/** How long `close()` lets in-flight requests run before cutting their connections. */
-const CLOSE_DEADLINE_MS = 10_000;
 
 /** The whole answer to a connection over the cap, sent before anything is read from it. */
 function tooManyConnections(max: number): Buffer {
@@ -276,7 +274,7 @@ export async function listen(
       );
       const deadline = setTimeout(() => {
         for (const socket of [...open, ...sockets]) socket.destroy();
-      }, CLOSE_DEADLINE_MS);
+      }, limits.closeDeadlineMs);
       for (const socket of refused) socket.destroy();
       for (const session of sessions) session.close(); // finishes open streams, then closes
       // HTTP/1.1 connections go once their response is sent; idle ones, including ones that

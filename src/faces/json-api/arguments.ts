@@ -6,11 +6,9 @@ import { parseDuration } from "../../codec/duration.js";
 import type { KvEnqueueOptions } from "../../kv/queue.js";
 import type { KvEntryMaybe } from "../../kv/types.js";
 import { KvError } from "../../kv-error.js";
+import { limits } from "../../limits.js";
 import { fromTagged, keyFromJson, keyToJson, toTagged } from "../../protocol/tagged-json.js";
 import { show } from "../../protocol/where-filter.js";
-
-const DEFAULT_LIST_LIMIT = 100;
-const MAX_LIST_LIMIT = 1000;
 
 /** The body as a JSON object; `INVALID_ARGUMENT` otherwise. */
 export function body(value: unknown): Record<string, unknown> {
@@ -71,7 +69,7 @@ export function enqueueArguments(value: unknown, what = "The body"): [unknown, K
 }
 
 /** An entry as JSON, its key and value tagged (protocol/tagged-json.ts). */
-export const tagEntry = (e: KvEntryMaybe) => ({
+export const entryToJson = (e: KvEntryMaybe) => ({
   key: keyToJson(e.key),
   value: toTagged(e.value),
   versionstamp: e.versionstamp,
@@ -79,7 +77,7 @@ export const tagEntry = (e: KvEntryMaybe) => ({
 
 /** A list limit from a body or query: default 100, capped at 1000, a positive integer. */
 export function limitOf(value: unknown): number {
-  if (value === undefined || value === null || value === "") return DEFAULT_LIST_LIMIT;
+  if (value === undefined || value === null || value === "") return limits.defaultListLimit;
   // Only numbers and their text: Number() of a deeply nested array overflows the stack.
   const n = typeof value === "number" || typeof value === "string" ? Number(value) : Number.NaN;
   if (!Number.isInteger(n) || n <= 0) {
@@ -88,5 +86,5 @@ export function limitOf(value: unknown): number {
       `limit must be a positive integer: received ${show(value)}`,
     );
   }
-  return Math.min(n, MAX_LIST_LIMIT);
+  return Math.min(n, limits.maxListLimit);
 }

@@ -13,22 +13,21 @@ import { deleteKeys, setKey } from "../../kv/kv.js";
 import { countKeys, filterOf, paginate, spanOfPrefix } from "../../kv/kv-list-iterator.js";
 import { createIndex, listIndexes, prefixOf, removeIndex, search } from "../../kv/search.js";
 import { KvError } from "../../kv-error.js";
+import { limits } from "../../limits.js";
 import { parseKeyPath } from "../../protocol/key-path.js";
 import { searchRequestOf } from "../../protocol/search-query.js";
 import { fromTagged, keyFromJson, keyToJson, toTagged } from "../../protocol/tagged-json.js";
 import { type KvWhere, show } from "../../protocol/where-filter.js";
 import type { Face, Route, RouteRequest } from "../face.js";
 import { JsonText, parseJson } from "../http-io.js";
-import { body, enqueueArguments, fields, limitOf, tagEntry } from "./arguments.js";
+import { body, enqueueArguments, fields, limitOf, entryToJson } from "./arguments.js";
 import { realtimeRoutes } from "./realtime-routes.js";
-
-const MAX_BATCH_KEYS = 1000;
 
 /**
  * An entry as JSON text. Values stored as JSON text (every JSON-shaped value) are spliced in
  * verbatim: reads never parse and re-serialize them.
  */
-function entryJson(key: KvKey, raw: RawEntry | null): string {
+function entryToJsonText(key: KvKey, raw: RawEntry | null): string {
   const keyJson = JSON.stringify(keyToJson(key));
   if (raw === null) return `{"key":${keyJson},"value":null,"versionstamp":null}`;
   // JSON text with a `__type` field needs the tagged form's escape; everything else is as stored.
@@ -46,8 +45,8 @@ function keysFromBody(value: unknown): KvKey[] {
       'keys must be a non-empty array of keys, e.g. [["users", 1]]',
     );
   }
-  if (value.length > MAX_BATCH_KEYS)
-    throw new KvError("INVALID_ARGUMENT", `Too many keys (max ${MAX_BATCH_KEYS})`);
+  if (value.length > limits.maxBatchKeys)
+    throw new KvError("INVALID_ARGUMENT", `Too many keys (max ${limits.maxBatchKeys})`);
   return value.map((k, i) => keyFromJson(k, `keys[${i}]`));
 }
 
@@ -111,7 +110,7 @@ async function list(
   const [entries] = await database.scan([
     { start: span.start, end: span.end, limit: options.limit, reverse: options.reverse, filter },
   ]);
-  return jsonArray(entries!.map((raw) => entryJson(decodeKey(raw.key), raw)));
+  return jsonArray(entries!.map((raw) => entryToJsonText(decodeKey(raw.key), raw)));
 }
 
 function getMany(database: Database, keys: readonly KvKey[]): Promise<(RawEntry | null)[]> {
@@ -153,7 +152,7 @@ async function searchEntries(
 ) {
   const request = searchRequestOf(prefixOf(prefix), query, { limit: limitOf(limit), where });
   const entries = await search(database, prefix, request);
-  return jsonArray(entries.map((raw) => entryJson(decodeKey(raw.key), raw)));
+  return jsonArray(entries.map((raw) => entryToJsonText(decodeKey(raw.key), raw)));
 }
 
 function applyMutation(op: AtomicOperation, value: unknown, i: number): void {
@@ -198,7 +197,7 @@ function applyMutation(op: AtomicOperation, value: unknown, i: number): void {
 
 /**
  * Keys, lists, counts, pages, indexes, search and atomic commits. Reads splice stored JSON into
- * the response as it is (`entryJson`); writes go through the core's builders.
+ * the response as it is (`entryToJsonText`); writes go through the core's builders.
  */
 const dataRoutes: Route[] = [
   {
@@ -209,7 +208,7 @@ const dataRoutes: Route[] = [
       const key = parseKeyPath(wildcard);
       const [raw] = await getMany(database, [key]);
       if (!raw) throw new KvError("NOT_FOUND", "Key not found");
-      return new JsonText(entryJson(key, raw));
+      return new JsonText(entryToJsonText(key, raw));
     },
   },
   {
@@ -245,7 +244,7 @@ const dataRoutes: Route[] = [
     async handle(request) {
       const keys = keysFromBody(body(await request.json()).keys);
       const raws = await getMany(request.database, keys);
-      return jsonArray(raws.map((raw, i) => entryJson(keys[i]!, raw)));
+      return jsonArray(raws.map((raw, i) => entryToJsonText(keys[i]!, raw)));
     },
   },
   {
@@ -320,7 +319,7 @@ const dataRoutes: Route[] = [
             limit: limitOf(get("limit")),
             reverse: booleanOf(get("reverse"), "reverse"),
           });
-          return { ...page, entries: page.entries.map(tagEntry) };
+          return { ...page, entries: page.entries.map(entryToJson) };
         },
       },
     ];

@@ -20,7 +20,7 @@ import { formatSse } from "../../protocol/sse.js";
 import { keyToJson, toTagged } from "../../protocol/tagged-json.js";
 import type { Route, RouteRequest } from "../face.js";
 import { SharedChunk, StreamReply } from "../http-io.js";
-import { body, enqueueArguments, limitOf, tagEntry } from "./arguments.js";
+import { body, enqueueArguments, limitOf, entryToJson } from "./arguments.js";
 
 const invalid = (message: string) => new KvError("INVALID_ARGUMENT", message);
 
@@ -85,7 +85,7 @@ function changeEvent(event: KeyFeedEvent): SharedChunk {
 }
 
 /** An SSE watch: `change` events with entries, `ping` heartbeats, `lost` when history is gone. */
-function watchStream(
+function sseWatch(
   database: Database,
   keys: KvKey[],
   request: RouteRequest,
@@ -284,7 +284,9 @@ export const realtimeRoutes: Route[] = [
         request.database,
         id,
         false,
-        typeof fields.error === "string" ? fields.error.slice(0, 4096) : undefined,
+        typeof fields.error === "string"
+          ? fields.error.slice(0, limits.maxErrorTextLength)
+          : undefined,
       );
       settled(id);
       return { ok: true };
@@ -343,14 +345,14 @@ export const realtimeRoutes: Route[] = [
     path: "/watch",
     access: "read",
     handle: async (request) =>
-      watchStream(request.database, keyPaths(request.query.get("keys"), "keys"), request, true),
+      sseWatch(request.database, keyPaths(request.query.get("keys"), "keys"), request, true),
   },
   {
     method: "GET",
     path: "/watch/prefix",
     access: "read",
     handle: async (request) =>
-      watchStream(request.database, prefixesOf(request.query), request, false),
+      sseWatch(request.database, prefixesOf(request.query), request, false),
   },
   {
     method: "GET",
@@ -365,7 +367,7 @@ export const realtimeRoutes: Route[] = [
       );
       const versionstamps = current.map((e) => e.versionstamp ?? "");
       const changed = current.filter((_e, i) => versionstamps[i] !== (previous[i] ?? ""));
-      return { entries: changed.map(tagEntry), versionstamps };
+      return { entries: changed.map(entryToJson), versionstamps };
     },
   },
   {
@@ -396,7 +398,7 @@ export const realtimeRoutes: Route[] = [
         if (!present.has(path))
           entries.push({ key: parseKeyPath(path), value: null, versionstamp: null });
       }
-      return { entries: entries.map(tagEntry), versionstamps: state.join(",") };
+      return { entries: entries.map(entryToJson), versionstamps: state.join(",") };
     },
   },
 ];

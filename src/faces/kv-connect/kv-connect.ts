@@ -56,9 +56,6 @@ const DENOKV_LIMIT_MESSAGES = {
   keySize: "The total size of the atomic write is too large.",
 };
 
-/** How long a metadata answer stays valid; clients refresh well before. */
-const METADATA_TTL_MS = 24 * 3_600_000;
-
 const bad = (message: string) => new KvError("INVALID_ARGUMENT", message);
 
 function decode(messageType: protobuf.Type, bytes: Uint8Array): Record<string, unknown> {
@@ -101,7 +98,7 @@ function key(bytes: Uint8Array, access: "read" | "write"): Uint8Array {
 }
 
 /** An entry as Deno reads it: JSON text becomes V8, the other encodings pass through. */
-function entryOut(raw: RawEntry) {
+function entryToProtobuf(raw: RawEntry) {
   const json = raw.encoding === ValueEncoding.JSON;
   return {
     key: raw.key,
@@ -149,8 +146,8 @@ function v8Bound(bytes: Uint8Array): unknown {
 
 function mutationIn(m: Record<string, unknown>, now: number): Mutation {
   const mutationKey = key(m.key as Uint8Array, "write");
-  const expireAt = Number(m.expireAtMs ?? 0);
-  if (expireAt < -1) throw bad("Invalid mutation expire at.");
+  const expiresAt = Number(m.expireAtMs ?? 0);
+  if (expiresAt < -1) throw bad("Invalid mutation expire at.");
   const value = m.value as { data?: Uint8Array; encoding?: number } | null;
   switch (m.mutationType) {
     case M_SET:
@@ -159,7 +156,7 @@ function mutationIn(m: Record<string, unknown>, now: number): Mutation {
         type: "set",
         key: mutationKey,
         value: valueIn(value),
-        expireIn: expireAt > 0 ? Math.max(0, expireAt - now) : undefined,
+        expireIn: expiresAt > 0 ? Math.max(0, expiresAt - now) : undefined,
         suffixVersionstamp: m.mutationType === M_SET_SUFFIX_VERSIONSTAMPED_KEY,
       };
     case M_DELETE:
@@ -233,7 +230,7 @@ function watchFrame(message?: Record<string, unknown>): Uint8Array {
  * included). The keys are read again whenever the change feed reports a commit touching them, so
  * one frame may cover several commits.
  */
-function watchStream(database: Database, keys: Uint8Array[]): StreamReply {
+function framedWatch(database: Database, keys: Uint8Array[]): StreamReply {
   return new StreamReply("application/octet-stream", (stream) => {
     let sent: (string | null)[] | undefined;
     let closed = false;
@@ -254,7 +251,7 @@ function watchStream(database: Database, keys: Uint8Array[]): StreamReply {
           status: SR_SUCCESS,
           keys: entries.map((entry) => ({
             changed: true,
-            entryIfChanged: entry ? entryOut(entry) : undefined,
+            entryIfChanged: entry ? entryToProtobuf(entry) : undefined,
           })),
         }),
       );
@@ -349,7 +346,7 @@ const metadataRoute: Route = {
     const accessToken = bearerToken(request.req.headers.authorization);
     if (isDerivedToken(accessToken)) throw new KvError("UNAUTHORIZED", "Invalid access token.");
     const name = request.databaseName;
-    const expiresAt = Date.now() + METADATA_TTL_MS;
+    const expiresAt = Date.now() + limits.kvConnectMetadataTtlMs;
     const metadata = {
       version,
       databaseId: request.databaseId,
@@ -397,7 +394,7 @@ export const kvConnect: Face = {
         }
         const results = await database.scan(keyRanges);
         return protobufReply(SnapshotReadOutput, {
-          ranges: results.map((entries) => ({ values: entries.map(entryOut) })),
+          ranges: results.map((entries) => ({ values: entries.map(entryToProtobuf) })),
           readIsStronglyConsistent: true,
           status: SR_SUCCESS,
         });
@@ -444,7 +441,7 @@ export const kvConnect: Face = {
         const keys = watch.keys as { key?: Uint8Array }[];
         if (keys.length > limits.maxWatchKeys)
           throw bad("Too many keys watched in a single watch request.");
-        return watchStream(
+        return framedWatch(
           database,
           keys.map((k) => {
             const bytes = k.key ?? new Uint8Array();
