@@ -27,36 +27,15 @@ import type {
   StorageCommit,
   StorageMutation,
   StoredChanges,
-  StoredMessage,
 } from "../backend.js";
+import { messageColumns } from "../message-columns.js";
 import { pruneChanges, readChanges } from "./change-feed.js";
 import { CommitNotifier } from "./commit-notifier.js";
 import { connect, postgresError, queryValue, type Sql, sendQuery, type Tx } from "./connection.js";
 import { migrate } from "./migrations.js";
+import { claim, deadLetters, leasedMessage, queueStats } from "./queue.js";
 import { createIndex, listIndexes, removeIndex, search } from "./search.js";
-import {
-  columns,
-  type EntryRow,
-  entry,
-  filtered,
-  type MessageRow,
-  SQL,
-  storedValue,
-} from "./statements.js";
-
-function message(row: MessageRow): StoredMessage {
-  const [id, data, text, encoding, attempts, backoff, undelivered, createdAt] = row;
-  return {
-    id,
-    value: storedValue(data, text, encoding),
-    attempts,
-    backoffSchedule: JSON.parse(backoff),
-    keysIfUndelivered: (JSON.parse(undelivered) as string[]).map(
-      (k) => new Uint8Array(Buffer.from(k, "base64")),
-    ),
-    createdAt,
-  };
-}
+import { columns, type EntryRow, entry, filtered, SQL } from "./statements.js";
 
 export interface PostgresOptions {
   /** Connections in the pool (default 10). */
@@ -306,29 +285,22 @@ export class PostgresBackend implements Backend {
         return pruneChanges(q, m.before, m.keep);
       case "enqueue": {
         const { message: msg } = m;
+        const [backoff, undelivered] = messageColumns(msg);
         send(SQL.enqueue, [
           msg.id,
           ...columns(msg.value),
           msg.value.encoding,
           m.readyAt,
           msg.attempts,
-          JSON.stringify(msg.backoffSchedule),
-          JSON.stringify(msg.keysIfUndelivered.map((k) => Buffer.from(k).toString("base64"))),
+          backoff,
+          undelivered,
           msg.createdAt,
         ]);
         return;
       }
       case "claim":
         return (async () => {
-          const rows = (await send(SQL.claim, [now, m.limit, m.leaseMs])) as unknown[][];
-          const [next] = await send(SQL.nextReady, []);
-          const messages = rows
-            .sort((a, b) => Number(a[0]) - Number(b[0]))
-            .map((row): LeasedMessage => {
-              const rest = row.slice(1) as MessageRow;
-              return { ...message(rest), lease: rest[8] as string, leaseUntil: rest[9] as number };
-            });
-          state.claimed = { messages, nextAt: (next?.[0] as number | null) ?? null };
+          state.claimed = await claim(send, now, m.limit, m.leaseMs);
         })();
       case "renewLease":
         send(SQL.renewLease, [m.leaseUntil, m.id, m.lease]);
@@ -364,13 +336,8 @@ export class PostgresBackend implements Backend {
     lease: string | null,
     decide: (message: LeasedMessage) => Settlement,
   ): Promise<void> {
-    const [row] = await sendQuery<MessageRow>(q, SQL.leased, [id]);
-    if (row === undefined || (lease !== null && row[8] !== lease)) return;
-    const leased: LeasedMessage = {
-      ...message(row),
-      lease: row[8] as string,
-      leaseUntil: row[9] as number,
-    };
+    const leased = await leasedMessage(q, id);
+    if (leased === undefined || (lease !== null && leased.lease !== lease)) return;
     const settlement = decide(leased);
     switch (settlement.type) {
       case "ack":
@@ -417,24 +384,11 @@ export class PostgresBackend implements Backend {
   }
 
   queueStats(now: number): Promise<QueueStats> {
-    return this.#run(async () => {
-      const [row] = await sendQuery<[number, number, number]>(this.#sql, SQL.queueStats, [now]);
-      const [pending, processing, dlq] = row!;
-      return { pending, processing, dlq, total: pending + processing + dlq };
-    });
+    return this.#run(() => queueStats(this.#sql, now));
   }
 
   deadLetters(query: { limit: number; offset: number } | { id: string }): Promise<DeadLetter[]> {
-    return this.#run(async () => {
-      const rows = await ("id" in query
-        ? sendQuery<MessageRow>(this.#sql, SQL.deadLetter1, [query.id])
-        : sendQuery<MessageRow>(this.#sql, SQL.deadLetters, [query.limit, query.offset]));
-      return rows.map((row) => ({
-        ...message(row),
-        error: row[8] as string,
-        failedAt: row[9] as number,
-      }));
-    });
+    return this.#run(() => deadLetters(this.#sql, query));
   }
 
   nextExpiry(): Promise<number | null> {

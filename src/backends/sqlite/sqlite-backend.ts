@@ -3,7 +3,6 @@
  * primary key, JSON values as TEXT so SQLite's JSON functions can read them. A group of commits
  * runs in one `BEGIN IMMEDIATE` transaction (one fsync), each commit inside its own savepoint.
  */
-import { randomUUID } from "node:crypto";
 import type BetterSqlite3 from "better-sqlite3";
 import { suffixVersionstamp } from "../../codec/key-codec.js";
 import type { EncodedValue } from "../../codec/value-codec.js";
@@ -24,21 +23,15 @@ import type {
   StorageCommit,
   StorageMutation,
   StoredChanges,
-  StoredMessage,
 } from "../backend.js";
+import { messageColumns } from "../message-columns.js";
 import { pruneChanges, readChanges } from "./change-feed.js";
 import { GroupChanges } from "./change-log.js";
 import { CommitNotifier } from "./commit-notifier.js";
 import { type Connection, openConnection, sqliteError } from "./connection.js";
+import { claim, deadLetters, leasedMessage, queueStats } from "./queue.js";
 import { createIndex, listIndexes, removeIndex, search } from "./search.js";
-import {
-  entry,
-  type MessageRow,
-  type Row,
-  readEntry,
-  type StatementCache,
-  type Statements,
-} from "./statements.js";
+import { entry, type Row, readEntry, type StatementCache, type Statements } from "./statements.js";
 
 /** Versionstamp counters reserved per write of the meta row. */
 const COUNTER_BLOCK = 4096;
@@ -57,20 +50,6 @@ export interface SqliteOptions {
    * poll covers file systems that deliver no file events.
    */
   externalCommitPollMs?: number;
-}
-
-function message(row: MessageRow): StoredMessage {
-  const [id, data, encoding, attempts, backoff, undelivered, createdAt] = row;
-  return {
-    id,
-    value: { data, encoding } as EncodedValue,
-    attempts,
-    backoffSchedule: JSON.parse(backoff),
-    keysIfUndelivered: (JSON.parse(undelivered) as string[]).map(
-      (k) => new Uint8Array(Buffer.from(k, "base64")),
-    ),
-    createdAt,
-  };
 }
 
 /** Whether `m` can fail only through a storage failure (it runs no code of the caller's, no filter). */
@@ -292,20 +271,21 @@ export class SqliteBackend implements Backend {
         return;
       case "enqueue": {
         const { message: msg } = m;
+        const [backoff, undelivered] = messageColumns(msg);
         this.#sql.enqueue.run(
           msg.id,
           msg.value.data,
           msg.value.encoding,
           m.readyAt,
           msg.attempts,
-          JSON.stringify(msg.backoffSchedule),
-          JSON.stringify(msg.keysIfUndelivered.map((k) => Buffer.from(k).toString("base64"))),
+          backoff,
+          undelivered,
           msg.createdAt,
         );
         return;
       }
       case "claim":
-        state.claimed = this.#claim(now, m.limit, m.leaseMs);
+        state.claimed = claim(this.#sql, now, m.limit, m.leaseMs);
         return;
       case "renewLease":
         this.#sql.renewLease.run(m.leaseUntil, m.id, m.lease);
@@ -336,27 +316,14 @@ export class SqliteBackend implements Backend {
     for (const key of keys) state.changes.add(state.counter, key, true);
   }
 
-  #claim(now: number, limit: number, leaseMs: number): Claimed {
-    const rows = this.#sql.claimable.all(now, limit) as MessageRow[];
-    const messages = rows.map((row): LeasedMessage => {
-      const lease = randomUUID();
-      const leaseUntil = now + leaseMs;
-      this.#sql.lease.run(lease, leaseUntil, row[0]);
-      const stored = message(row);
-      return { ...stored, attempts: stored.attempts + 1, lease, leaseUntil };
-    });
-    return { messages, nextAt: this.#sql.nextReady.get() as number | null };
-  }
-
   #settle(
     state: Applying,
     id: string,
     lease: string | null,
     decide: (message: LeasedMessage) => Settlement,
   ): void {
-    const row = this.#sql.leased.get(id) as MessageRow | undefined;
-    if (row === undefined || (lease !== null && row[7] !== lease)) return;
-    const leased: LeasedMessage = { ...message(row), lease: row[7]!, leaseUntil: row[8] };
+    const leased = leasedMessage(this.#sql, id);
+    if (leased === undefined || (lease !== null && leased.lease !== lease)) return;
     const settlement = decide(leased);
     switch (settlement.type) {
       case "ack":
@@ -422,13 +389,7 @@ export class SqliteBackend implements Backend {
 
   async queueStats(now: number): Promise<QueueStats> {
     try {
-      const [pending, processing, dlq] = this.#sql.queueStats.get(now, now) as number[];
-      return {
-        pending: pending!,
-        processing: processing!,
-        dlq: dlq!,
-        total: pending! + processing! + dlq!,
-      };
+      return queueStats(this.#sql, now);
     } catch (e) {
       throw sqliteError(e);
     }
@@ -438,12 +399,7 @@ export class SqliteBackend implements Backend {
     query: { limit: number; offset: number } | { id: string },
   ): Promise<DeadLetter[]> {
     try {
-      const rows = (
-        "id" in query
-          ? this.#sql.deadLetter1.all(query.id)
-          : this.#sql.deadLetters.all(query.limit, query.offset)
-      ) as MessageRow[];
-      return rows.map((row) => ({ ...message(row), error: row[7]!, failedAt: row[8] }));
+      return deadLetters(this.#sql, query);
     } catch (e) {
       throw sqliteError(e);
     }
