@@ -7,13 +7,13 @@ import type {
   CommitChanges,
   CountRange,
   DeadLetter,
-  Filter,
   KeyRange,
   LeasedMessage,
   QueueStats,
   RawEntry,
   SearchIndex,
   SearchRequest,
+  StorageMutation,
 } from "../backends/backend.js";
 
 export { TOKENIZERS } from "../backends/backend.js";
@@ -58,15 +58,8 @@ export type Mutation =
        */
       readonly resolveNow?: boolean;
     }
-  /** Deletes `key`; with `filter`, only if its value matches (server-time operands: commit time). */
-  | { readonly type: "delete"; readonly key: Uint8Array; readonly filter?: Filter }
-  /** Deletes every live key in `[start, end)` (with `filter`: that matches), inside the database. */
-  | {
-      readonly type: "deleteRange";
-      readonly start: Uint8Array;
-      readonly end: Uint8Array;
-      readonly filter?: Filter;
-    }
+  /** `delete` and `deleteRange`, as the storage applies them (see `StorageMutation`). */
+  | Extract<StorageMutation, { type: "delete" | "deleteRange" }>
   /** Read-modify-write mutations; see `mutations.ts` for their semantics and error texts. */
   | {
       readonly type: "sum";

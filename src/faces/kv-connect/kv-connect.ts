@@ -24,7 +24,7 @@ import { sumBounds } from "../../engine/mutations.js";
 import { KvError } from "../../kv-error.js";
 import { limits } from "../../limits.js";
 import { deriveToken, isDerivedToken } from "../derived-token.js";
-import type { Face, Route, RouteRequest } from "../face.js";
+import type { Access, Face, Route, RouteRequest } from "../face.js";
 import { bearerToken, Reply, StreamReply } from "../http-io.js";
 
 const schema = protobuf.loadSync(
@@ -316,6 +316,24 @@ function dataPath(request: RouteRequest): Database {
   return request.database;
 }
 
+/** A data-path route: its protocol headers checked, its body decoded as `type`. */
+function dataRoute(
+  path: string,
+  access: Access,
+  type: protobuf.Type,
+  handle: (database: Database, message: Record<string, unknown>) => Promise<Reply | StreamReply>,
+): Route {
+  return {
+    method: "POST",
+    path,
+    access,
+    async handle(request) {
+      const database = dataPath(request);
+      return handle(database, decode(type, await request.bytes()));
+    },
+  };
+}
+
 /**
  * The metadata exchange: which protocol version, the database's id, where its data path is, and
  * a short-lived token for it. Only the access token opens (or creates) a database: a derived
@@ -364,94 +382,73 @@ export const kvConnect: Face = {
   bases: [""],
   routes: [
     metadataRoute,
-    {
-      method: "POST",
-      path: "/v2/snapshot_read",
-      access: "read",
-      async handle(request) {
-        const database = dataPath(request);
-        const read = decode(SnapshotRead, await request.bytes());
-        const ranges = read.ranges as Record<string, unknown>[];
-        if (ranges.length > limits.maxReadRanges)
-          throw bad("Too many read ranges requested in one read request.");
-        let total = 0;
-        const keyRanges: KeyRange[] = ranges.map((r) => {
-          const limit = Number(r.limit);
-          if (!(limit > 0))
-            throw bad("The read range limit of the snapshot read request is invalid.");
-          total += limit;
-          return {
-            start: key(r.start as Uint8Array, "read"),
-            end: key(r.end as Uint8Array, "read"),
-            limit,
-            reverse: r.reverse === true,
-          };
-        });
-        if (total > limits.maxReadEntries) {
-          throw bad(
-            "The total number of entries requested across read ranges in the read request is too large.",
-          );
-        }
-        const results = await database.scan(keyRanges);
-        return protobufReply(SnapshotReadOutput, {
-          ranges: results.map((entries) => ({ values: entries.map(entryToProtobuf) })),
-          readIsStronglyConsistent: true,
-          status: SR_SUCCESS,
-        });
-      },
-    },
-    {
-      method: "POST",
-      path: "/v2/atomic_write",
-      access: "write",
-      async handle(request) {
-        const database = dataPath(request);
-        const write = decode(AtomicWrite, await request.bytes());
-        const checks: Check[] = (write.checks as Record<string, Uint8Array>[]).map((c) => {
-          const stamp = c.versionstamp ?? new Uint8Array();
-          if (stamp.length !== 0 && stamp.length !== 10) throw bad("Invalid versionstamp.");
-          return {
-            key: key(c.key ?? new Uint8Array(), "read"),
-            versionstamp: stamp.length === 0 ? null : Buffer.from(stamp).toString("hex"),
-          };
-        });
-        const now = Date.now();
-        const mutations = [
-          ...(write.mutations as Record<string, unknown>[]).map((m) => mutationIn(m, now)),
-          ...(write.enqueues as Record<string, unknown>[]).map((e) => enqueueIn(e, now)),
-        ];
-        const result = await database.commit(
-          checkCommit({ checks, mutations }, DENOKV_LIMIT_MESSAGES),
+    dataRoute("/v2/snapshot_read", "read", SnapshotRead, async (database, read) => {
+      const ranges = read.ranges as Record<string, unknown>[];
+      if (ranges.length > limits.maxReadRanges)
+        throw bad("Too many read ranges requested in one read request.");
+      let total = 0;
+      const keyRanges: KeyRange[] = ranges.map((r) => {
+        const limit = Number(r.limit);
+        if (!(limit > 0))
+          throw bad("The read range limit of the snapshot read request is invalid.");
+        total += limit;
+        return {
+          start: key(r.start as Uint8Array, "read"),
+          end: key(r.end as Uint8Array, "read"),
+          limit,
+          reverse: r.reverse === true,
+        };
+      });
+      if (total > limits.maxReadEntries) {
+        throw bad(
+          "The total number of entries requested across read ranges in the read request is too large.",
         );
-        return protobufReply(
-          AtomicWriteOutput,
-          result.ok
-            ? { status: AW_SUCCESS, versionstamp: stampBytes(result.versionstamp) }
-            : { status: AW_CHECK_FAILURE },
-        );
-      },
-    },
-    {
-      method: "POST",
-      path: "/v2/watch",
-      access: "read",
-      async handle(request) {
-        const database = dataPath(request);
-        const watch = decode(Watch, await request.bytes());
-        const keys = watch.keys as { key?: Uint8Array }[];
-        if (keys.length > limits.maxWatchKeys)
-          throw bad("Too many keys watched in a single watch request.");
-        return framedWatch(
-          database,
-          keys.map((k) => {
-            const bytes = k.key ?? new Uint8Array();
-            if (bytes.length > limits.maxWriteKeyBytes)
-              throw bad("A key exceeds the key size limit.");
-            return bytes;
-          }),
-        );
-      },
-    },
+      }
+      const results = await database.scan(keyRanges);
+      return protobufReply(SnapshotReadOutput, {
+        ranges: results.map((entries) => ({ values: entries.map(entryToProtobuf) })),
+        readIsStronglyConsistent: true,
+        status: SR_SUCCESS,
+      });
+    }),
+    dataRoute("/v2/atomic_write", "write", AtomicWrite, async (database, write) => {
+      const checks: Check[] = (write.checks as Record<string, Uint8Array>[]).map((c) => {
+        const stamp = c.versionstamp ?? new Uint8Array();
+        if (stamp.length !== 0 && stamp.length !== 10) throw bad("Invalid versionstamp.");
+        return {
+          key: key(c.key ?? new Uint8Array(), "read"),
+          versionstamp: stamp.length === 0 ? null : Buffer.from(stamp).toString("hex"),
+        };
+      });
+      const now = Date.now();
+      const mutations = [
+        ...(write.mutations as Record<string, unknown>[]).map((m) => mutationIn(m, now)),
+        ...(write.enqueues as Record<string, unknown>[]).map((e) => enqueueIn(e, now)),
+      ];
+      const result = await database.commit(
+        checkCommit({ checks, mutations }, DENOKV_LIMIT_MESSAGES),
+      );
+      return protobufReply(
+        AtomicWriteOutput,
+        result.ok
+          ? { status: AW_SUCCESS, versionstamp: stampBytes(result.versionstamp) }
+          : { status: AW_CHECK_FAILURE },
+      );
+    }),
+    dataRoute("/v2/watch", "read", Watch, async (database, watch) => {
+      const keys = watch.keys as { key?: Uint8Array }[];
+      if (keys.length > limits.maxWatchKeys)
+        throw bad("Too many keys watched in a single watch request.");
+      return framedWatch(
+        database,
+        keys.map((k) => {
+          const bytes = k.key ?? new Uint8Array();
+          if (bytes.length > limits.maxWriteKeyBytes)
+            throw bad("A key exceeds the key size limit.");
+          return bytes;
+        }),
+      );
+    }),
   ],
   errorReply: (error) => new Reply(error.status, "text/plain", error.message),
 };
