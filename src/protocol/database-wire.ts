@@ -7,10 +7,9 @@
  *   count   { start, end, where? }                 → { count }
  *   commit  { checks: { key, versionstamp }[], mutations: Mutation[], filters?: Where[] }
  *                                                 → { ok: true, versionstamp, deletedCount } | { ok: false }
- *   create-index  { prefix, fields: string[], tokenize } → {}
- *   remove-index  { prefix }                       → { removed }
- *   list-indexes  {}                               → { indexes: { prefix, fields, tokenize }[] }
- *   search  { prefix, query: string, limit, where? } → { entries: Entry[] }
+ *
+ * The change feed is in feed-wire.ts, the queue in queue-wire.ts, full-text search in
+ * search-wire.ts; the values, keys and checks they share are here.
  *
  * Key: an encoded key in base64. Value: `{ encoding, data }`, `data` being the JSON text for the
  * JSON encoding (4) and base64 bytes otherwise. Entry: `{ key, versionstamp, encoding, data }`.
@@ -31,29 +30,19 @@ import {
 } from "../codec/value-codec.js";
 import { isVersionstamp } from "../codec/versionstamp.js";
 import type {
-  ChangesRequest,
   Check,
-  ClaimRequest,
   Commit,
-  CommitChanges,
   CountRange,
-  DeadLetter,
-  FeedRanges,
   Filter,
   KeyRange,
-  LeasedMessage,
   Mutation,
   RawEntry,
-  SearchIndex,
-  SearchRequest,
-  StoredMessage,
 } from "../engine/database.js";
 import { assertEnqueueLimits } from "../engine/enqueue-limits.js";
 import { sumBounds } from "../engine/mutations.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
-import { formatSearchQuery, searchIndexOf, searchRequestOf } from "./search-query.js";
-import { filterToWhere, formatPath, parsePath, parseWhere, show } from "./where-filter.js";
+import { filterToWhere, parseWhere, show } from "./where-filter.js";
 
 export interface WireValue {
   encoding: number;
@@ -64,21 +53,21 @@ export interface WireEntry extends WireValue {
   versionstamp: string;
 }
 
-const b64 = (bytes: Uint8Array) =>
+export const b64 = (bytes: Uint8Array) =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
-const unb64 = (text: string) => new Uint8Array(Buffer.from(text, "base64"));
+export const unb64 = (text: string) => new Uint8Array(Buffer.from(text, "base64"));
 
-function invalid(message: string): KvError {
+export function invalid(message: string): KvError {
   return new KvError("INVALID_ARGUMENT", message);
 }
 
-function object(value: unknown, what: string): Record<string, unknown> {
+export function object(value: unknown, what: string): Record<string, unknown> {
   if (value === null || typeof value !== "object" || Array.isArray(value))
     throw invalid(`${what} must be a JSON object`);
   return value as Record<string, unknown>;
 }
 
-function array(value: unknown, what: string, max: number, tooMany: string): unknown[] {
+export function array(value: unknown, what: string, max: number, tooMany: string): unknown[] {
   if (!Array.isArray(value)) throw invalid(`${what} must be an array`);
   if (value.length > max) throw new KvError("INVALID_ARGUMENT", tooMany);
   return value;
@@ -109,7 +98,7 @@ export function entryFromWire(w: WireEntry): RawEntry {
 
 export const keysToWire = (keys: readonly Uint8Array[]) => ({ keys: keys.map(b64) });
 
-const whereToWire = (filter: Filter | undefined) =>
+export const whereToWire = (filter: Filter | undefined) =>
   filter === undefined ? undefined : filterToWhere(filter);
 
 export const rangesToWire = (ranges: readonly KeyRange[]) => ({
@@ -192,7 +181,7 @@ export function commitToWire(commit: Commit): unknown {
 // ---- requests: validating decoding on the server ----
 
 /** A base64 encoded key that decodes to a valid key within the size limits of `access`. */
-function keyFromWire(
+export function keyFromWire(
   value: unknown,
   what: string,
   access: "read" | "write",
@@ -205,7 +194,7 @@ function keyFromWire(
 }
 
 /** A range bound: a key, or a key followed by one 0x00 or 0xFF byte. */
-function boundFromWire(value: unknown, what: string): Uint8Array {
+export function boundFromWire(value: unknown, what: string): Uint8Array {
   if (typeof value !== "string") throw invalid(`${what} must be a base64 string`);
   return checkKeySize(unb64(value), "read");
 }
@@ -313,7 +302,11 @@ function filtersFromWire(value: unknown): Filter[] {
   );
 }
 
-function mutationFromWire(value: unknown, i: number, filters: readonly Filter[] = []): Mutation {
+export function mutationFromWire(
+  value: unknown,
+  i: number,
+  filters: readonly Filter[] = [],
+): Mutation {
   const m = object(value, `mutations[${i}]`);
   const what = `mutations[${i}].key`;
   switch (m.type) {
@@ -456,7 +449,7 @@ export function idFromWire(value: unknown, what: string): string {
   return value;
 }
 
-function numberFromWire(value: unknown, what: string): number {
+export function numberFromWire(value: unknown, what: string): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
     throw invalid(`${what} must be a non-negative number of milliseconds`);
   }
@@ -464,7 +457,7 @@ function numberFromWire(value: unknown, what: string): number {
 }
 
 /** A lease duration: 1 ms to 1 hour. */
-function leaseFromWire(value: unknown, what: string): number {
+export function leaseFromWire(value: unknown, what: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 3_600_000) {
     throw invalid(`${what} must be an integer number of milliseconds from 1 to 3600000`);
   }
@@ -497,226 +490,4 @@ export function commitFromWire(body: unknown): Commit {
     `Too many mutations (max ${limits.maxMutations})`,
   ).map((m, i) => mutationFromWire(m, i, filters));
   return { checks, mutations };
-}
-
-// ---- the change feed and the queue ----
-
-export interface WireChange {
-  key: string;
-  entry: WireEntry | null;
-}
-export interface WireCommit {
-  versionstamp: string;
-  changes: WireChange[];
-}
-export interface WireMessage {
-  id: string;
-  value: WireValue;
-  attempts: number;
-  backoffSchedule: number[];
-  keysIfUndelivered: string[];
-  createdAt: number;
-}
-export type WireLeased = WireMessage & { lease: string; leaseUntil: number };
-export type WireDeadLetter = WireMessage & { error: string; failedAt: number };
-
-export const commitChangesToWire = (c: CommitChanges): WireCommit => ({
-  versionstamp: c.versionstamp,
-  changes: c.changes.map((change) => ({
-    key: b64(change.key),
-    entry: change.entry && entryToWire(change.entry),
-  })),
-});
-
-/** Decodes a commit the server sent (trusted); expiry is the server's business, so none is kept. */
-export const commitChangesFromWire = (w: WireCommit): CommitChanges => ({
-  versionstamp: w.versionstamp,
-  changes: w.changes.map((change) => ({
-    key: unb64(change.key),
-    entry: change.entry && { ...entryFromWire(change.entry), expiresAt: null },
-  })),
-});
-
-function messageToWire(m: StoredMessage): WireMessage {
-  return {
-    id: m.id,
-    value: valueToWire(m.value),
-    attempts: m.attempts,
-    backoffSchedule: [...m.backoffSchedule],
-    keysIfUndelivered: m.keysIfUndelivered.map(b64),
-    createdAt: m.createdAt,
-  };
-}
-
-function messageFromWire(w: WireMessage): StoredMessage {
-  const value = entryFromWire({ ...w.value, key: "", versionstamp: "" });
-  return {
-    id: w.id,
-    value: { encoding: value.encoding, data: value.data } as EncodedValue,
-    attempts: w.attempts,
-    backoffSchedule: w.backoffSchedule,
-    keysIfUndelivered: w.keysIfUndelivered.map(unb64),
-    createdAt: w.createdAt,
-  };
-}
-
-export const leasedToWire = (m: LeasedMessage): WireLeased => ({
-  ...messageToWire(m),
-  lease: m.lease,
-  leaseUntil: m.leaseUntil,
-});
-export const leasedFromWire = (w: WireLeased): LeasedMessage => ({
-  ...messageFromWire(w),
-  lease: w.lease,
-  leaseUntil: w.leaseUntil,
-});
-export const deadLetterToWire = (d: DeadLetter): WireDeadLetter => ({
-  ...messageToWire(d),
-  error: d.error,
-  failedAt: d.failedAt,
-});
-export const deadLetterFromWire = (w: WireDeadLetter): DeadLetter => ({
-  ...messageFromWire(w),
-  error: w.error,
-  failedAt: w.failedAt,
-});
-
-export const feedRangesToWire = (r: FeedRanges) => ({
-  ranges: r.ranges.map((range) => ({ start: b64(range.start), end: b64(range.end) })),
-});
-
-/** A versionstamp cursor, or `null`. */
-export function cursorFromWire(value: unknown, what: string): string | null {
-  if (value === null || value === undefined) return null;
-  if (!isVersionstamp(value))
-    throw invalid(`${what} must be null or a versionstamp (20 hex characters)`);
-  return value;
-}
-
-export function feedRangesFromWire(body: unknown): FeedRanges {
-  const ranges = array(
-    object(body, "body").ranges,
-    "ranges",
-    limits.maxFeedRanges,
-    `Too many ranges (max ${limits.maxFeedRanges})`,
-  );
-  return {
-    ranges: ranges.map((r, i) => {
-      const range = object(r, `ranges[${i}]`);
-      return {
-        start: boundFromWire(range.start, `ranges[${i}].start`),
-        end: boundFromWire(range.end, `ranges[${i}].end`),
-      };
-    }),
-  };
-}
-
-export function changesRequestFromWire(body: unknown): ChangesRequest {
-  const b = object(body, "body");
-  const { limit } = b;
-  if (
-    typeof limit !== "number" ||
-    !Number.isInteger(limit) ||
-    limit < 1 ||
-    limit > limits.feedPageChanges
-  ) {
-    throw invalid(`limit must be an integer from 1 to ${limits.feedPageChanges}`);
-  }
-  return { ...feedRangesFromWire(b), cursor: cursorFromWire(b.cursor, "cursor"), limit };
-}
-
-export function claimRequestFromWire(body: unknown): ClaimRequest {
-  const b = object(body, "body");
-  const { limit, waitMs } = b;
-  if (
-    typeof limit !== "number" ||
-    !Number.isInteger(limit) ||
-    limit < 1 ||
-    limit > limits.maxClaimMessages
-  ) {
-    throw invalid(`limit must be an integer from 1 to ${limits.maxClaimMessages}`);
-  }
-  if (
-    typeof waitMs !== "number" ||
-    !Number.isInteger(waitMs) ||
-    waitMs < 0 ||
-    waitMs > limits.maxClaimWaitMs
-  ) {
-    throw invalid(`waitMs must be an integer from 0 to ${limits.maxClaimWaitMs}`);
-  }
-  const settle = array(
-    b.settle ?? [],
-    "settle",
-    limits.maxClaimMessages,
-    "Too many settlements",
-  ).map((m, i) => {
-    const mutation = mutationFromWire(m, i);
-    if (mutation.type !== "settle") throw invalid(`settle[${i}] must be a settle mutation`);
-    return mutation;
-  });
-  return { limit, waitMs, leaseMs: leaseFromWire(b.leaseMs, "leaseMs"), settle };
-}
-
-export function deadLetterQueryFromWire(
-  body: unknown,
-): { limit: number; offset: number } | { id: string } {
-  const b = object(body, "body");
-  if (b.id !== undefined) return { id: idFromWire(b.id, "id") };
-  const { limit, offset } = b;
-  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
-    throw invalid("limit must be an integer from 1 to 1000");
-  }
-  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0) {
-    throw invalid("offset must be a non-negative integer (at most 2^53 - 1)");
-  }
-  return { limit, offset };
-}
-
-// ---- full-text search ----
-
-export interface WireIndex {
-  prefix: string;
-  fields: string[];
-  tokenize: string;
-}
-
-export const indexToWire = (index: SearchIndex): WireIndex => ({
-  prefix: b64(index.prefix),
-  fields: index.fields.map(formatPath),
-  tokenize: index.tokenize,
-});
-
-/** A prefix: a valid key, or the empty key (every entry). */
-function prefixFromWire(value: unknown): Uint8Array {
-  return value === "" ? new Uint8Array() : keyFromWire(value, "prefix", "read");
-}
-
-/** Decodes an index the server sent (trusted). */
-export const indexFromServer = (w: WireIndex): SearchIndex => ({
-  prefix: unb64(w.prefix),
-  fields: w.fields.map((field) => parsePath(field, "fields")),
-  tokenize: w.tokenize as SearchIndex["tokenize"],
-});
-
-export function indexFromWire(body: unknown): SearchIndex {
-  const b = object(body, "body");
-  return searchIndexOf(prefixFromWire(b.prefix), b);
-}
-
-export const indexPrefixToWire = (prefix: Uint8Array) => ({ prefix: b64(prefix) });
-
-export function indexPrefixFromWire(body: unknown): Uint8Array {
-  return prefixFromWire(object(body, "body").prefix);
-}
-
-export const searchToWire = (request: SearchRequest) => ({
-  prefix: b64(request.prefix),
-  query: formatSearchQuery(request.query),
-  limit: request.limit,
-  where: whereToWire(request.filter),
-});
-
-export function searchFromWire(body: unknown): SearchRequest {
-  const b = object(body, "body");
-  return searchRequestOf(prefixFromWire(b.prefix), b.query, { limit: b.limit, where: b.where });
 }

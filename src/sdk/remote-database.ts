@@ -29,25 +29,27 @@ import {
 } from "../engine/database.js";
 import { errorStatus, KvError, type KvErrorCode } from "../kv-error.js";
 import {
-  commitChangesFromWire,
   commitToWire,
   countToWire,
-  deadLetterFromWire,
   entryFromWire,
-  feedRangesToWire,
+  keysToWire,
+  rangesToWire,
+  type WireEntry,
+} from "../protocol/database-wire.js";
+import { commitChangesFromWire, feedRangesToWire, type WireCommit } from "../protocol/feed-wire.js";
+import {
+  deadLetterFromWire,
+  leasedFromWire,
+  type WireDeadLetter,
+  type WireLeased,
+} from "../protocol/queue-wire.js";
+import {
   indexFromServer,
   indexPrefixToWire,
   indexToWire,
-  keysToWire,
-  leasedFromWire,
-  rangesToWire,
   searchToWire,
-  type WireCommit,
-  type WireDeadLetter,
-  type WireEntry,
   type WireIndex,
-  type WireLeased,
-} from "../protocol/database-wire.js";
+} from "../protocol/search-wire.js";
 import { SseParser } from "../protocol/sse.js";
 
 /**

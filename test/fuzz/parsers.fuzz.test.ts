@@ -9,23 +9,20 @@ import { decodeKey, encodeKey, type KvKey } from "../../src/codec/key-codec.js";
 import { decodeValue, serializeV8, ValueEncoding } from "../../src/codec/value-codec.js";
 import { KvError } from "../../src/kv-error.js";
 import {
-  changesRequestFromWire,
-  claimRequestFromWire,
   commitFromWire,
   countFromWire,
-  deadLetterQueryFromWire,
-  feedRangesFromWire,
-  indexFromWire,
   keysFromWire,
   rangesFromWire,
-  searchFromWire,
 } from "../../src/protocol/database-wire.js";
+import { changesRequestFromWire, feedRangesFromWire } from "../../src/protocol/feed-wire.js";
 import { formatKeyPath, parseKeyPath } from "../../src/protocol/key-path.js";
+import { claimRequestFromWire, deadLetterQueryFromWire } from "../../src/protocol/queue-wire.js";
 import {
   formatSearchQuery,
   parseSearchQuery,
   searchIndexOf,
 } from "../../src/protocol/search-query.js";
+import { indexFromWire, searchFromWire } from "../../src/protocol/search-wire.js";
 import { fromTagged, keyFromJson, keyToJson } from "../../src/protocol/tagged-json.js";
 import { filterToWhere, parsePath, parseWhere } from "../../src/protocol/where-filter.js";
 import {

@@ -4,24 +4,30 @@
  */
 import { checkCommit } from "../../engine/commit-limits.js";
 import {
-  changesRequestFromWire,
-  claimRequestFromWire,
-  commitChangesToWire,
   commitFromWire,
   countFromWire,
+  entryToWire,
+  keysFromWire,
+  rangesFromWire,
+} from "../../protocol/database-wire.js";
+import {
+  changesRequestFromWire,
+  commitChangesToWire,
   cursorFromWire,
+  feedRangesFromWire,
+} from "../../protocol/feed-wire.js";
+import {
+  claimRequestFromWire,
   deadLetterQueryFromWire,
   deadLetterToWire,
-  entryToWire,
-  feedRangesFromWire,
+  leasedToWire,
+} from "../../protocol/queue-wire.js";
+import {
   indexFromWire,
   indexPrefixFromWire,
   indexToWire,
-  keysFromWire,
-  leasedToWire,
-  rangesFromWire,
   searchFromWire,
-} from "../../protocol/database-wire.js";
+} from "../../protocol/search-wire.js";
 import { formatSse } from "../../protocol/sse.js";
 import type { Face, Route } from "../face.js";
 import { errorBody, StreamReply } from "../http-io.js";
