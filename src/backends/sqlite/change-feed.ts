@@ -1,10 +1,10 @@
 /**
  * The change feed on SQLite, stored as `change_log` rows (change-log.ts): reading it by
- * versionstamp, and pruning it.
+ * versionstamp, appending a group's changes, and pruning it.
  */
 import { counterFromVersionstamp, versionstampFromCounter } from "../../codec/versionstamp.js";
 import type { ChangeRecord, CommitChanges, StoredChanges } from "../backend.js";
-import { decodeChanges, type LoggedChange } from "./change-log.js";
+import { decodeChanges, type GroupChanges, type LoggedChange } from "./change-log.js";
 import type { Connection } from "./connection.js";
 import type { ChangedRow, Statements } from "./statements.js";
 
@@ -52,22 +52,50 @@ export function readChanges(
 }
 
 /**
- * Drops whole `change_log` rows: those committed before `before`, and those that hold none of
- * the newest `keep` changes; returns whether it dropped any.
+ * The change log as this connection writes it: a row per group commit, and the running total of
+ * changes its newest row holds, kept between writes so that each one need not read it.
  */
-export function pruneChanges(sql: Statements, before: number, keep: number): boolean {
-  const head = sql.changesHead.get() as number | null;
-  if (head === null) return false;
-  // Versionstamp order is commit order, so every row below the first recent one is old.
-  const recent = (sql.firstRecentLog.get(before) as number | undefined) ?? head + 1;
-  const total = sql.loggedTotal.get() as number;
-  const pastKeep = (sql.lastLogUpTo.get(total - keep) as number | undefined) ?? -1;
-  const firstKept = Math.max(recent, pastKeep + 1);
-  const lastDropped = sql.lastLogBefore.get(firstKept) as number | null;
-  if (lastDropped === null) return false;
-  sql.pruneChanges.run(firstKept);
-  sql.writeHorizon.run(lastDropped);
-  return true;
+export class ChangeLog {
+  readonly #sql: Statements;
+  /** The running total of the newest row as of our last write; `undefined`: read it. */
+  #loggedTotal: number | undefined;
+
+  constructor(sql: Statements) {
+    this.#sql = sql;
+  }
+
+  /** Forgets the running total: another connection has written since our last write. */
+  forget(): void {
+    this.#loggedTotal = undefined;
+  }
+
+  /** Appends the changes of a group of commits made at `now`; only when there are some. */
+  append(changes: GroupChanges, now: number): void {
+    const { last, blob } = changes.encode();
+    this.#loggedTotal ??= (this.#sql.loggedTotal.get() as number | undefined) ?? 0;
+    this.#loggedTotal += changes.size;
+    this.#sql.logChanges.run(last, this.#loggedTotal, now, blob);
+  }
+
+  /**
+   * Drops whole rows: those committed before `before`, and those that hold none of the newest
+   * `keep` changes.
+   */
+  prune(before: number, keep: number): void {
+    const sql = this.#sql;
+    const head = sql.changesHead.get() as number | null;
+    if (head === null) return;
+    // Versionstamp order is commit order, so every row below the first recent one is old.
+    const recent = (sql.firstRecentLog.get(before) as number | undefined) ?? head + 1;
+    const total = sql.loggedTotal.get() as number;
+    const pastKeep = (sql.lastLogUpTo.get(total - keep) as number | undefined) ?? -1;
+    const firstKept = Math.max(recent, pastKeep + 1);
+    const lastDropped = sql.lastLogBefore.get(firstKept) as number | null;
+    if (lastDropped === null) return;
+    sql.pruneChanges.run(firstKept);
+    sql.writeHorizon.run(lastDropped);
+    this.#loggedTotal = undefined; // as if read: the newest row may be gone
+  }
 }
 
 /**
