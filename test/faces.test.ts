@@ -198,15 +198,26 @@ describeEach(storages, "named databases on every face", (storage) => {
     ]);
   });
 
-  it("a read of a named database that does not exist answers 404", async () => {
-    const response = await fetch(`${server().url}/db/nowhere/api/keys/a`, { headers });
-    expect(response.status).toBe(404);
-    // PostgreSQL cannot tell an absent schema without asking: the database is made, empty.
-    expect(((await response.json()) as { error: string }).error).toBe(
-      storage.postgres
-        ? "Key not found"
-        : "No database named nowhere: a named database is created by its first write",
-    );
+  it("a read of a named database that does not exist answers 404 and creates nothing", async () => {
+    for (const path of ["/db/nowhere/api/keys/a", "/db/nowhere/api/keys/count"]) {
+      const response = await fetch(`${server().url}${path}`, { headers });
+      expect({ path, status: response.status, body: await response.json() }).toEqual({
+        path,
+        status: 404,
+        body: {
+          code: "NOT_FOUND",
+          error: "No database named nowhere: a named database is created by its first write",
+        },
+      });
+    }
+    const nowhere = await openKv(`${server().url}/db/nowhere`, { accessToken: TOKEN });
+    try {
+      await expect(nowhere.get(["a"])).rejects.toMatchObject({ code: "NOT_FOUND" });
+      await nowhere.set(["a"], 1); // a write creates it
+      expect((await nowhere.get(["a"])).value).toBe(1);
+    } finally {
+      await nowhere.close();
+    }
   });
 });
 
@@ -223,22 +234,22 @@ describe("Databases", () => {
 
   it("closes a named database no request uses, and opens it again on demand with its data", async () => {
     const key = encodeWriteKey(["k"]);
-    const first = databases.acquire("idle", true)!;
+    const first = databases.create("idle");
     await first.database.commit(
       checkCommit({ checks: [], mutations: [{ type: "set", key, value: encodeValue("kept") }] }),
     );
-    const held = databases.acquire("held", true)!;
+    const held = databases.create("held");
     expect(databases.openNamed).toBe(2);
     databases.release(first);
     await until(() => databases.openNamed === 1); // "held" stays: a request still uses it
 
-    const again = databases.acquire("idle", false)!;
+    const again = (await databases.acquire("idle"))!;
     expect(again.id).toBe(first.id);
     const [entry] = await again.database.get([key]);
     expect(entry?.data).toBe(JSON.stringify("kept"));
     databases.release(again);
     databases.release(held);
     await until(() => databases.openNamed === 0);
-    expect(databases.acquire("never-made", false)).toBeUndefined();
+    expect(await databases.acquire("never-made")).toBeUndefined();
   });
 });

@@ -2,8 +2,10 @@
  * Opening a database in this process: a SQLite file (or `:memory:`) or PostgreSQL, each behind an
  * `Engine`. The SDK adds servers (`http(s)://`); the server opens only these.
  */
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { PostgresBackend, type PostgresOptions } from "../backends/postgres/postgres-backend.js";
+import { schemaExists } from "../backends/postgres/schema-exists.js";
 import { SqliteBackend, type SqliteOptions } from "../backends/sqlite/sqlite-backend.js";
 import { type Duration, parseDuration } from "../codec/duration.js";
 import type { Database } from "../engine/database.js";
@@ -51,4 +53,14 @@ export function openLocalDatabase(location: string, options: LocalOptions = {}):
     location = fileURLToPath(location);
   }
   return new Engine(new SqliteBackend(location, options), engineOptions);
+}
+
+/**
+ * Whether a database exists at `location`, without making one: its SQLite file, or its
+ * PostgreSQL schema. An in-memory database exists only while it is open.
+ */
+export async function localDatabaseExists(location: string): Promise<boolean> {
+  if (isPostgresUrl(location)) return schemaExists(location);
+  if (location === ":memory:") return false;
+  return existsSync(location.startsWith("file://") ? fileURLToPath(location) : location);
 }

@@ -4,12 +4,10 @@
  * (`./cairn-data/cairn.db` → `./cairn-data/databases/<name>.db`), its own in-memory database
  * when the default is `:memory:`, or on PostgreSQL its own schema (`<schema>_<name>`). A named
  * database is created by the first request that may create it (one that writes, or KV Connect's
- * metadata exchange), opened again after a restart by the first request that names it (on
- * PostgreSQL, whose schemas this process cannot see without asking, any request creates it), and
- * closed when no request has used it for a while; every database closes with the server.
+ * metadata exchange), opened again after a restart by the first request that names it, and closed
+ * when no request has used it for a while; every database closes with the server.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import {
   type CheckedCommit,
@@ -22,7 +20,12 @@ import {
 import { DatabaseWrapper } from "../engine/database-wrapper.js";
 import { Engine } from "../engine/engine.js";
 import { GroupedReads } from "../engine/grouped-reads.js";
-import { isPostgresUrl, type LocalOptions, openLocalDatabase } from "../kv/local-database.js";
+import {
+  isPostgresUrl,
+  type LocalOptions,
+  localDatabaseExists,
+  openLocalDatabase,
+} from "../kv/local-database.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import type { WritesVia } from "./commit-channel.js";
@@ -145,21 +148,29 @@ export class Databases {
 
   /**
    * The named database `name` for one request, opened if need be; `undefined` if it does not
-   * exist and `create` is false. `release` it when the request ends. `INVALID_ARGUMENT` for an
-   * invalid name.
+   * exist (see `create`). `release` it when the request ends. `INVALID_ARGUMENT` for an invalid
+   * name.
    */
-  acquire(name: string, create: boolean): OpenDatabase | undefined {
-    let named = this.#named.get(databaseName(name));
-    if (named === undefined) {
-      const path = this.#pathOf(name);
-      const exists = isPostgresUrl(path) || (path !== ":memory:" && existsSync(path));
-      if (!create && !exists) return undefined;
-      const excess = this.#named.size + 1 - limits.maxOpenNamedDatabases;
-      if (excess > 0) this.#closeIdle(Date.now(), excess);
-      named = { ...this.#openAt(path), name, users: 0, lastUsed: 0 };
-      this.#named.set(name, named);
+  async acquire(name: string): Promise<OpenDatabase | undefined> {
+    if (!this.#named.has(databaseName(name)) && !(await localDatabaseExists(this.#pathOf(name)))) {
+      return undefined;
     }
+    // Opened by then if another request made it meanwhile: one engine per database.
+    return this.create(name);
+  }
+
+  /** The named database `name` for one request, made if it does not exist; see `acquire`. */
+  create(name: string): OpenDatabase {
+    const named = this.#named.get(databaseName(name)) ?? this.#openNamed(name, this.#pathOf(name));
     named.users++;
+    return named;
+  }
+
+  #openNamed(name: string, path: string): Named {
+    const excess = this.#named.size + 1 - limits.maxOpenNamedDatabases;
+    if (excess > 0) this.#closeIdle(Date.now(), excess);
+    const named = { ...this.#openAt(path), name, users: 0, lastUsed: 0 };
+    this.#named.set(name, named);
     return named;
   }
 

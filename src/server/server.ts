@@ -105,13 +105,13 @@ const CORS_HEADERS = {
 
 /**
  * A request as a route sees it. The query, the abort signal with the listener behind it, and the
- * database are made on first use: most routes need not all. It is a class because an object
+ * permitted database are made on first use: most routes need not all. It is a class because an object
  * literal with a getter, made per request, cost a point GET a fifth of its throughput.
  */
 class ServedRequest implements RouteRequest {
   #query: URLSearchParams | undefined;
   #aborted: AbortController | undefined;
-  #target: OpenDatabase | undefined;
+  #permitted: OpenDatabase | undefined;
 
   constructor(
     readonly req: Request,
@@ -121,7 +121,10 @@ class ServedRequest implements RouteRequest {
     private readonly search: string,
     readonly principal: Principal,
     readonly databaseName: string | null,
+    /** The default database, a named one, or none: a named database that does not exist (yet). */
+    private target: OpenDatabase | undefined,
     private readonly databases: Databases,
+    /** Whether the route creates a named database that does not exist. */
     private readonly creates: boolean,
   ) {}
 
@@ -151,26 +154,23 @@ class ServedRequest implements RouteRequest {
     return this.#open().id;
   }
 
-  /** The request's database, as its principal may use it; a named one is held until the response ends. */
+  /** The request's database, as its principal may use it. */
   #open(): OpenDatabase {
-    if (this.#target !== undefined) return this.#target;
-    const name = this.databaseName;
-    let open = this.databases.default;
-    if (name !== null) {
-      const acquired = this.databases.acquire(name, this.creates);
-      if (acquired === undefined) {
+    if (this.#permitted === undefined) {
+      if (this.target === undefined && this.creates && this.databaseName !== null) {
+        this.target = this.databases.create(this.databaseName);
+        releasedWith(this.res, this.databases, this.target);
+      }
+      if (this.target === undefined) {
         throw new KvError(
           "NOT_FOUND",
-          `No database named ${name}: a named database is created by its first write`,
+          `No database named ${this.databaseName}: a named database is created by its first write`,
         );
       }
-      const release = () => this.databases.release(acquired);
-      if (isClosed(this.res)) release();
-      else (this.res as ServerResponse).once("close", release);
-      open = acquired;
+      const { database, id } = this.target;
+      this.#permitted = { database: permitted(database, this.principal), id };
     }
-    this.#target = { database: permitted(open.database, this.principal), id: open.id };
-    return this.#target;
+    return this.#permitted;
   }
 
   json(): Promise<unknown> {
@@ -185,6 +185,13 @@ class ServedRequest implements RouteRequest {
 /** Whether the response's connection (HTTP/1) or stream (HTTP/2) is already closed. */
 const isClosed = (res: Response) =>
   "stream" in res ? res.stream.closed : (res as ServerResponse).destroyed;
+
+/** Holds the named database `open` until the response `res` ends (a stream's included). */
+function releasedWith(res: Response, databases: Databases, open: OpenDatabase): void {
+  const release = () => databases.release(open);
+  if (isClosed(res)) release();
+  else (res as ServerResponse).once("close", release);
+}
 
 type Handler = (req: Request, res: Response, params: Record<string, string | undefined>) => void;
 
@@ -237,6 +244,9 @@ function mount(face: Face, route: Route, { router, auth, databases, streams }: M
         const pathname = q === -1 ? url : url.slice(0, q);
         // The router decodes params; faces that give `/` a meaning need the raw text.
         const start = named ? pathname.indexOf("/", "/db/".length) : 0;
+        const name = named ? (params.database ?? "") : null;
+        const target = name === null ? databases.default : await databases.acquire(name);
+        if (name !== null && target !== undefined) releasedWith(res, databases, target);
         const result = await route.handle(
           new ServedRequest(
             req,
@@ -245,7 +255,8 @@ function mount(face: Face, route: Route, { router, auth, databases, streams }: M
             params,
             q === -1 ? "" : url.slice(q + 1),
             principal,
-            named ? (params.database ?? "") : null,
+            name,
+            target,
             databases,
             creates,
           ),
