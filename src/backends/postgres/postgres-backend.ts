@@ -6,30 +6,27 @@
  * across processes, every later commit sees the earlier ones, and versionstamps increase in
  * commit order. Commits NOTIFY the other processes, which wake their watchers and consumers.
  *
- * This file wires the parts and holds the reads: connection.ts (the pool, the schema, driver
+ * This file holds the reads and wires the parts: connection.ts (the pool, the schema, driver
  * errors), migrations.ts, statements.ts (the SQL), committer.ts (the commit path),
- * change-feed.ts, queue.ts, commit-notifier.ts (`onCommit`) and search.ts.
+ * change-feed.ts, queue.ts, commit-notifier.ts (`onCommit`) and search.ts (the last three through
+ * ../sql-backend.ts, as on SQLite).
  */
 import type {
   Backend,
   CommitOutcome,
   CountRange,
-  DeadLetter,
   KeyRange,
-  QueueStats,
   RawEntry,
-  SearchIndex,
-  SearchRequest,
   StorageCommit,
-  StoredChanges,
 } from "../backend.js";
-import { readChanges } from "./change-feed.js";
+import { SqlBackend } from "../sql-backend.js";
+import * as changeFeed from "./change-feed.js";
 import { CommitNotifier } from "./commit-notifier.js";
 import { Committer } from "./committer.js";
 import { connect, postgresError, queryValue, type Sql, sendQuery, type Tx } from "./connection.js";
 import { migrate } from "./migrations.js";
-import { deadLetters, queueStats } from "./queue.js";
-import { createIndex, listIndexes, removeIndex, search } from "./search.js";
+import * as queue from "./queue.js";
+import * as search from "./search.js";
 import { type EntryRow, entry, filtered, SQL } from "./statements.js";
 
 export interface PostgresOptions {
@@ -37,8 +34,7 @@ export interface PostgresOptions {
   readonly maxConnections?: number;
 }
 
-export class PostgresBackend implements Backend {
-  readonly #sql: Sql;
+export class PostgresBackend extends SqlBackend<Sql> implements Backend {
   readonly #schema: string;
   readonly #ready: Promise<void>;
   readonly #notifier: CommitNotifier;
@@ -47,16 +43,16 @@ export class PostgresBackend implements Backend {
   /** Connects to the database at `url` (`postgres://…`; `?schema=` names the schema, default `cairn`). */
   constructor(url: string, options: PostgresOptions = {}) {
     const { sql, schema } = connect(url, options.maxConnections ?? 10);
-    this.#sql = sql;
+    super(sql, { changeFeed, search, queue });
     this.#schema = schema;
     this.#notifier = new CommitNotifier(sql, schema);
     this.#committer = new Committer(sql, this.#notifier);
-    this.#ready = migrate(this.#sql, schema);
+    this.#ready = migrate(this.connection, schema);
     this.#ready.catch(() => {}); // reported by the first call that awaits it
   }
 
   /** Runs `work` once the schema is ready, mapping driver errors. */
-  async #run<T>(work: () => Promise<T>): Promise<T> {
+  protected async run<T>(work: () => T | Promise<T>): Promise<T> {
     try {
       await this.#ready;
       return await work();
@@ -66,14 +62,17 @@ export class PostgresBackend implements Backend {
   }
 
   get(keys: readonly Uint8Array[], now: number): Promise<(RawEntry | null)[]> {
-    return this.#run(async () => {
+    return this.run(async () => {
       if (keys.length === 1) {
-        const [row] = await sendQuery<EntryRow>(this.#sql, SQL.get, [keys[0], now]);
+        const [row] = await sendQuery<EntryRow>(this.connection, SQL.get, [keys[0], now]);
         return [row ? entry(row) : null];
       }
       // One statement: one snapshot, one round trip.
       const hex = keys.map((key) => Buffer.from(key).toString("hex"));
-      const rows = await sendQuery<EntryRow>(this.#sql, SQL.getMany, [JSON.stringify(hex), now]);
+      const rows = await sendQuery<EntryRow>(this.connection, SQL.getMany, [
+        JSON.stringify(hex),
+        now,
+      ]);
       const found = new Map(rows.map((row) => [row[0].toString("hex"), entry(row)]));
       return hex.map((k) => found.get(k) ?? null);
     });
@@ -88,18 +87,18 @@ export class PostgresBackend implements Backend {
           return rows.map((row) => entry(row as EntryRow));
         }),
       );
-    return this.#run(() =>
+    return this.run(() =>
       ranges.length === 1
-        ? read(this.#sql)
-        : (this.#sql.begin("isolation level repeatable read read only", read) as Promise<
+        ? read(this.connection)
+        : (this.connection.begin("isolation level repeatable read read only", read) as Promise<
             RawEntry[][]
           >),
     );
   }
 
   count(range: CountRange, now: number): Promise<number> {
-    return this.#run(async () => {
-      const [row] = await filtered(this.#sql, "count", range.filter, now, [
+    return this.run(async () => {
+      const [row] = await filtered(this.connection, "count", range.filter, now, [
         range.start,
         range.end,
         now,
@@ -109,54 +108,26 @@ export class PostgresBackend implements Backend {
   }
 
   commit(group: readonly StorageCommit[], now: number): Promise<CommitOutcome[]> {
-    return this.#run(() => this.#committer.commit(group, now));
-  }
-
-  readChanges(after: string, limit: number): Promise<StoredChanges> {
-    return this.#run(() => readChanges(this.#sql, after, limit));
+    return this.run(() => this.#committer.commit(group, now));
   }
 
   onCommit(listener: () => void): () => void {
     return this.#notifier.add(listener);
   }
 
-  createIndex(index: SearchIndex): Promise<void> {
-    return this.#run(() => createIndex(this.#sql, index));
-  }
-
-  removeIndex(prefix: Uint8Array): Promise<boolean> {
-    return this.#run(() => removeIndex(this.#sql, prefix));
-  }
-
-  listIndexes(): Promise<SearchIndex[]> {
-    return this.#run(() => listIndexes(this.#sql));
-  }
-
-  search(request: SearchRequest, now: number): Promise<RawEntry[]> {
-    return this.#run(() => search(this.#sql, request, now));
-  }
-
-  queueStats(now: number): Promise<QueueStats> {
-    return this.#run(() => queueStats(this.#sql, now));
-  }
-
-  deadLetters(query: { limit: number; offset: number } | { id: string }): Promise<DeadLetter[]> {
-    return this.#run(() => deadLetters(this.#sql, query));
-  }
-
   nextExpiry(): Promise<number | null> {
-    return this.#run(async () => {
-      return (await queryValue<number | null>(this.#sql, SQL.nextExpiry, [])) ?? null;
+    return this.run(async () => {
+      return (await queryValue<number | null>(this.connection, SQL.nextExpiry, [])) ?? null;
     });
   }
 
   async close(): Promise<void> {
     await this.#notifier.close();
-    await this.#sql.end({ timeout: 5 });
+    await this.connection.end({ timeout: 5 });
   }
 
   /** @internal For tests: drops this database's schema and everything in it. */
   async dropSchema(): Promise<void> {
-    await this.#run(() => this.#sql.unsafe(`DROP SCHEMA IF EXISTS "${this.#schema}" CASCADE`));
+    await this.run(() => this.connection.unsafe(`DROP SCHEMA IF EXISTS "${this.#schema}" CASCADE`));
   }
 }

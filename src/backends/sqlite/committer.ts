@@ -206,11 +206,11 @@ class Writer implements CommitWriter<void> {
   }
 
   claim(limit: number, leaseMs: number): void {
-    this.claimed = claim(this.#sql, this.now, limit, leaseMs);
+    this.claimed = claim(this.#connection, this.now, limit, leaseMs);
   }
 
   settle(id: string, lease: string | null, decide: (message: LeasedMessage) => Settlement): void {
-    settle(this, id, leasedMessage(this.#sql, id), lease, decide);
+    settle(this, id, leasedMessage(this.#connection, id), lease, decide);
   }
 
   requeue(id: string, newId: string): void {

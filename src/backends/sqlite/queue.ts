@@ -7,10 +7,11 @@ import { randomUUID } from "node:crypto";
 import type { EncodedValue } from "../../codec/value-codec.js";
 import type { Claimed, DeadLetter, LeasedMessage, QueueStats, StoredMessage } from "../backend.js";
 import { storedMessage } from "../message-columns.js";
-import type { MessageRow, Statements } from "./statements.js";
+import type { Connection } from "./connection.js";
+import type { MessageRow } from "./statements.js";
 
 /** Leases up to `limit` messages ready at `now` until `now + leaseMs` (a `claim` mutation). */
-export function claim(sql: Statements, now: number, limit: number, leaseMs: number): Claimed {
+export function claim({ sql }: Connection, now: number, limit: number, leaseMs: number): Claimed {
   const rows = sql.claimable.all(now, limit) as MessageRow[];
   const messages = rows.map((row): LeasedMessage => {
     const lease = randomUUID();
@@ -23,12 +24,12 @@ export function claim(sql: Statements, now: number, limit: number, leaseMs: numb
 }
 
 /** Message `id` with its lease, or `undefined` when it is not leased. */
-export function leasedMessage(sql: Statements, id: string): LeasedMessage | undefined {
+export function leasedMessage({ sql }: Connection, id: string): LeasedMessage | undefined {
   const row = sql.leased.get(id) as MessageRow | undefined;
   return row && { ...message(row), lease: row[7]!, leaseUntil: row[8] };
 }
 
-export function queueStats(sql: Statements, now: number): QueueStats {
+export function queueStats({ sql }: Connection, now: number): QueueStats {
   const [pending, processing, dlq] = sql.queueStats.get(now, now) as number[];
   return {
     pending: pending!,
@@ -40,7 +41,7 @@ export function queueStats(sql: Statements, now: number): QueueStats {
 
 /** `Backend.deadLetters`. */
 export function deadLetters(
-  sql: Statements,
+  { sql }: Connection,
   query: { limit: number; offset: number } | { id: string },
 ): DeadLetter[] {
   const rows = (

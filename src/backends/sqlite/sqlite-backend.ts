@@ -3,29 +3,26 @@
  * primary key, JSON values as TEXT so SQLite's JSON functions can read them. A group of commits
  * runs in one `BEGIN IMMEDIATE` transaction (one fsync), each commit inside its own savepoint.
  *
- * This file wires the parts and holds the reads: connection.ts (opening, pragmas, driver errors),
+ * This file holds the reads and wires the parts: connection.ts (opening, pragmas, driver errors),
  * migrations.ts, statements.ts (the SQL), committer.ts (the commit path), change-feed.ts,
- * queue.ts, commit-notifier.ts (`onCommit`) and search.ts.
+ * queue.ts, commit-notifier.ts (`onCommit`) and search.ts (the last three through
+ * ../sql-backend.ts, as on PostgreSQL).
  */
 import type {
   Backend,
   CommitOutcome,
   CountRange,
-  DeadLetter,
   KeyRange,
-  QueueStats,
   RawEntry,
-  SearchIndex,
-  SearchRequest,
   StorageCommit,
-  StoredChanges,
 } from "../backend.js";
-import { readChanges } from "./change-feed.js";
+import { SqlBackend } from "../sql-backend.js";
+import * as changeFeed from "./change-feed.js";
 import { CommitNotifier } from "./commit-notifier.js";
 import { Committer } from "./committer.js";
 import { type Connection, openConnection, sqliteError } from "./connection.js";
-import { deadLetters, queueStats } from "./queue.js";
-import { createIndex, listIndexes, removeIndex, search } from "./search.js";
+import * as queue from "./queue.js";
+import * as search from "./search.js";
 import { entry, type Row, readEntry } from "./statements.js";
 
 export interface SqliteOptions {
@@ -44,15 +41,14 @@ export interface SqliteOptions {
   externalCommitPollMs?: number;
 }
 
-export class SqliteBackend implements Backend {
-  readonly #connection: Connection;
+export class SqliteBackend extends SqlBackend<Connection> implements Backend {
   readonly #committer: Committer;
   readonly #notifier: CommitNotifier;
 
   /** Opens (creating if needed) the database at `path`, or an in-memory one for `":memory:"`. */
   constructor(path: string, options: SqliteOptions = {}) {
     const connection = openConnection(path, options.durability);
-    this.#connection = connection;
+    super(connection, { changeFeed, search, queue });
     this.#committer = new Committer(connection);
     this.#notifier = new CommitNotifier(
       connection.db,
@@ -61,18 +57,17 @@ export class SqliteBackend implements Backend {
     );
   }
 
-  /** Runs `work`, mapping driver errors. */
-  async #run<T>(work: () => T): Promise<T> {
+  protected async run<T>(work: () => T | Promise<T>): Promise<T> {
     try {
-      return work();
+      return await work();
     } catch (e) {
       throw sqliteError(e);
     }
   }
 
   get(keys: readonly Uint8Array[], now: number): Promise<(RawEntry | null)[]> {
-    const { sql, snapshot } = this.#connection;
-    return this.#run(() =>
+    const { sql, snapshot } = this.connection;
+    return this.run(() =>
       keys.length === 1
         ? [readEntry(sql, keys[0]!, now)]
         : snapshot(() => keys.map((key) => readEntry(sql, key, now))),
@@ -80,7 +75,7 @@ export class SqliteBackend implements Backend {
   }
 
   scan(ranges: readonly KeyRange[], now: number): Promise<RawEntry[][]> {
-    const { sql, cache, snapshot } = this.#connection;
+    const { sql, cache, snapshot } = this.connection;
     const scanOne = (r: KeyRange) => {
       const filtered =
         r.filter && cache.withFilter(r.reverse ? "scanReverse" : "scan", r.filter, now);
@@ -89,14 +84,14 @@ export class SqliteBackend implements Backend {
         : (r.reverse ? sql.scanReverse : sql.scan).all(r.start, r.end, now, r.limit);
       return (rows as Row[]).map(entry);
     };
-    return this.#run(() =>
+    return this.run(() =>
       ranges.length === 1 ? [scanOne(ranges[0]!)] : snapshot(() => ranges.map(scanOne)),
     );
   }
 
   count(range: CountRange, now: number): Promise<number> {
-    const { sql, cache } = this.#connection;
-    return this.#run(() => {
+    const { sql, cache } = this.connection;
+    return this.run(() => {
       const filtered = range.filter && cache.withFilter("count", range.filter, now);
       const count = filtered
         ? filtered.statement.pluck().get(range.start, range.end, ...filtered.params, now)
@@ -105,48 +100,20 @@ export class SqliteBackend implements Backend {
     });
   }
 
+  nextExpiry(): Promise<number | null> {
+    return this.run(() => this.connection.sql.nextExpiry.get() as number | null);
+  }
+
   async commit(group: readonly StorageCommit[], now: number): Promise<CommitOutcome[]> {
     return this.#committer.commit(group, now);
-  }
-
-  nextExpiry(): Promise<number | null> {
-    return this.#run(() => this.#connection.sql.nextExpiry.get() as number | null);
-  }
-
-  readChanges(after: string, limit: number): Promise<StoredChanges> {
-    return this.#run(() => readChanges(this.#connection, after, limit));
   }
 
   onCommit(listener: () => void): () => void {
     return this.#notifier.add(listener);
   }
 
-  createIndex(index: SearchIndex): Promise<void> {
-    return this.#run(() => createIndex(this.#connection, index));
-  }
-
-  removeIndex(prefix: Uint8Array): Promise<boolean> {
-    return this.#run(() => removeIndex(this.#connection, prefix));
-  }
-
-  listIndexes(): Promise<SearchIndex[]> {
-    return this.#run(() => listIndexes(this.#connection));
-  }
-
-  search(request: SearchRequest, now: number): Promise<RawEntry[]> {
-    return this.#run(() => search(this.#connection, request, now));
-  }
-
-  queueStats(now: number): Promise<QueueStats> {
-    return this.#run(() => queueStats(this.#connection.sql, now));
-  }
-
-  deadLetters(query: { limit: number; offset: number } | { id: string }): Promise<DeadLetter[]> {
-    return this.#run(() => deadLetters(this.#connection.sql, query));
-  }
-
   async close(): Promise<void> {
     this.#notifier.close();
-    this.#connection.db.close();
+    this.connection.db.close();
   }
 }
