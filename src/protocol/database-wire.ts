@@ -456,13 +456,17 @@ export function numberFromWire(value: unknown, what: string): number {
   return value;
 }
 
-/** A lease duration: 1 ms to 1 hour. */
-export function leaseFromWire(value: unknown, what: string): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 3_600_000) {
-    throw invalid(`${what} must be an integer number of milliseconds from 1 to 3600000`);
+/** An integer from `min` to `max`; `INVALID_ARGUMENT` saying so otherwise. */
+export function integerFromWire(value: unknown, what: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalid(`${what} must be an integer from ${min} to ${max}`);
   }
   return value;
 }
+
+/** A lease duration: 1 ms to 1 hour. */
+export const leaseFromWire = (value: unknown, what: string): number =>
+  integerFromWire(value, `${what} (milliseconds)`, 1, 3_600_000);
 
 export function commitFromWire(body: unknown): Commit {
   const b = object(body, "body");

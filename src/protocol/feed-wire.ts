@@ -12,6 +12,7 @@ import {
   boundFromWire,
   entryFromWire,
   entryToWire,
+  integerFromWire,
   invalid,
   object,
   unb64,
@@ -77,14 +78,6 @@ export function feedRangesFromWire(body: unknown): FeedRanges {
 
 export function changesRequestFromWire(body: unknown): ChangesRequest {
   const b = object(body, "body");
-  const { limit } = b;
-  if (
-    typeof limit !== "number" ||
-    !Number.isInteger(limit) ||
-    limit < 1 ||
-    limit > limits.feedPageChanges
-  ) {
-    throw invalid(`limit must be an integer from 1 to ${limits.feedPageChanges}`);
-  }
+  const limit = integerFromWire(b.limit, "limit", 1, limits.feedPageChanges);
   return { ...feedRangesFromWire(b), cursor: cursorFromWire(b.cursor, "cursor"), limit };
 }

@@ -10,6 +10,7 @@ import {
   b64,
   entryFromWire,
   idFromWire,
+  integerFromWire,
   invalid,
   leaseFromWire,
   mutationFromWire,
@@ -81,23 +82,8 @@ export const deadLetterFromWire = (w: WireDeadLetter): DeadLetter => ({
 
 export function claimRequestFromWire(body: unknown): ClaimRequest {
   const b = object(body, "body");
-  const { limit, waitMs } = b;
-  if (
-    typeof limit !== "number" ||
-    !Number.isInteger(limit) ||
-    limit < 1 ||
-    limit > limits.maxClaimMessages
-  ) {
-    throw invalid(`limit must be an integer from 1 to ${limits.maxClaimMessages}`);
-  }
-  if (
-    typeof waitMs !== "number" ||
-    !Number.isInteger(waitMs) ||
-    waitMs < 0 ||
-    waitMs > limits.maxClaimWaitMs
-  ) {
-    throw invalid(`waitMs must be an integer from 0 to ${limits.maxClaimWaitMs}`);
-  }
+  const limit = integerFromWire(b.limit, "limit", 1, limits.maxClaimMessages);
+  const waitMs = integerFromWire(b.waitMs, "waitMs", 0, limits.maxClaimWaitMs);
   const settle = array(
     b.settle ?? [],
     "settle",
@@ -116,12 +102,8 @@ export function deadLetterQueryFromWire(
 ): { limit: number; offset: number } | { id: string } {
   const b = object(body, "body");
   if (b.id !== undefined) return { id: idFromWire(b.id, "id") };
-  const { limit, offset } = b;
-  if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
-    throw invalid("limit must be an integer from 1 to 1000");
-  }
-  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0) {
-    throw invalid("offset must be a non-negative integer (at most 2^53 - 1)");
-  }
-  return { limit, offset };
+  return {
+    limit: integerFromWire(b.limit, "limit", 1, limits.maxListLimit),
+    offset: integerFromWire(b.offset, "offset", 0, Number.MAX_SAFE_INTEGER),
+  };
 }
