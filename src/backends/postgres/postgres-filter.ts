@@ -9,8 +9,9 @@
  * (`COLLATE "C"`, UTF-8), and case folding is ASCII-only (`translate`), as in SQLite.
  */
 import { ValueEncoding } from "../../codec/value-codec.js";
-import type { FieldPath, Filter, Operand } from "../filter.js";
+import type { FieldPath, Filter } from "../filter.js";
 import { matchesAll } from "../filter.js";
+import { FilterCompiler, jsonPathFrom, type Resolved } from "../filter-compiler.js";
 
 export interface CompiledFilter {
   readonly sql: string;
@@ -21,31 +22,22 @@ export interface CompiledFilter {
 export const DOC = `LATERAL (SELECT CASE WHEN kv.encoding = ${ValueEncoding.JSON} THEN kv.text::jsonb END AS doc) d`;
 
 /** The SQL/JSON path of `path`: `strict $."a"[0]."b"`. */
-export function jsonPath(path: FieldPath): string {
-  let out = "strict $";
-  for (const part of path) {
-    out +=
-      typeof part === "number" ? `[${part}]` : `."${part.replaceAll(/["\\]/g, (c) => `\\${c}`)}"`;
-  }
-  return out;
-}
+export const jsonPath = (path: FieldPath): string => jsonPathFrom("strict $", path);
 
 const UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const LOWER = "abcdefghijklmnopqrstuvwxyz";
 
-function join(parts: string[], op: "AND" | "OR", empty: string): string {
-  if (parts.length === 0) return empty;
-  return parts.length === 1 ? parts[0]! : `(${parts.join(` ${op} `)})`;
-}
-
-class Compiler {
-  readonly params: unknown[] = [];
+class Compiler extends FilterCompiler {
   readonly #first: number;
-  readonly #now: number;
 
   constructor(first: number, now: number) {
+    super(now);
     this.#first = first;
-    this.#now = now;
+  }
+
+  protected join(parts: string[], op: "AND" | "OR"): string {
+    if (parts.length === 0) return op === "AND" ? "true" : "false";
+    return parts.length === 1 ? parts[0]! : `(${parts.join(` ${op} `)})`;
   }
 
   #param(value: unknown, cast = ""): string {
@@ -58,36 +50,40 @@ class Compiler {
     return `jsonb_path_query_first(d.doc, ${this.#param(jsonPath(path), "::jsonpath")}, '{}', true)`;
   }
 
-  #resolve(v: Operand): string | number | boolean | null {
-    return typeof v === "object" && v !== null ? this.#now + v.offset : v;
-  }
-
-  /** The field has the operand's type and equals it (`null`: missing or JSON null). */
-  #equals(path: FieldPath, operand: Operand): string {
-    const v = this.#resolve(operand);
-    if (v === null) return `coalesce(jsonb_typeof(${this.#field(path)}) = 'null', true)`;
+  protected equals(path: FieldPath, v: Resolved): string {
+    if (v === null) return this.isNull(path);
     // jsonb equality: same type, numbers numerically, strings exactly. The operand travels as
     // JSON text, so that the driver does not type it.
     const json = this.#param(JSON.stringify(v), "::text::jsonb");
     return `coalesce(${this.#field(path)} = ${json}, false)`;
   }
 
-  /** The field is a number (or a string, for string operands) and `field <test>`. */
-  #ordered(path: FieldPath, value: string | number, test: (field: string) => string): string {
+  protected oneOf(path: FieldPath, values: readonly Resolved[]): string {
+    // One look at the field for the whole list: an IN over the operands as one jsonb array.
+    const present = values.filter((v) => v !== null);
+    const tests: string[] = [];
+    if (values.length > present.length) tests.push(this.equals(path, null));
+    if (present.length > 0) {
+      const list = this.#param(JSON.stringify(present), "::text::jsonb");
+      tests.push(`coalesce(${this.#field(path)} IN (SELECT jsonb_array_elements(${list})), false)`);
+    }
+    return this.join(tests, "OR");
+  }
+
+  protected ordered(path: FieldPath, numeric: boolean, test: (field: string) => string): string {
     const field = this.#field(path);
     // CASE, not AND: PostgreSQL may evaluate AND's sides in any order, and the cast fails on non-numbers.
-    const typed =
-      typeof value === "number"
-        ? `CASE WHEN jsonb_typeof(${field}) = 'number' THEN (${field})::numeric END`
-        : `CASE WHEN jsonb_typeof(${field}) = 'string' THEN (${field} #>> '{}') COLLATE "C" END`;
+    const typed = numeric
+      ? `CASE WHEN jsonb_typeof(${field}) = 'number' THEN (${field})::numeric END`
+      : `CASE WHEN jsonb_typeof(${field}) = 'string' THEN (${field} #>> '{}') COLLATE "C" END`;
     return `coalesce(${test(typed)}, false)`;
   }
 
-  #ordinal(v: string | number): string {
+  protected ordinal(v: string | number): string {
     return typeof v === "number" ? this.#param(v, "::numeric") : this.#param(v, "::text");
   }
 
-  #text(f: Extract<Filter, { kind: "text" }>): string {
+  protected text(f: Extract<Filter, { kind: "text" }>): string {
     const fold = (sql: string) =>
       f.caseInsensitive ? `translate(${sql}, '${UPPER}', '${LOWER}')` : sql;
     const field = this.#field(f.path);
@@ -108,69 +104,13 @@ class Compiler {
     }
   }
 
-  compile(f: Filter): string {
-    switch (f.kind) {
-      case "and":
-        return join(
-          f.filters.map((c) => this.compile(c)),
-          "AND",
-          "true",
-        );
-      case "or":
-        return join(
-          f.filters.map((c) => this.compile(c)),
-          "OR",
-          "false",
-        );
-      case "not":
-        return `NOT (${this.compile(f.filter)})`;
-      case "eq": {
-        const test = this.#equals(f.path, f.value);
-        return f.negate ? `NOT (${test})` : test;
-      }
-      case "compare": {
-        const v = this.#resolve(f.value) as string | number;
-        const op = { gt: ">", gte: ">=", lt: "<", lte: "<=" }[f.op];
-        return this.#ordered(f.path, v, (field) => `${field} ${op} ${this.#ordinal(v)}`);
-      }
-      case "between": {
-        const low = this.#resolve(f.low) as string | number;
-        const high = this.#resolve(f.high) as string | number;
-        return this.#ordered(
-          f.path,
-          low,
-          (field) => `${field} BETWEEN ${this.#ordinal(low)} AND ${this.#ordinal(high)}`,
-        );
-      }
-      case "in": {
-        // One look at the field for the whole list: an IN over the operands as one jsonb array.
-        const values = f.values.map((v) => this.#resolve(v));
-        const present = values.filter((v) => v !== null);
-        const tests: string[] = [];
-        if (values.length > present.length) tests.push(this.#equals(f.path, null));
-        if (present.length > 0) {
-          const list = this.#param(JSON.stringify(present), "::text::jsonb");
-          tests.push(
-            `coalesce(${this.#field(f.path)} IN (SELECT jsonb_array_elements(${list})), false)`,
-          );
-        }
-        const test = join(tests, "OR", "false");
-        return f.negate ? `NOT (${test})` : test;
-      }
-      case "text": {
-        const test = this.#text(f);
-        return f.negate ? `NOT (${test})` : test;
-      }
-      case "null": {
-        const test = `coalesce(jsonb_typeof(${this.#field(f.path)}) = 'null', true)`;
-        return f.negate ? `NOT (${test})` : test;
-      }
-      case "empty": {
-        const field = this.#field(f.path);
-        const test = `coalesce(jsonb_typeof(${field}) = 'null' OR ${field} IN ('""', '[]', '{}'), true)`;
-        return f.negate ? `NOT (${test})` : test;
-      }
-    }
+  protected isNull(path: FieldPath): string {
+    return `coalesce(jsonb_typeof(${this.#field(path)}) = 'null', true)`;
+  }
+
+  protected isEmpty(path: FieldPath): string {
+    const field = this.#field(path);
+    return `coalesce(jsonb_typeof(${field}) = 'null' OR ${field} IN ('""', '[]', '{}'), true)`;
   }
 }
 

@@ -10,8 +10,9 @@
  * parses the value again.
  */
 import { ValueEncoding } from "../../codec/value-codec.js";
-import type { FieldPath, Filter, Operand } from "../filter.js";
+import type { FieldPath, Filter } from "../filter.js";
 import { matchesAll } from "../filter.js";
+import { FilterCompiler, jsonPathFrom, type Resolved } from "../filter-compiler.js";
 
 export interface CompiledFilter {
   readonly sql: string;
@@ -28,32 +29,22 @@ const NUMBER_TYPES = "('integer','real')";
 const DATA = `(CASE WHEN encoding = ${ValueEncoding.JSON} THEN data END)`;
 
 /** The JSON path of `path` for SQLite: `$."a"[0]."b"`. */
-export function jsonPath(path: FieldPath): string {
-  let out = "$";
-  for (const part of path) {
-    out +=
-      typeof part === "number" ? `[${part}]` : `."${part.replaceAll(/["\\]/g, (c) => `\\${c}`)}"`;
-  }
-  return out;
-}
+export const jsonPath = (path: FieldPath): string => jsonPathFrom("$", path);
 
 /** Characters `JSON.stringify` escapes inside strings (and surrogates, to stay simple). */
 const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** Joins as a balanced tree, so that long `$or` lists stay within SQLite's expression depth limit. */
-function join(parts: string[], op: "AND" | "OR", empty: string): string {
-  if (parts.length === 0) return empty;
+function balanced(parts: string[], op: "AND" | "OR"): string {
   if (parts.length === 1) return parts[0]!;
   const half = parts.length >> 1;
-  return `(${join(parts.slice(0, half), op, empty)} ${op} ${join(parts.slice(half), op, empty)})`;
+  return `(${balanced(parts.slice(0, half), op)} ${op} ${balanced(parts.slice(half), op)})`;
 }
 
-class Compiler {
-  readonly params: unknown[] = [];
-  readonly #now: number;
-
-  constructor(now: number) {
-    this.#now = now;
+class Compiler extends FilterCompiler {
+  protected join(parts: string[], op: "AND" | "OR"): string {
+    if (parts.length === 0) return op === "AND" ? "1" : "0";
+    return balanced(parts, op);
   }
 
   // Each helper pushes its parameters in the order its SQL text uses them.
@@ -91,14 +82,8 @@ class Compiler {
     return `(${check} AND ${test()})`;
   }
 
-  #resolve(v: Operand): string | number | boolean | null {
-    return typeof v === "object" && v !== null ? this.#now + v.offset : v;
-  }
-
-  /** A test that the field has `value`'s type and equals it (`null`: missing or null). */
-  #equals(path: FieldPath, operand: Operand): string {
-    const v = this.#resolve(operand);
-    if (v === null) return `${this.#type(path)} IN ('null','')`;
+  protected equals(path: FieldPath, v: Resolved): string {
+    if (v === null) return this.isNull(path);
     if (typeof v === "boolean") return `${this.#type(path)} = '${v}'`;
     if (typeof v === "number") {
       return `(${this.#value(path)} = ${this.#param(v)} AND ${this.#type(path)} IN ${NUMBER_TYPES})`;
@@ -110,13 +95,23 @@ class Compiler {
     );
   }
 
-  /** A test that the field is a string, or a number for numeric operands, and `field <sql>`. */
-  #ordered(path: FieldPath, isNumber: boolean, test: (field: string) => string): string {
-    const types = isNumber ? NUMBER_TYPES : "('text')";
+  protected oneOf(path: FieldPath, values: readonly Resolved[]): string {
+    return this.join(
+      values.map((v) => this.equals(path, v)),
+      "OR",
+    );
+  }
+
+  protected ordered(path: FieldPath, numeric: boolean, test: (field: string) => string): string {
+    const types = numeric ? NUMBER_TYPES : "('text')";
     return `(${test(this.#value(path))} AND ${this.#type(path)} IN ${types})`;
   }
 
-  #text(f: Extract<Filter, { kind: "text" }>): string {
+  protected ordinal(value: string | number): string {
+    return this.#param(value);
+  }
+
+  protected text(f: Extract<Filter, { kind: "text" }>): string {
     const fold = (sql: string) => (f.caseInsensitive ? `lower(${sql})` : sql);
     const isText = () => `${this.#type(f.path)} = 'text'`;
     if (f.value === "" && f.match !== "contains") return isText();
@@ -150,69 +145,16 @@ class Compiler {
     }
   }
 
-  compile(f: Filter): string {
-    switch (f.kind) {
-      case "and":
-        return join(
-          f.filters.map((c) => this.compile(c)),
-          "AND",
-          "1",
-        );
-      case "or":
-        return join(
-          f.filters.map((c) => this.compile(c)),
-          "OR",
-          "0",
-        );
-      case "not":
-        return `NOT (${this.compile(f.filter)})`;
-      case "eq": {
-        const test = this.#equals(f.path, f.value);
-        return f.negate ? `NOT (${test})` : test;
-      }
-      case "compare": {
-        const v = this.#resolve(f.value) as string | number;
-        const op = { gt: ">", gte: ">=", lt: "<", lte: "<=" }[f.op];
-        return this.#ordered(
-          f.path,
-          typeof v === "number",
-          (field) => `${field} ${op} ${this.#param(v)}`,
-        );
-      }
-      case "between": {
-        const low = this.#resolve(f.low) as string | number;
-        const high = this.#resolve(f.high) as string | number;
-        return this.#ordered(
-          f.path,
-          typeof low === "number",
-          (field) => `${field} BETWEEN ${this.#param(low)} AND ${this.#param(high)}`,
-        );
-      }
-      case "in": {
-        const test = join(
-          f.values.map((v) => this.#equals(f.path, v)),
-          "OR",
-          "0",
-        );
-        return f.negate ? `NOT (${test})` : test;
-      }
-      case "text": {
-        const test = this.#text(f);
-        return f.negate ? `NOT (${test})` : test;
-      }
-      case "null": {
-        const test = `${this.#type(f.path)} IN ('null','')`;
-        return f.negate ? `NOT (${test})` : test;
-      }
-      case "empty": {
-        const missing = `${this.#type(f.path)} IN ('null','')`;
-        const string = `(${this.#type(f.path)} = 'text' AND ${this.#value(f.path)} = '')`;
-        const container = `${this.#type(f.path)} IN ('array','object')`;
-        this.params.push(jsonPath(f.path));
-        const test = `(${missing} OR ${string} OR (${container} AND NOT EXISTS (SELECT 1 FROM json_each(${DATA}, ?))))`;
-        return f.negate ? `NOT (${test})` : test;
-      }
-    }
+  protected isNull(path: FieldPath): string {
+    return `${this.#type(path)} IN ('null','')`;
+  }
+
+  protected isEmpty(path: FieldPath): string {
+    const missing = this.isNull(path);
+    const string = `(${this.#type(path)} = 'text' AND ${this.#value(path)} = '')`;
+    const container = `${this.#type(path)} IN ('array','object')`;
+    this.params.push(jsonPath(path));
+    return `(${missing} OR ${string} OR (${container} AND NOT EXISTS (SELECT 1 FROM json_each(${DATA}, ?))))`;
   }
 }
 
