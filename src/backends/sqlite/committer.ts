@@ -29,6 +29,7 @@ function failsOnlyWithStorage(m: StorageMutation): boolean {
   return m.type === "set" || ((m.type === "delete" || m.type === "deleteRange") && !m.filter);
 }
 
+/** Commits groups on one connection, handing out its versionstamps. */
 export class Committer {
   readonly #connection: Connection;
   readonly #changeLog: ChangeLog;

@@ -185,7 +185,7 @@ export function readEntry(sql: Statements, key: Uint8Array, now: number): RawEnt
   } as RawEntry;
 }
 
-/** Statements whose text is built at run time, each prepared once and kept while it is in use. */
+/** Statements whose text is built at run time, prepared once per text and kept for reuse. */
 export class StatementCache {
   readonly #db: BetterSqlite3.Database;
   readonly #statements = new Map<string, Statement>();
