@@ -34,12 +34,12 @@ export interface CommitWriter<Wait> {
   readonly now: number;
   readonly counter: number;
   /** Live entries and dead letters removed so far. */
-  deleted: number;
+  deletedCount: number;
   /** What a `claim` mutation leased. */
   claimed?: Claimed;
   /** Runs statement `name` with `params`. */
   run(name: SharedStatement, params: unknown[]): void;
-  /** Runs statement `name` with `params`, counting the rows it removes in `deleted`. */
+  /** Runs statement `name` with `params`, counting the rows it removes in `deletedCount`. */
   runCounted(name: SharedStatement, params: unknown[]): void;
   /** The columns a value is stored in, in the order statements take them. */
   valueColumns(value: EncodedValue): unknown[];
@@ -152,7 +152,7 @@ export function applied(to: CommitWriter<unknown>): CommitOutcome {
   return {
     ok: true,
     versionstamp: versionstampFromCounter(to.counter),
-    deleted: to.deleted,
+    deletedCount: to.deletedCount,
     ...(to.claimed && { claimed: to.claimed }),
   };
 }

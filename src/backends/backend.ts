@@ -214,7 +214,7 @@ export type CommitOutcome =
       readonly ok: true;
       readonly versionstamp: string;
       /** Live entries removed by `delete`, `deleteRange` and `purgeExpired`; dead letters removed. */
-      readonly deleted: number;
+      readonly deletedCount: number;
       /** Present when the commit had a `claim` mutation. */
       readonly claimed?: Claimed;
     }

@@ -342,7 +342,7 @@ export class Engine implements Database {
           member.resolve({
             ok: true,
             versionstamp: outcome.versionstamp,
-            deletedCount: outcome.deleted,
+            deletedCount: outcome.deletedCount,
             ...(outcome.claimed && { claimed: outcome.claimed }),
           });
         } else if (outcome.ok === false) {

@@ -122,7 +122,7 @@ class Writer implements CommitWriter<Promise<void>> {
   readonly #sent: Promise<unknown>[];
   readonly now: number;
   readonly counter: number;
-  deleted = 0;
+  deletedCount = 0;
   claimed: Claimed | undefined;
 
   constructor(q: Tx, sent: Promise<unknown>[], now: number, counter: number) {
@@ -226,10 +226,10 @@ class Writer implements CommitWriter<Promise<void>> {
     return query;
   }
 
-  /** Counts the rows `query` removes in `deleted`. */
+  /** Counts the rows `query` removes in `deletedCount`. */
   #counted(query: Promise<{ count: number }>): void {
     const counting = query.then((r) => {
-      this.deleted += r.count;
+      this.deletedCount += r.count;
     });
     counting.catch(() => {}); // handled where `sent` is awaited
     this.#sent.push(counting);

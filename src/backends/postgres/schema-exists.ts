@@ -1,3 +1,7 @@
+/**
+ * Whether a Cairn database exists on PostgreSQL without making one: its schema, looked up. The
+ * server asks before it opens a named database that a request only reads.
+ */
 import { connect, postgresError, queryValue } from "./connection.js";
 
 /**

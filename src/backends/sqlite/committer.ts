@@ -143,7 +143,7 @@ class Writer implements CommitWriter<void> {
   readonly #changes: GroupChanges;
   readonly now: number;
   readonly counter: number;
-  deleted = 0;
+  deletedCount = 0;
   claimed: Claimed | undefined;
 
   constructor(
@@ -166,7 +166,7 @@ class Writer implements CommitWriter<void> {
   }
 
   runCounted(name: keyof typeof SQL, params: unknown[]): void {
-    this.deleted += this.#sql[name].run(...params).changes;
+    this.deletedCount += this.#sql[name].run(...params).changes;
   }
 
   valueColumns(value: EncodedValue): unknown[] {
@@ -220,7 +220,7 @@ class Writer implements CommitWriter<void> {
   }
 
   #deleted(keys: readonly Buffer[]): void {
-    this.deleted += keys.length;
+    this.deletedCount += keys.length;
     for (const key of keys) this.#changes.add(this.counter, key, true);
   }
 }
