@@ -20,7 +20,7 @@ import { fromTagged, keyFromJson, keyToJson, toTagged } from "../../protocol/tag
 import { type KvWhere, show } from "../../protocol/where-filter.js";
 import type { Face, Route, RouteRequest } from "../face.js";
 import { JsonText, parseJson } from "../http-io.js";
-import { body, enqueueArguments, fields, limitOf, entryToJson } from "./arguments.js";
+import { body, enqueueArguments, entryToJson, fields, limitOf } from "./arguments.js";
 import { realtimeRoutes } from "./realtime-routes.js";
 
 /**

@@ -20,7 +20,7 @@ import { formatSse } from "../../protocol/sse.js";
 import { keyToJson, toTagged } from "../../protocol/tagged-json.js";
 import type { Route, RouteRequest } from "../face.js";
 import { SharedChunk, StreamReply } from "../http-io.js";
-import { body, enqueueArguments, limitOf, entryToJson } from "./arguments.js";
+import { body, enqueueArguments, entryToJson, limitOf } from "./arguments.js";
 
 const invalid = (message: string) => new KvError("INVALID_ARGUMENT", message);
 
