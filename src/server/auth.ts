@@ -17,8 +17,8 @@ export const noAuth: Authenticator = { authenticate: () => admin };
 /**
  * Whether a presented token is `token`, in time that does not depend on where they differ. Only
  * the length can show: tokens are random and of one length (`cairn serve` makes 32 characters),
- * so it is no secret. Hashing both sides would hide it too but costs a point GET over a tenth of
- * its throughput.
+ * so it is no secret. Hashing both sides would hide it too, at a cost a point GET shows
+ * (docs/performance.md, "Per-request costs").
  */
 function tokenEquals(token: string): (presented: string) => boolean {
   const expected = Buffer.from(token);

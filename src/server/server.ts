@@ -105,8 +105,9 @@ const CORS_HEADERS = {
 
 /**
  * A request as a route sees it. The query, the abort signal with the listener behind it, and the
- * permitted database are made on first use: most routes need not all. It is a class because an object
- * literal with a getter, made per request, cost a point GET a fifth of its throughput.
+ * permitted database are made on first use: most routes need not all. It is a class because an
+ * object literal with getters, made per request, costs a point GET much of its throughput
+ * (docs/performance.md, "Per-request costs").
  */
 class ServedRequest implements RouteRequest {
   #query: URLSearchParams | undefined;

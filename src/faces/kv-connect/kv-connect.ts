@@ -38,15 +38,17 @@ const AtomicWriteOutput = type("AtomicWriteOutput");
 const Watch = type("Watch");
 const WatchOutput = type("WatchOutput");
 
-const SR_SUCCESS = 1;
-const AW_SUCCESS = 1;
-const AW_CHECK_FAILURE = 2;
-const M_SET = 1;
-const M_DELETE = 2;
-const M_SUM = 3;
-const M_MAX = 4;
-const M_MIN = 5;
-const M_SET_SUFFIX_VERSIONSTAMPED_KEY = 9;
+/** The protocol's enums (proto/kv-connect.proto), as far as Cairn uses them. */
+const SnapshotReadStatus = { success: 1 } as const;
+const AtomicWriteStatus = { success: 1, checkFailure: 2 } as const;
+const MutationType = {
+  set: 1,
+  delete: 2,
+  sum: 3,
+  max: 4,
+  min: 5,
+  setSuffixVersionstampedKey: 9,
+} as const;
 
 /** denokv's server texts for the atomic limits (reference/kv-connect.md §1.8). */
 const DENOKV_LIMIT_MESSAGES = {
@@ -150,18 +152,18 @@ function mutationIn(m: Record<string, unknown>, now: number): Mutation {
   if (expiresAt < -1) throw bad("Invalid mutation expire at.");
   const value = m.value as { data?: Uint8Array; encoding?: number } | null;
   switch (m.mutationType) {
-    case M_SET:
-    case M_SET_SUFFIX_VERSIONSTAMPED_KEY:
+    case MutationType.set:
+    case MutationType.setSuffixVersionstampedKey:
       return {
         type: "set",
         key: mutationKey,
         value: valueIn(value),
         expireIn: expiresAt > 0 ? Math.max(0, expiresAt - now) : undefined,
-        suffixVersionstamp: m.mutationType === M_SET_SUFFIX_VERSIONSTAMPED_KEY,
+        suffixVersionstamp: m.mutationType === MutationType.setSuffixVersionstampedKey,
       };
-    case M_DELETE:
+    case MutationType.delete:
       return { type: "delete", key: mutationKey };
-    case M_SUM: {
+    case MutationType.sum: {
       const operand = valueIn(value);
       const bounds = sumBounds(
         operand,
@@ -171,9 +173,9 @@ function mutationIn(m: Record<string, unknown>, now: number): Mutation {
       );
       return { type: "sum", key: mutationKey, value: operand, bounds };
     }
-    case M_MIN:
-    case M_MAX: {
-      const kind = m.mutationType === M_MIN ? "min" : "max";
+    case MutationType.min:
+    case MutationType.max: {
+      const kind = m.mutationType === MutationType.min ? "min" : "max";
       if (value?.encoding !== ValueEncoding.LE64) {
         throw new KvError(
           "TYPE_MISMATCH",
@@ -248,7 +250,7 @@ function framedWatch(database: Database, keys: Uint8Array[]): StreamReply {
       // unchanged, and both clients drop what they already have by its versionstamp.
       stream.write(
         watchFrame({
-          status: SR_SUCCESS,
+          status: SnapshotReadStatus.success,
           keys: entries.map((entry) => ({
             changed: true,
             entryIfChanged: entry ? entryToProtobuf(entry) : undefined,
@@ -408,7 +410,7 @@ export const kvConnect: Face = {
       return protobufReply(SnapshotReadOutput, {
         ranges: results.map((entries) => ({ values: entries.map(entryToProtobuf) })),
         readIsStronglyConsistent: true,
-        status: SR_SUCCESS,
+        status: SnapshotReadStatus.success,
       });
     }),
     dataRoute("/v2/atomic_write", "write", AtomicWrite, async (database, write) => {
@@ -431,8 +433,8 @@ export const kvConnect: Face = {
       return protobufReply(
         AtomicWriteOutput,
         result.ok
-          ? { status: AW_SUCCESS, versionstamp: stampBytes(result.versionstamp) }
-          : { status: AW_CHECK_FAILURE },
+          ? { status: AtomicWriteStatus.success, versionstamp: stampBytes(result.versionstamp) }
+          : { status: AtomicWriteStatus.checkFailure },
       );
     }),
     dataRoute("/v2/watch", "read", Watch, async (database, watch) => {
