@@ -32,6 +32,10 @@ export const errorStatus = {
   INVALID_JSON: 400,
   /** A request body exceeds the server's limit. */
   PAYLOAD_TOO_LARGE: 413,
+  /** A request's head (request line and headers) exceeds what the server reads (16 KiB). */
+  HEADERS_TOO_LARGE: 431,
+  /** A request's head did not arrive in time. */
+  REQUEST_TIMEOUT: 408,
   /** No valid access token was presented. */
   UNAUTHORIZED: 401,
   /** The token is valid but not allowed to do this. */

@@ -513,6 +513,38 @@ describeEach(sqliteFile, "server, transport only", (storage) => {
         });
         await once(socket, "close");
         expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 408 Request Timeout");
+        expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toEqual({
+          error: "The request's headers did not arrive in time",
+          code: "REQUEST_TIMEOUT",
+        });
+      } finally {
+        await listener.close();
+      }
+    });
+
+    it("answers a request it cannot read with the status and a code: 431 past 16 KiB of head, 400 for what is not HTTP", async () => {
+      const listener = await listen((_req, res) => res.end("ok"), { host: "127.0.0.1", port: 0 });
+      const send = async (text: string) => {
+        const socket = connect(listener.port!, "127.0.0.1", () => socket.end(text));
+        let answer = "";
+        socket.on("data", (chunk) => {
+          answer += chunk;
+        });
+        await once(socket, "close");
+        const [head, body] = answer.split("\r\n\r\n");
+        return { status: head!.split("\r\n")[0], body: JSON.parse(body!) };
+      };
+      try {
+        expect(
+          await send(`GET /api/keys/${"a".repeat(20_000)} HTTP/1.1\r\nhost: x\r\n\r\n`),
+        ).toEqual({
+          status: "HTTP/1.1 431 Request Header Fields Too Large",
+          body: { error: expect.stringContaining("larger than"), code: "HEADERS_TOO_LARGE" },
+        });
+        expect(await send("GET / HTTP/1.1\r\nbad header line\r\n\r\n")).toEqual({
+          status: "HTTP/1.1 400 Bad Request",
+          body: { error: expect.stringContaining("not valid HTTP/1.1"), code: "INVALID_ARGUMENT" },
+        });
       } finally {
         await listener.close();
       }

@@ -63,6 +63,45 @@ export interface Listener {
 
 const PRI = Buffer.from("PRI");
 
+/**
+ * What an HTTP/1.1 connection whose request node:http could not read is answered (node:http's own
+ * cases, with Cairn's `{ error, code }` body rather than none), before it is closed.
+ */
+function clientErrorReply(error: Error & { code?: string }): string {
+  const [status, reason, e] =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? [
+          431,
+          "Request Header Fields Too Large",
+          new KvError(
+            "HEADERS_TOO_LARGE",
+            `The request line and headers are larger than ${http.maxHeaderSize} bytes`,
+          ),
+        ]
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [
+            408,
+            "Request Timeout",
+            new KvError("REQUEST_TIMEOUT", "The request's headers did not arrive in time"),
+          ]
+        : [
+            400,
+            "Bad Request",
+            new KvError(
+              "INVALID_ARGUMENT",
+              `The request is not valid HTTP/1.1 (${error.code ?? error.message})`,
+            ),
+          ];
+  const body = JSON.stringify({ error: e.message, code: e.code });
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+/** node:http's `clientError` handling, answering with `clientErrorReply`. */
+function onClientError(error: Error, socket: net.Socket): void {
+  if (socket.writable && socket.bytesWritten === 0) socket.write(clientErrorReply(error));
+  socket.destroy(error);
+}
+
 /** The whole answer to a connection over the cap, sent before anything is read from it. */
 function tooManyConnections(max: number): Buffer {
   const error = new KvError("UNAVAILABLE", `Too many connections (max ${max})`);
@@ -173,12 +212,14 @@ export async function listen(
       serve,
     );
     Object.assign(secure, timeouts);
+    secure.on("clientError", onClientError);
     secure.emit("listening");
     secure.on("session", trackSession);
     secure.on("secureConnection", track);
     accept = (socket) => secure.emit("connection", socket);
   } else {
     const plain = http.createServer(timeouts, serve);
+    plain.on("clientError", onClientError);
     plain.emit("listening");
     const h2c = http2.createServer(serve);
     h2c.on("session", trackSession);

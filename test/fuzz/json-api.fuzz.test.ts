@@ -307,8 +307,8 @@ describe("bodies", () => {
 
 /**
  * The longest request target a property sends: past Node's 16 KiB of headers (request line
- * included) Node answers 431 itself, without a code, before any route runs. The method, the
- * version, the token and Node's own headers take the rest.
+ * included) the listener answers 431 `HEADERS_TOO_LARGE` before any route runs, which tests no
+ * route. The method, the version, the token and Node's own headers take the rest.
  */
 const MAX_TARGET = maxHeaderSize - 1024;
 
@@ -364,7 +364,7 @@ describe("key paths in URLs", () => {
 
 /**
  * A query parameter's value: a valid one, a hostile one, or hostile JSON; at most 200 characters,
- * so that a request line stays within Node's 16 KiB of headers (past it Node answers 431 itself).
+ * so that a request line stays within Node's 16 KiB of headers (past it no route runs: 431).
  */
 const param = (valid: fc.Arbitrary<string>) =>
   fc.oneof(
@@ -500,10 +500,10 @@ describe("query strings", () => {
 });
 
 describe("regressions found by fuzzing", () => {
-  it("a key path a property sends fits in Node's headers: answered with a code, not a bare 431", async () => {
-    // Key paths of tens of KiB were answered 431 without a code by Node itself: the property
-    // failed, and shrinking such a path, one request and one snapshot a step, outlasted the
-    // test's timeout, so the failure showed as a hang.
+  it("a key path a property sends fits in Node's headers, so that a route answers it", async () => {
+    // Key paths of tens of KiB were answered 431 by Node itself, then without a code: the
+    // property failed, and shrinking such a path, one request and one snapshot a step, outlasted
+    // the test's timeout, so the failure showed as a hang.
     const longest = fc
       .sample(keyPath, { seed: 4, numRuns: 2000 })
       .map((path) => rawTarget(`/api/keys/${path}`))
