@@ -251,5 +251,10 @@ describe("Databases", () => {
     databases.release(held);
     await until(() => databases.openNamed === 0);
     expect(await databases.acquire("never-made")).toBeUndefined();
+    for (const idleMs of [0, -1, Number.NaN, 2 ** 31]) {
+      expect(() => new Databases(":memory:", {}, undefined, idleMs)).toThrow(
+        /namedDatabaseIdleMs must be from 1/,
+      );
+    }
   });
 });

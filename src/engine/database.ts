@@ -19,6 +19,7 @@ import type {
 export { TOKENIZERS } from "../backends/backend.js";
 
 import type { EncodedValue } from "../codec/value-codec.js";
+import { KvError } from "../kv-error.js";
 import { checkCommit } from "./commit-limits.js";
 
 export type {
@@ -194,6 +195,19 @@ export const releaseOf = (message: LeasedMessage): Mutation => ({
 });
 
 /**
+ * Commits `mutations` without checks (so it cannot fail one), within the atomic limits
+ * (`ATOMIC_TOO_LARGE` past them).
+ */
+export async function commitMutations(
+  database: Database,
+  mutations: readonly Mutation[],
+): Promise<{ readonly versionstamp: string; readonly deletedCount: number }> {
+  const result = await database.commit(checkCommit({ checks: [], mutations }));
+  if (!result.ok) throw new KvError("INTERNAL", "A commit without checks failed");
+  return result;
+}
+
+/**
  * What a claim hands its caller: `messages`, or, once the caller's `signal` has aborted (a
  * consumer that stopped), none, their leases released to `database` so that others get them at once.
  */
@@ -203,7 +217,7 @@ export async function handedOut(
   signal: AbortSignal | undefined,
 ): Promise<LeasedMessage[]> {
   if (!signal?.aborted || messages.length === 0) return [...messages];
-  await database.commit(checkCommit({ checks: [], mutations: messages.map(releaseOf) }));
+  await commitMutations(database, messages.map(releaseOf));
   return [];
 }
 

@@ -29,13 +29,13 @@ import { decodeValue, encodeValue } from "../codec/value-codec.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { ChangeFeed } from "./change-feed.js";
-import { checkCommit } from "./commit-limits.js";
 import {
   type ChangesPage,
   type ChangesRequest,
   type CheckedCommit,
   type ClaimRequest,
   type CommitResult,
+  commitMutations,
   type Database,
   type FeedListener,
   type FeedRanges,
@@ -208,8 +208,7 @@ export class Engine implements Database {
       settle = [];
       // A consumer that stopped takes nothing more, but what it handled is still settled.
       if (signal?.aborted) {
-        if (settling.length > 0)
-          await this.commit(checkCommit({ checks: [], mutations: settling }));
+        if (settling.length > 0) await commitMutations(this, settling);
         return [];
       }
       const { claimed } = await this.#enqueue((now) => ({

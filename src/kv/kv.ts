@@ -1,8 +1,7 @@
 import { concatBytes, encodeReadKey, encodeWriteKey, type KvKey } from "../codec/key-codec.js";
 import { KvNow } from "../codec/server-time.js";
 import { decodeValue } from "../codec/value-codec.js";
-import { checkCommit } from "../engine/commit-limits.js";
-import type { Database, Mutation } from "../engine/database.js";
+import { commitMutations, type Database, type Mutation } from "../engine/database.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
 import { searchRequestOf } from "../protocol/search-query.js";
@@ -95,9 +94,8 @@ export async function setKey(
     suffixVersionstamp: target.suffixVersionstamp,
     resolveNow: encoded.resolveNow,
   };
-  const result = await database.commit(checkCommit({ checks: [], mutations: [mutation] }));
-  if (!result.ok) throw new KvError("INTERNAL", "A commit without checks failed");
-  return { ok: true, versionstamp: result.versionstamp };
+  const { versionstamp } = await commitMutations(database, [mutation]);
+  return { ok: true, versionstamp };
 }
 
 /** Deletes each key and every key under it, or with `exact` each key alone, in one commit (`Kv.delete`). */
@@ -113,9 +111,8 @@ export async function deleteKeys(
       ? { type: "delete", key, filter }
       : { type: "deleteRange", start: key, end: subtreeEnd(key), filter };
   });
-  const result = await database.commit(checkCommit({ checks: [], mutations }));
-  if (!result.ok) throw new KvError("INTERNAL", "A commit without checks failed");
-  return { success: true, deletedCount: result.deletedCount };
+  const { deletedCount } = await commitMutations(database, mutations);
+  return { success: true, deletedCount };
 }
 
 /**

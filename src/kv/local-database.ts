@@ -43,16 +43,19 @@ export function openLocalDatabase(location: string, options: LocalOptions = {}):
   if (isPostgresUrl(location)) {
     return new Engine(new PostgresBackend(location, options), engineOptions);
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-    if (!location.startsWith("file://")) {
-      throw new KvError(
-        "INVALID_ARGUMENT",
-        `Unsupported database URL ${location}: Cairn opens SQLite files (a path, file:// URL or ":memory:"), PostgreSQL (postgres://) and servers (http:// or https://)`,
-      );
-    }
-    location = fileURLToPath(location);
+  return new Engine(new SqliteBackend(sqlitePathOf(location), options), engineOptions);
+}
+
+/** The SQLite file `location` names: a path or `:memory:` as is, a `file://` URL as its path. */
+function sqlitePathOf(location: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) return location;
+  if (!location.startsWith("file://")) {
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      `Unsupported database URL ${location}: Cairn opens SQLite files (a path, file:// URL or ":memory:"), PostgreSQL (postgres://) and servers (http:// or https://)`,
+    );
   }
-  return new Engine(new SqliteBackend(location, options), engineOptions);
+  return fileURLToPath(location);
 }
 
 /**
@@ -62,5 +65,5 @@ export function openLocalDatabase(location: string, options: LocalOptions = {}):
 export async function localDatabaseExists(location: string): Promise<boolean> {
   if (isPostgresUrl(location)) return schemaExists(location);
   if (location === ":memory:") return false;
-  return existsSync(location.startsWith("file://") ? fileURLToPath(location) : location);
+  return existsSync(sqlitePathOf(location));
 }

@@ -9,8 +9,8 @@ import { defaultMaxListeners, setMaxListeners } from "node:events";
 import { type Duration, parseDuration } from "../codec/duration.js";
 import { encodeWriteKey, type KvKey } from "../codec/key-codec.js";
 import { decodeValue, encodeValueChecked } from "../codec/value-codec.js";
-import { checkCommit } from "../engine/commit-limits.js";
 import {
+  commitMutations,
   type Database,
   type DeadLetter,
   type LeasedMessage,
@@ -104,9 +104,8 @@ export async function enqueue(
   options?: KvEnqueueOptions,
 ): Promise<{ ok: true; versionstamp: string; id: string }> {
   const mutation = enqueueMutation(value, options);
-  const result = await database.commit(checkCommit({ checks: [], mutations: [mutation] }));
-  if (!result.ok) throw new KvError("INTERNAL", "A commit without checks failed");
-  return { ok: true, versionstamp: result.versionstamp, id: (mutation as { id: string }).id };
+  const { versionstamp } = await commitMutations(database, [mutation]);
+  return { ok: true, versionstamp, id: (mutation as { id: string }).id };
 }
 
 function positive(value: unknown, name: string, fallback: number): number {
@@ -163,9 +162,7 @@ export function listenQueue<T>(
     const renew = setInterval(
       () => {
         const mutation = { type: "renewLease", id: m.id, lease: m.lease, leaseMs } as const;
-        database()
-          .commit(checkCommit({ checks: [], mutations: [mutation] }))
-          .catch(() => {}); // the lease then lapses and the message is delivered again
+        commitMutations(database(), [mutation]).catch(() => {}); // the lease then lapses and the message is delivered again
       },
       Math.max(1, Math.floor(leaseMs / 3)),
     );
@@ -212,9 +209,7 @@ export function listenQueue<T>(
     // A settlement that cannot be written leaves the lease to lapse: delivered again.
     if (settle.length > 0 || release.length > 0) {
       await Promise.resolve()
-        .then(() =>
-          database().commit(checkCommit({ checks: [], mutations: [...settle, ...release] })),
-        )
+        .then(() => commitMutations(database(), [...settle, ...release]))
         .catch(() => {});
     }
   };
@@ -282,10 +277,10 @@ export class KvDeadLetterQueue {
    */
   async requeue(id: string): Promise<{ ok: true; id: string; newId: string }> {
     const newId = randomUUID();
-    const result = await this.#database().commit(
-      checkCommit({ checks: [], mutations: [{ type: "requeue", id: dlqId(id), newId }] }),
-    );
-    if (!result.ok || result.deletedCount === 0) {
+    const { deletedCount } = await commitMutations(this.#database(), [
+      { type: "requeue", id: dlqId(id), newId },
+    ]);
+    if (deletedCount === 0) {
       throw new KvError("NOT_FOUND", "Message not found in DLQ");
     }
     return { ok: true, id: newId, newId };
@@ -293,17 +288,15 @@ export class KvDeadLetterQueue {
 
   /** Removes the dead letter (nothing happens if there is none). */
   async delete(id: string): Promise<{ ok: true }> {
-    await this.#database().commit(
-      checkCommit({ checks: [], mutations: [{ type: "deleteDeadLetter", id: dlqId(id) }] }),
-    );
+    await commitMutations(this.#database(), [{ type: "deleteDeadLetter", id: dlqId(id) }]);
     return { ok: true };
   }
 
   /** Removes every dead letter. */
   async purge(): Promise<{ deletedCount: number }> {
-    const result = await this.#database().commit(
-      checkCommit({ checks: [], mutations: [{ type: "deleteDeadLetter", id: null }] }),
-    );
-    return { deletedCount: result.ok ? result.deletedCount : 0 };
+    const { deletedCount } = await commitMutations(this.#database(), [
+      { type: "deleteDeadLetter", id: null },
+    ]);
+    return { deletedCount };
   }
 }

@@ -6,7 +6,6 @@
  * HTTP client as Node's `fetch`, without the Fetch API's objects, 3–5× the requests a second.
  */
 import { Agent, Client, type Dispatcher, request } from "undici";
-import { checkCommit } from "../engine/commit-limits.js";
 import {
   type ChangesPage,
   type ChangesRequest,
@@ -14,6 +13,7 @@ import {
   type ClaimRequest,
   type CommitResult,
   type CountRange,
+  commitMutations,
   type Database,
   type DeadLetter,
   type FeedListener,
@@ -272,8 +272,7 @@ export class RemoteDatabase implements Database {
     );
     if (!signal.aborted) return messages;
     void answer.then((late) => handedOut(this, late, signal)).catch(() => {});
-    if (request.settle?.length)
-      await this.commit(checkCommit({ checks: [], mutations: request.settle }));
+    if (request.settle?.length) await commitMutations(this, request.settle);
     return [];
   }
 

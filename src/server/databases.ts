@@ -118,6 +118,12 @@ export class Databases {
     writesVia?: WritesVia,
     idleMs: number = limits.namedDatabaseIdleMs,
   ) {
+    if (!(idleMs >= 1 && idleMs <= 2 ** 31 - 1)) {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `namedDatabaseIdleMs must be from 1 to ${2 ** 31 - 1} milliseconds: received ${idleMs}`,
+      );
+    }
     this.#data = data;
     this.#options = options;
     this.#writesVia = writesVia;

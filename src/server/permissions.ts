@@ -26,6 +26,10 @@ const ACCESS: Record<Exclude<keyof Database, "close">, Access> = {
   removeIndex: "write",
 };
 
+/** What a principal is answered when it reaches past what it may do. */
+export const forbidden = (access: Access) =>
+  new KvError("FORBIDDEN", `This token may not ${access} here`);
+
 class Permitted extends DatabaseWrapper {
   constructor(
     database: Database,
@@ -46,9 +50,7 @@ for (const [method, access] of Object.entries(ACCESS)) {
   ) => unknown;
   Object.defineProperty(Permitted.prototype, method, {
     value(this: Permitted, ...args: unknown[]) {
-      if (!this.principal.can(access)) {
-        throw new KvError("FORBIDDEN", `This token may not ${access} here`);
-      }
+      if (!this.principal.can(access)) throw forbidden(access);
       return passOn.apply(this, args);
     },
   });

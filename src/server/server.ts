@@ -26,7 +26,7 @@ import { hasOneWriter, type WritesVia } from "./commit-channel.js";
 import { Databases, type OpenDatabase } from "./databases.js";
 import { faces as allFaces } from "./faces.js";
 import { type Listener, type ListenOptions, listen } from "./listener.js";
-import { permitted } from "./permissions.js";
+import { forbidden, permitted } from "./permissions.js";
 import { startWriter } from "./writer.js";
 
 export interface ServerOptions {
@@ -237,9 +237,7 @@ function mount(face: Face, route: Route, { router, auth, databases, streams }: M
         const principal = face.authenticate
           ? face.authenticate(req, auth)
           : auth.authenticate(req.headers.authorization);
-        if (!principal.can(route.access)) {
-          throw new KvError("FORBIDDEN", `This token may not ${route.access} here`);
-        }
+        if (!principal.can(route.access)) throw forbidden(route.access);
         const url = req.url ?? "/";
         const q = url.indexOf("?");
         const pathname = q === -1 ? url : url.slice(0, q);

@@ -6,8 +6,12 @@
 import { decodeKey, encodeReadKey, type KvKey } from "../../codec/key-codec.js";
 import { decodeValue } from "../../codec/value-codec.js";
 import { isVersionstamp } from "../../codec/versionstamp.js";
-import { checkCommit } from "../../engine/commit-limits.js";
-import type { CommitChanges, Database, LeasedMessage } from "../../engine/database.js";
+import {
+  type CommitChanges,
+  commitMutations,
+  type Database,
+  type LeasedMessage,
+} from "../../engine/database.js";
 import { listIterator, toEntry } from "../../kv/kv-list-iterator.js";
 import { enqueue, type KvDeadLetter, KvDeadLetterQueue } from "../../kv/queue.js";
 import type { KvEntryMaybe } from "../../kv/types.js";
@@ -192,12 +196,7 @@ function listenStream(database: Database, request: RouteRequest) {
 
 /** A message's lease given up: it is retried as if its handler failed, keeping attempts honest. */
 const settle = (database: Database, id: string, ok: boolean, error?: string) =>
-  database.commit(
-    checkCommit({
-      checks: [],
-      mutations: [{ type: "settle", id, lease: null, ok, ...(error && { error }) }],
-    }),
-  );
+  commitMutations(database, [{ type: "settle", id, lease: null, ok, ...(error && { error }) }]);
 
 const release = (database: Database, id: string) =>
   void settle(database, id, false, "The consumer disconnected before acknowledging").catch(
