@@ -44,6 +44,8 @@ export const errorStatus = {
   NOT_FOUND: 404,
   /** The route exists but not for this method. */
   METHOD_NOT_ALLOWED: 405,
+  /** A name is taken (a principal's). */
+  ALREADY_EXISTS: 409,
   /** The Kv was closed; open a new one. */
   CLOSED: 409,
   /** The storage is busy or unreachable; the operation may be retried. */

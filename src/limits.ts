@@ -110,6 +110,13 @@ export const limits = {
   maxListLimit: 1000,
   /** How long KV Connect's metadata answer and its data-path token stay valid (ms); clients refresh well before. */
   kvConnectMetadataTtlMs: 24 * 3_600_000,
+  /**
+   * How old (ms) a server's copy of a principal may be before a request reads it again: a token
+   * revoked on one server is refused on every other within this time.
+   */
+  tokenCacheMs: 500,
+  /** Principals (and names tried) a server keeps read; past it the copies are dropped and read again. */
+  maxCachedPrincipals: 10_000,
   /** Keys one grouped storage read (the server's concurrent point reads, merged) asks for at most. */
   maxGroupedReadKeys: 1000,
   /** How long (ms) a closing server waits for its connections' responses before cutting them. */

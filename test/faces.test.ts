@@ -16,16 +16,21 @@ import { checkCommit } from "../src/engine/commit-limits.js";
 import type { Face, Principal } from "../src/faces/face.js";
 import { Reply } from "../src/faces/http-io.js";
 import { openKv } from "../src/index.js";
+import { Permissions } from "../src/kv/grants.js";
 import { Databases } from "../src/server/databases.js";
 import { faces } from "../src/server/faces.js";
 import { describeEach, serverForTests, storages, until } from "./targets.js";
 
 const TOKEN = "faces-test-token";
 
-/** A principal that may read only, unless its name says "writer". */
+/** A principal that may read every key, and write them too when its name says "writer". */
 const principalOf = (name: string): Principal => ({
   name,
-  can: (access) => access === "read" || name === "writer",
+  permissionsIn: (database) =>
+    Permissions.of([{ prefix: [], access: name === "writer" ? "readwrite" : "read" }], database),
+  deriveToken: () => {
+    throw new Error("unreachable: the probe face derives no tokens");
+  },
 });
 
 /** A face of the test's own: `X-User` names the principal; errors are `!<code>` as plain text. */

@@ -268,6 +268,12 @@ export function concatBytes(a: Uint8Array, b: Uint8Array | number[]): Uint8Array
   return out;
 }
 
+/**
+ * The first byte of Cairn's own records (principals and tokens): no key encodes to it, so they
+ * lie after every range of keys and no list, watch or export of keys reaches them.
+ */
+export const SYSTEM_KEYSPACE = 0xff;
+
 /** True when `key` starts with `prefix`. */
 export function hasPrefix(key: Uint8Array, prefix: Uint8Array): boolean {
   if (key.length < prefix.length) return false;

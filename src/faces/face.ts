@@ -5,23 +5,32 @@
  * face; what they share (HTTP plumbing) sits beside the folders.
  */
 import type { Database } from "../engine/database.js";
+import type { Permissions } from "../kv/grants.js";
 import type { KvError } from "../kv-error.js";
 import type { Reply, Request } from "./http-io.js";
 
-/** What a route does with the data, for authorization. */
-export type Access = "read" | "write";
+/**
+ * What a route does: reads or writes data (which decides whether it may create a named database;
+ * the keys themselves are checked by the request's database), or manages the server (the admin only).
+ */
+export type Access = "read" | "write" | "admin";
 
 /** Whom a request acts for. */
 export interface Principal {
   readonly name: string;
-  /** Whether this principal may `access` keys (today: the whole database). */
-  can(access: Access): boolean;
+  /** What it may do in the database named `database` (`null`: the default one). */
+  permissionsIn(database: string | null): Permissions;
+  /**
+   * A token that stands for this principal until `expiresAt`, or sooner when its own token
+   * expires sooner (KV Connect's data path).
+   */
+  deriveToken(expiresAt: number): { readonly token: string; readonly expiresAt: number };
 }
 
 /** The server's tokens, as a face asks about them. */
 export interface Authenticator {
-  /** The principal behind an `Authorization` header; throws `UNAUTHORIZED` otherwise. */
-  authenticate(authorization: string | undefined): Principal;
+  /** The principal behind an `Authorization` header; rejects with `UNAUTHORIZED` otherwise. */
+  authenticate(authorization: string | undefined): Principal | Promise<Principal>;
 }
 
 /** What a face's route handler receives. */
@@ -77,7 +86,9 @@ export interface Face {
   readonly bases: readonly string[];
   readonly routes: readonly Route[];
   /** Whom a request is from; default: the `Authorization: Bearer` token, through `tokens`. */
-  authenticate?(req: Request, tokens: Authenticator): Principal;
+  authenticate?(req: Request, tokens: Authenticator): Principal | Promise<Principal>;
+  /** Whether its routes are mounted under `/db/<name>` too (default true). */
+  readonly perDatabase?: boolean;
   /** The response for an error; default `{ error, code }` as JSON with the code's status. */
   errorReply?(error: KvError): Reply;
 }

@@ -269,3 +269,32 @@ function bodyWriter(res: Response): {
     flush,
   };
 }
+
+/** The body as a JSON object; `INVALID_ARGUMENT` otherwise. */
+export function body(value: unknown): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new KvError("INVALID_ARGUMENT", "The request body must be a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * `value` as a JSON object of only the `known` fields: a field Cairn would not read is refused
+ * rather than ignored (a misspelt `exact` would otherwise widen a delete).
+ */
+export function fields(
+  value: unknown,
+  known: readonly string[],
+  what = "The body",
+): Record<string, unknown> {
+  const b = body(value);
+  for (const name of Object.keys(b)) {
+    if (!known.includes(name)) {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `${what} has an unknown field ${JSON.stringify(name)}; its fields are ${known.join(", ")}`,
+      );
+    }
+  }
+  return b;
+}

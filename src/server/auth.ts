@@ -1,18 +1,63 @@
 /**
- * Bearer tokens. A token maps to a principal, which the request's database (permissions.ts) asks
- * what it may read and write, so that tokens with identities and per-prefix permissions slot in
- * here without touching routes. Tokens are compared in constant time.
+ * Bearer tokens to principals: the server's `--token` is the admin; a principal's token
+ * (`ck.<name>.<secret>`, tokens.ts) is that principal with its grants; a derived token (KV
+ * Connect's data path) is the principal it names. What a principal may then do is asked of it by
+ * the request's database (permissions.ts). Secrets are compared in constant time.
  */
 import { timingSafeEqual } from "node:crypto";
-import { isDerivedToken, verifyDerivedToken } from "../faces/derived-token.js";
+import {
+  derivedPrincipal,
+  deriveToken,
+  isDerivedToken,
+  verifyDerivedToken,
+} from "../faces/derived-token.js";
 import type { Authenticator, Principal } from "../faces/face.js";
 import { bearerToken } from "../faces/http-io.js";
+import { Permissions } from "../kv/grants.js";
 import { KvError } from "../kv-error.js";
+import {
+  ADMIN,
+  parseToken,
+  type StoredPrincipal,
+  secretMatches,
+  type TokenStore,
+} from "./tokens.js";
 
-const admin: Principal = { name: "admin", can: () => true };
+/** The admin, whose derived tokens are signed with `key`. */
+const adminOf = (key: string): Principal => ({
+  name: ADMIN,
+  permissionsIn: () => Permissions.all,
+  deriveToken: (expiresAt) => ({ token: deriveToken(key, expiresAt, null), expiresAt }),
+});
 
 /** Everyone is the admin: only when the operator explicitly turns auth off. */
-export const noAuth: Authenticator = { authenticate: () => admin };
+export const noAuth: Authenticator = { authenticate: () => adminOf("") };
+
+/** A stored principal as requests act for it; its grants compiled once per database. */
+class Granted implements Principal {
+  readonly #permissions = new Map<string | null, Permissions>();
+
+  constructor(private readonly stored: StoredPrincipal) {}
+
+  get name(): string {
+    return this.stored.name;
+  }
+
+  permissionsIn(database: string | null): Permissions {
+    if (this.stored.admin) return Permissions.all;
+    let permissions = this.#permissions.get(database);
+    if (permissions === undefined) {
+      permissions = Permissions.of(this.stored.grants, database);
+      this.#permissions.set(database, permissions);
+    }
+    return permissions;
+  }
+
+  deriveToken(expiresAt: number) {
+    const until = Math.min(expiresAt, this.stored.expiresAt ?? expiresAt);
+    return { token: deriveToken(this.stored.hash, until, this.stored.name), expiresAt: until };
+  }
+}
 
 /**
  * Whether a presented token is `token`, in time that does not depend on where they differ. Only
@@ -30,17 +75,54 @@ function tokenEquals(token: string): (presented: string) => boolean {
   };
 }
 
-/** Accepts `token`, or a live data-path token derived from it, as the admin principal. */
-export function tokenAuthenticator(token: string): Authenticator {
+const invalid = () => new KvError("UNAUTHORIZED", "Invalid access token.");
+
+/**
+ * Accepts `token` (and its derived tokens) as the admin, and the tokens of the principals in
+ * `store` (and theirs) as those principals, while they live.
+ */
+export function tokenAuthenticator(token: string, store: TokenStore): Authenticator {
   const equalsToken = tokenEquals(token);
+  const admin = adminOf(token);
+  const principals = new WeakMap<StoredPrincipal, Principal>();
+  const principalOf = (stored: StoredPrincipal) => {
+    let principal = principals.get(stored);
+    if (principal === undefined) {
+      principal = new Granted(stored);
+      principals.set(stored, principal);
+    }
+    return principal;
+  };
+
+  /** The principal named `name` if `valid` holds of it and its token has not expired. */
+  async function stored(name: string, valid: (stored: StoredPrincipal) => boolean) {
+    const found = await store.find(name);
+    if (found === null || !valid(found)) throw invalid();
+    if (found.expiresAt !== null && found.expiresAt <= Date.now()) {
+      throw new KvError(
+        "UNAUTHORIZED",
+        `This token expired at ${new Date(found.expiresAt).toISOString()}.`,
+      );
+    }
+    return principalOf(found);
+  }
+
   return {
     authenticate(authorization) {
       const presented = bearerToken(authorization);
-      const valid = isDerivedToken(presented)
-        ? verifyDerivedToken(token, presented, Date.now())
-        : equalsToken(presented);
-      if (!valid) throw new KvError("UNAUTHORIZED", "Invalid access token.");
-      return admin;
+      if (isDerivedToken(presented)) {
+        const name = derivedPrincipal(presented);
+        const now = Date.now();
+        if (name !== null) {
+          return stored(name, (p) => verifyDerivedToken(p.hash, presented, now));
+        }
+        if (verifyDerivedToken(token, presented, now)) return admin;
+        throw invalid();
+      }
+      if (equalsToken(presented)) return admin;
+      const parsed = parseToken(presented);
+      if (parsed === undefined) throw invalid();
+      return stored(parsed.name, (p) => secretMatches(p, parsed.secret));
     },
   };
 }

@@ -21,12 +21,14 @@ import {
 } from "../faces/http-io.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
+import { adminApi } from "./admin-api.js";
 import { noAuth, tokenAuthenticator } from "./auth.js";
 import { hasOneWriter, type WritesVia } from "./commit-channel.js";
 import { Databases, type OpenDatabase } from "./databases.js";
 import { faces as allFaces } from "./faces.js";
 import { type Listener, type ListenOptions, listen } from "./listener.js";
-import { forbidden, permitted } from "./permissions.js";
+import { checkCreate, checkRoute, permitted } from "./permissions.js";
+import { TokenStore } from "./tokens.js";
 import { startWriter } from "./writer.js";
 
 export interface ServerOptions {
@@ -159,6 +161,7 @@ class ServedRequest implements RouteRequest {
   #open(): OpenDatabase {
     if (this.#permitted === undefined) {
       if (this.target === undefined && this.creates && this.databaseName !== null) {
+        checkCreate(this.principal, this.databaseName);
         this.target = this.databases.create(this.databaseName);
         releasedWith(this.res, this.databases, this.target);
       }
@@ -169,7 +172,7 @@ class ServedRequest implements RouteRequest {
         );
       }
       const { database, id } = this.target;
-      this.#permitted = { database: permitted(database, this.principal), id };
+      this.#permitted = { database: permitted(database, this.principal, this.databaseName), id };
     }
     return this.#permitted;
   }
@@ -234,10 +237,10 @@ function mount(face: Face, route: Route, { router, auth, databases, streams }: M
     (named: boolean, base: string): Handler =>
     async (req, res, params) => {
       try {
-        const principal = face.authenticate
+        const principal = await (face.authenticate
           ? face.authenticate(req, auth)
-          : auth.authenticate(req.headers.authorization);
-        if (!principal.can(route.access)) throw forbidden(route.access);
+          : auth.authenticate(req.headers.authorization));
+        checkRoute(principal, route);
         const url = req.url ?? "/";
         const q = url.indexOf("?");
         const pathname = q === -1 ? url : url.slice(0, q);
@@ -274,7 +277,7 @@ function mount(face: Face, route: Route, { router, auth, databases, streams }: M
       }
     };
   const constraints = route.header && { [constraintOn(route.header.name)]: route.header.value };
-  for (const named of DATABASE_PREFIXES) {
+  for (const named of face.perDatabase === false ? [""] : DATABASE_PREFIXES) {
     for (const base of face.bases) {
       const path = `${named}${base}${route.path}`;
       const handle = handler(named !== "", base) as never;
@@ -328,8 +331,9 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     await databases.close();
     await writer?.close();
   };
-  const auth = options.auth ? tokenAuthenticator(options.token!) : noAuth;
-  const faces = options.faces ?? allFaces;
+  const tokens = new TokenStore(databases.default.database);
+  const auth = options.auth ? tokenAuthenticator(options.token!, tokens) : noAuth;
+  const faces = [...(options.faces ?? allFaces), adminApi(tokens)];
   const headers = new Set(
     faces.flatMap((face) => face.routes.flatMap((r) => r.header?.name ?? [])),
   );

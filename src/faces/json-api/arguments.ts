@@ -9,35 +9,7 @@ import { KvError } from "../../kv-error.js";
 import { limits } from "../../limits.js";
 import { fromTagged, keyFromJson, keyToJson, toTagged } from "../../protocol/tagged-json.js";
 import { show } from "../../protocol/where-filter.js";
-
-/** The body as a JSON object; `INVALID_ARGUMENT` otherwise. */
-export function body(value: unknown): Record<string, unknown> {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new KvError("INVALID_ARGUMENT", "The request body must be a JSON object");
-  }
-  return value as Record<string, unknown>;
-}
-
-/**
- * `value` as a JSON object of only the `known` fields: a field Cairn would not read is refused
- * rather than ignored (a misspelt `exact` would otherwise widen a delete).
- */
-export function fields(
-  value: unknown,
-  known: readonly string[],
-  what = "The body",
-): Record<string, unknown> {
-  const b = body(value);
-  for (const name of Object.keys(b)) {
-    if (!known.includes(name)) {
-      throw new KvError(
-        "INVALID_ARGUMENT",
-        `${what} has an unknown field ${JSON.stringify(name)}; its fields are ${known.join(", ")}`,
-      );
-    }
-  }
-  return b;
-}
+import { body, fields } from "../http-io.js";
 
 /** The arguments of `kv.enqueue` from `{ value, options?: { delay, backoffSchedule, keysIfUndelivered } }`. */
 export function enqueueArguments(value: unknown, what = "The body"): [unknown, KvEnqueueOptions] {

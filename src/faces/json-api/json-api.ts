@@ -19,8 +19,8 @@ import { searchRequestOf } from "../../protocol/search-query.js";
 import { fromTagged, keyFromJson, keyToJson, toTagged } from "../../protocol/tagged-json.js";
 import { type KvWhere, show } from "../../protocol/where-filter.js";
 import type { Face, Route, RouteRequest } from "../face.js";
-import { JsonText, parseJson } from "../http-io.js";
-import { body, enqueueArguments, entryToJson, fields, limitOf } from "./arguments.js";
+import { body, fields, JsonText, parseJson } from "../http-io.js";
+import { enqueueArguments, entryToJson, limitOf } from "./arguments.js";
 import { realtimeRoutes } from "./realtime-routes.js";
 
 /**

@@ -23,8 +23,8 @@ import { formatKeyPath, parseKeyPath } from "../../protocol/key-path.js";
 import { formatSse } from "../../protocol/sse.js";
 import { keyToJson, toTagged } from "../../protocol/tagged-json.js";
 import type { Route, RouteRequest } from "../face.js";
-import { SharedChunk, StreamReply } from "../http-io.js";
-import { body, enqueueArguments, entryToJson, limitOf } from "./arguments.js";
+import { body, SharedChunk, StreamReply } from "../http-io.js";
+import { enqueueArguments, entryToJson, limitOf } from "./arguments.js";
 
 const invalid = (message: string) => new KvError("INVALID_ARGUMENT", message);
 

@@ -23,7 +23,7 @@ import { assertEnqueueLimits } from "../../engine/enqueue-limits.js";
 import { sumBounds } from "../../engine/mutations.js";
 import { KvError } from "../../kv-error.js";
 import { limits } from "../../limits.js";
-import { deriveToken, isDerivedToken } from "../derived-token.js";
+import { isDerivedToken } from "../derived-token.js";
 import type { Access, Face, Route, RouteRequest } from "../face.js";
 import { bearerToken, Reply, StreamReply } from "../http-io.js";
 
@@ -366,12 +366,14 @@ const metadataRoute: Route = {
     const accessToken = bearerToken(request.req.headers.authorization);
     if (isDerivedToken(accessToken)) throw new KvError("UNAUTHORIZED", "Invalid access token.");
     const name = request.databaseName;
-    const expiresAt = Date.now() + limits.kvConnectMetadataTtlMs;
+    const { token, expiresAt } = request.principal.deriveToken(
+      Date.now() + limits.kvConnectMetadataTtlMs,
+    );
     const metadata = {
       version,
       databaseId: request.databaseId,
       endpoints: [{ url: name === null ? "/v2" : `/db/${name}/v2`, consistency: "strong" }],
-      token: deriveToken(accessToken, expiresAt),
+      token,
       expiresAt: new Date(expiresAt).toISOString(),
     };
     return new Reply(200, "application/json", JSON.stringify(metadata));
