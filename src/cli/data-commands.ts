@@ -1,6 +1,7 @@
 /**
  * The data commands (`get`, `set`, `delete`, `list`, `count`): a server's data from the shell,
- * through the remote SDK.
+ * through the remote SDK. How a command finds its server and token (`serverOptions`,
+ * `withServerToken`) is shared with `cairn token`.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
@@ -13,9 +14,13 @@ import type { KvWhere } from "../protocol/where-filter.js";
 import { type Kv, openKv } from "../sdk/kv.js";
 import { tokenFile } from "./serve-command.js";
 
-interface ClientFlags {
+/** How a command reaches a server: `serverOptions`' flags. */
+export interface ServerFlags {
   url: string;
   token?: string;
+}
+
+interface ClientFlags extends ServerFlags {
   json?: boolean;
 }
 
@@ -24,7 +29,8 @@ const DEFAULT_URL = "http://127.0.0.1:8000";
 /** The token file of `cairn serve` with the default `--data`. */
 const DEFAULT_TOKEN_FILE = tokenFile(DEFAULT_PATH);
 
-const clientOptions = (command: Command) =>
+/** Adds `--url` and `--token` (`CAIRN_URL`, `CAIRN_TOKEN`): the server a command talks to. */
+export const serverOptions = (command: Command) =>
   command
     .addOption(
       new Option("--url <url>", "Server to talk to.").env("CAIRN_URL").default(DEFAULT_URL),
@@ -34,24 +40,35 @@ const clientOptions = (command: Command) =>
         "--token <token>",
         `Access token of the server (for ${DEFAULT_URL}, default: the one \`cairn serve\` saved in ./${DEFAULT_TOKEN_FILE}).`,
       ).env("CAIRN_TOKEN"),
-    )
-    .option("--json", "Print what the JSON API answers (list: a JSON array of entries).");
+    );
+
+const clientOptions = (command: Command) =>
+  serverOptions(command).option(
+    "--json",
+    "Print what the JSON API answers (list: a JSON array of entries).",
+  );
 
 /**
  * The token to send: the given one; for the default URL without one, the token a `cairn serve`
  * with the default data directory saved (a newcomer's `npx cairn serve` next door); else none.
  */
-function clientToken(flags: ClientFlags): { token?: string; fromFile?: true } {
+function clientToken(flags: ServerFlags): { token?: string; fromFile?: true } {
   if (flags.token) return { token: flags.token };
   if (flags.url.replace(/\/+$/, "") !== DEFAULT_URL || !existsSync(DEFAULT_TOKEN_FILE)) return {};
   return { token: readFileSync(DEFAULT_TOKEN_FILE, "utf8").trim(), fromFile: true };
 }
 
-async function withKv<T>(flags: ClientFlags, use: (kv: Kv) => Promise<T>): Promise<T> {
+/**
+ * Runs `use` with the token to send to `flags.url` (`clientToken`); an `UNAUTHORIZED` from the
+ * server, when no token was given or it came from the file, becomes a message saying how to pass one.
+ */
+export async function withServerToken<T>(
+  flags: ServerFlags,
+  use: (token: string | undefined) => Promise<T>,
+): Promise<T> {
   const { token, fromFile } = clientToken(flags);
-  const kv = await openKv(flags.url, { accessToken: token });
   try {
-    return await use(kv);
+    return await use(token);
   } catch (e) {
     // The server's message speaks of HTTP headers, and cannot know where a token came from.
     if (e instanceof KvError && e.code === "UNAUTHORIZED" && (token === undefined || fromFile)) {
@@ -64,10 +81,18 @@ async function withKv<T>(flags: ClientFlags, use: (kv: Kv) => Promise<T>): Promi
       );
     }
     throw e;
-  } finally {
-    await kv.close();
   }
 }
+
+const withKv = <T>(flags: ClientFlags, use: (kv: Kv) => Promise<T>): Promise<T> =>
+  withServerToken(flags, async (token) => {
+    const kv = await openKv(flags.url, { accessToken: token });
+    try {
+      return await use(kv);
+    } finally {
+      await kv.close();
+    }
+  });
 
 const print = (json: unknown) => console.log(JSON.stringify(json));
 const pretty = (value: unknown) => JSON.stringify(toTagged(value));

@@ -1,11 +1,13 @@
 /**
- * The `cairn` command: `serve` (serve-command.ts) and the data commands (data-commands.ts). Every
- * flag has an environment variable and one sentence of help; options are parsed once.
+ * The `cairn` command: `serve` (serve-command.ts), the data commands (data-commands.ts) and
+ * `token` (token-command.ts). Every flag has an environment variable and one sentence of help;
+ * options are parsed once.
  */
 import { Command } from "commander";
 import { KvError } from "../kv-error.js";
 import { addDataCommands } from "./data-commands.js";
 import { addServeCommand, version } from "./serve-command.js";
+import { addTokenCommand } from "./token-command.js";
 
 function program(): Command {
   const cli = new Command("cairn")
@@ -15,6 +17,7 @@ function program(): Command {
     .showHelpAfterError();
   addServeCommand(cli);
   addDataCommands(cli);
+  addTokenCommand(cli);
   return cli;
 }
 
