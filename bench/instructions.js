@@ -6,8 +6,8 @@
  *
  *   node bench/instructions.js [route] [system ...]     (after `npm run build`; needs valgrind)
  *
- * route: get, put (the default) or batch, as in S1–S3; systems: bare, raw, cairn (the default:
- * raw and cairn). Each server runs under callgrind, is warmed up by WARMUP_REQUESTS requests,
+ * route: get, put (the default) or batch, as in S1–S3; systems: bare, raw, cairn, cairn-granted
+ * (Cairn with a principal's token; the default: raw and cairn). Each server runs under callgrind, is warmed up by WARMUP_REQUESTS requests,
  * then counted over loads of SECONDS until two in a row agree (V8 has then optimized the hot
  * code), all at 64 connections. Under callgrind a server runs ~50× slower than the load
  * generator, so every event-loop turn finds all 64 connections waiting: PUTs commit in groups of
@@ -21,11 +21,12 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { inTempDir, runLoad } from "./harness.js";
-import { SERVERS } from "./server-bench.js";
+import { grantedToken, SERVERS } from "./server-bench.js";
 import { startServer } from "./server-process.js";
 
 const ROUTES = ["get", "put", "batch"];
-const SYSTEMS = ["bare", "raw", "cairn"];
+/** `cairn-granted`: Cairn loaded with a principal's token (one read grant), not the admin's. */
+const SYSTEMS = ["bare", "raw", "cairn", "cairn-granted"];
 const CONNECTIONS = 64;
 const WARMUP_REQUESTS = 20_000;
 const SECONDS = 15;
@@ -75,7 +76,8 @@ async function threadTotals(dir, n) {
 async function measure(system) {
   return inTempDir(`instructions-${system}`, async (dir) => {
     const token = randomBytes(16).toString("base64url");
-    const [file, args] = await SERVERS[system](dir, token);
+    const granted = system === "cairn-granted";
+    const [file, args] = await SERVERS[granted ? "cairn" : system](dir, token);
     const valgrind = [
       "--quiet",
       "--tool=callgrind",
@@ -84,14 +86,15 @@ async function measure(system) {
     ];
     const server = await startServer(["valgrind", [...valgrind, file, ...args]], system);
     try {
+      const as = granted ? await grantedToken(server.url, token) : token;
       // V8 optimizes a function after so many calls, not so much time: warm up by requests.
       for (let warmed = 0; warmed < WARMUP_REQUESTS; ) {
-        warmed += (await load(server.url, token, SECONDS)).requests;
+        warmed += (await load(server.url, as, SECONDS)).requests;
       }
       await dump(server.pid); // dump 1: the start and the warm-up
       let previous;
       for (let n = 2; n < 2 + MAX_LOADS; n++) {
-        const { requests } = await load(server.url, token, SECONDS);
+        const { requests } = await load(server.url, as, SECONDS);
         await dump(server.pid);
         const [main, ...others] = await threadTotals(dir, n);
         const counted = {

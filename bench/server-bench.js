@@ -16,7 +16,8 @@
  * In each run, every workload on every system gets a fresh server on a fresh database in a
  * temporary directory, removed afterwards. A workload's servers are all up together and loaded
  * in turn at each connection count. Cairn's S1 server is also loaded on GET /health: Cairn's
- * listener, router and auth, next to bare node:http.
+ * listener, router and auth, next to bare node:http; and with a principal's token holding one
+ * read grant instead of the admin token: what authorization by grants costs a point GET.
  */
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
@@ -93,13 +94,28 @@ async function checkRoute(url, token, route) {
   }
 }
 
-/** The targets of one server: its workload's route, plus GET /health on Cairn's S1 server. */
+/**
+ * The targets of one server: its workload's route; on Cairn's S1 server also GET /health, and
+ * the GET with a principal's token (`granted`) instead of the admin token.
+ */
 function targetsOf(workload, system) {
   const targets = [{ system, route: ROUTES[workload] }];
   if (workload === "S1" && system === "cairn") {
     targets.push({ system: "cairn-health", route: "health" });
+    targets.push({ system: "cairn-granted", route: "get", granted: true });
   }
   return targets;
+}
+
+/** A principal's token on Cairn's server at `url`: read on the keys the workloads use. */
+export async function grantedToken(url, adminToken) {
+  const response = await fetch(`${url}/admin/tokens`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "bench", grants: [{ prefix: ["k"], access: "read" }] }),
+  });
+  if (response.status !== 201) throw new Error(`POST /admin/tokens: ${await response.text()}`);
+  return (await response.json()).token;
 }
 
 const secondsOf = (scale) => Math.max(1, SECONDS * scale);
@@ -129,14 +145,18 @@ async function withServers(workload, systems, token, work, started = []) {
   return inTempDir(`server-${system}`, async (dir) => {
     const server = await startServer(await SERVERS[system](dir, token), `${system} server`);
     try {
+      const targets = targetsOf(workload, system);
+      const granted = targets.some((t) => t.granted)
+        ? await grantedToken(server.url, token)
+        : undefined;
       if (system !== "bare") {
-        for (const { route } of targetsOf(workload, system)) {
-          await checkRoute(server.url, token, route);
+        for (const target of targets) {
+          await checkRoute(server.url, target.granted ? granted : token, target.route);
         }
       }
       return await withServers(workload, systems, token, work, [
         ...started,
-        { system, url: server.url },
+        { system, url: server.url, granted },
       ]);
     } finally {
       await server.stop();
@@ -154,10 +174,11 @@ function measureWorkload(workload, systems, run, scale, onResult) {
   const token = randomBytes(16).toString("base64url");
   return withServers(workload, rotated(systems, run), token, async (servers) => {
     for (const connections of CONNECTIONS) {
-      for (const { system, url } of servers) {
+      for (const { system, url, granted } of servers) {
         for (const target of targetsOf(workload, system)) {
-          const load = { ...target, connections };
-          onResult({ ...load, ...(await measureLoad(url, token, load, scale)) });
+          const load = { system: target.system, route: target.route, connections };
+          const as = target.granted ? granted : token;
+          onResult({ ...load, ...(await measureLoad(url, as, load, scale)) });
         }
       }
     }
@@ -185,9 +206,15 @@ function mediansOf(samples) {
 function ratiosOf(samples) {
   const ratios = {};
   for (const [workload, bySystem] of Object.entries(samples)) {
-    for (const cairn of ["cairn", "cairn-workers", "cairn-writer", "cairn-health"]) {
+    for (const cairn of [
+      "cairn",
+      "cairn-workers",
+      "cairn-writer",
+      "cairn-health",
+      "cairn-granted",
+    ]) {
       for (const [connections, mine] of Object.entries(bySystem[cairn] ?? {})) {
-        for (const other of ["bare", "raw", "deno"]) {
+        for (const other of cairn === "cairn-granted" ? ["cairn"] : ["bare", "raw", "deno"]) {
           const theirs = bySystem[other]?.[connections];
           if (!theirs) continue;
           const perRun = mine.map((sample, run) => sample.rate / theirs[run].rate);

@@ -133,8 +133,32 @@ function conditions(c) {
   ];
 }
 
+/** What grants cost: S1 with a principal's token over S1 with the admin token, same server. */
+function authorization(medians, ratios) {
+  const granted = medians.S1?.["cairn-granted"];
+  if (!granted) return [];
+  return Object.keys(granted).map((connections) => {
+    const ratio = ratios.S1?.[connections]?.["cairn-granted"]?.cairn;
+    const target =
+      Number(connections) === TARGET_CONNECTIONS
+        ? `; target ≥ 0.95×${ratio >= 0.95 ? " ✓" : " ✗"}`
+        : "";
+    return `- S1 with a principal's token (one read grant) vs the admin token, ${connections} conn: ${cell(granted[connections])}, ${times(ratio)}${target}`;
+  });
+}
+
 /** The server section of the report, to append to `renderReport`'s. */
 export function renderServerReport({ medians, ratios, conditions: c }) {
   const rows = table(medians, ratios, c.workers);
-  return `\n${["## Server", "", ...rows, "", ...conditions(c)].join("\n")}\n`;
+  const grants = authorization(medians, ratios);
+  const sections = [
+    "## Server",
+    "",
+    ...rows,
+    "",
+    ...grants,
+    ...(grants.length ? [""] : []),
+    ...conditions(c),
+  ];
+  return `\n${sections.join("\n")}\n`;
 }

@@ -7,11 +7,12 @@ import type { Command } from "commander";
 import { parseDuration } from "../codec/duration.js";
 import { type Grant, type GrantAccess, grantsFromJson, grantsToJson } from "../kv/grants.js";
 import { isPostgresUrl, localDatabaseExists, openLocalDatabase } from "../kv/local-database.js";
-import { errorStatus, KvError, type KvErrorCode } from "../kv-error.js";
+import { KvError } from "../kv-error.js";
 import { formatKeyPath, parseKeyPath } from "../protocol/key-path.js";
-import { newTokenFromJson } from "../server/admin-api.js";
+import { errorFromResponse } from "../sdk/remote-database.js";
+import { type CreatedToken, tokenAdmin } from "../server/admin-api.js";
 import { databaseName } from "../server/databases.js";
-import { infoOf, type TokenInfo, TokenStore } from "../server/tokens.js";
+import { type TokenInfo, TokenStore } from "../server/tokens.js";
 import { type ServerFlags, serverOptions, withServerToken } from "./data-commands.js";
 
 /** `POST /admin/tokens`'s body. */
@@ -22,12 +23,9 @@ interface NewTokenJson {
   expiresIn?: number;
 }
 
-/** A created principal as the admin API answers: its info and, this once, its token. */
-type CreatedJson = TokenInfo & { readonly token: string };
-
 /** Where the principals are kept: a server's admin API, or a database opened here. */
 interface Principals {
-  create(body: NewTokenJson): Promise<CreatedJson>;
+  create(body: NewTokenJson): Promise<CreatedToken>;
   list(): Promise<{ tokens: TokenInfo[] }>;
   /** `NOT_FOUND` for a name no principal has. */
   revoke(name: string): Promise<{ revoked: string }>;
@@ -73,24 +71,15 @@ function adminApiAt(url: string, token: string | undefined): Principals {
       });
     }
     const text = await response.text();
-    let json: { error?: string; code?: string } | undefined;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      // not JSON: described below
-    }
-    if (response.ok && json !== undefined) return json as T;
-    const code = json?.code && json.code in errorStatus ? (json.code as KvErrorCode) : undefined;
-    if (code === "FORBIDDEN") {
+    if (response.ok) return JSON.parse(text) as T;
+    const error = errorFromResponse(origin, response.status, text);
+    if (error.code === "FORBIDDEN") {
       throw new KvError(
-        code,
+        error.code,
         `${origin} refused the token: only an admin token manages principals (the server's --token, or the token of a principal created with --admin)`,
       );
     }
-    throw new KvError(
-      code ?? (response.status >= 500 ? "UNAVAILABLE" : "INTERNAL"),
-      json?.error ?? `The server at ${origin} answered ${response.status}: ${text.slice(0, 200)}`,
-    );
+    throw error;
   }
   return {
     create: (body) => call("POST", "", body),
@@ -110,21 +99,8 @@ async function withDatabase<T>(data: string, use: (p: Principals) => Promise<T>)
     );
   }
   const database = openLocalDatabase(data, { sweep: false });
-  const store = new TokenStore(database);
   try {
-    return await use({
-      async create(body) {
-        const { token, principal } = await store.create(newTokenFromJson(body));
-        const { name, ...rest } = infoOf(principal);
-        return { name, token, ...rest };
-      },
-      list: async () => ({ tokens: (await store.list()).map(infoOf) }),
-      async revoke(name) {
-        if (!(await store.revoke(name)))
-          throw new KvError("NOT_FOUND", `No principal named ${JSON.stringify(name)}`);
-        return { revoked: name };
-      },
-    });
+    return await use(tokenAdmin(new TokenStore(database)));
   } finally {
     await database.close();
   }

@@ -193,15 +193,14 @@ export class StreamReply {
   ) {}
 }
 
-/** Sends `reply`; returns a function that ends the stream (for server shutdown). */
+/**
+ * Sends `reply`; returns a function that ends the stream (for server shutdown). The head goes out
+ * once `start` has returned, so that a stream refused as it starts (a watch outside the token's
+ * grants) throws to the caller, which answers with the error's status instead of a 200.
+ */
 export function sendStream(res: Response, reply: StreamReply): () => void {
-  (res as ServerResponse).writeHead(200, {
-    "content-type": reply.contentType,
-    "cache-control": "no-cache",
-    "x-accel-buffering": "no",
-  });
-  (res as ServerResponse).flushHeaders?.();
-  const body = bodyWriter(res);
+  let body: ReturnType<typeof bodyWriter> | undefined;
+  const early: (string | Uint8Array | SharedChunk)[] = [];
   let cleanup: (() => void) | undefined;
   let ended = false;
   const finish = () => {
@@ -211,18 +210,32 @@ export function sendStream(res: Response, reply: StreamReply): () => void {
     return true;
   };
   const end = () => {
-    if (!finish()) return;
+    if (!finish() || body === undefined) return;
     body.flush();
     res.end();
   };
   res.on("close", finish);
   cleanup = reply.start({
     write: (chunk) => {
-      if (!ended) body.write(chunk);
+      if (ended) return;
+      if (body === undefined) early.push(chunk);
+      else body.write(chunk);
     },
     end,
   });
-  if (ended) cleanup(); // ended while starting
+  (res as ServerResponse).writeHead(200, {
+    "content-type": reply.contentType,
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+  });
+  (res as ServerResponse).flushHeaders?.();
+  body = bodyWriter(res);
+  for (const chunk of early) body.write(chunk);
+  if (ended) {
+    cleanup(); // ended while starting
+    body.flush();
+    res.end();
+  }
   return end;
 }
 

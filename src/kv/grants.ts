@@ -32,7 +32,7 @@ const invalid = (message: string) => new KvError("INVALID_ARGUMENT", message);
 
 const EXAMPLE = `e.g. { "prefix": ["users"], "access": "read" } or { "queue": true }`;
 
-/** One grant from JSON; `INVALID_ARGUMENT` saying what to fix. */
+/** One grant from JSON; see `grantsFromJson`. */
 function grantFromJson(json: unknown, what: string): Grant {
   if (json === null || typeof json !== "object" || Array.isArray(json))
     throw invalid(`${what} must be an object, ${EXAMPLE}`);
@@ -59,7 +59,10 @@ function grantFromJson(json: unknown, what: string): Grant {
   return { prefix: key, access: access as GrantAccess, ...scope };
 }
 
-/** A list of grants from JSON (absent: none); `INVALID_ARGUMENT` saying what to fix. */
+/**
+ * A list of grants from JSON (absent: none); `INVALID_ARGUMENT` saying what to fix
+ * (`INVALID_KEY` for a prefix that is not a key).
+ */
 export function grantsFromJson(json: unknown, what = "grants"): Grant[] {
   if (json === undefined) return [];
   if (!Array.isArray(json)) throw invalid(`${what} must be an array of grants, ${EXAMPLE}`);

@@ -74,7 +74,7 @@ const BROKEN_CONNECTION = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
 const reconnectDelay = (attempt: number) => Math.min(100 * 2 ** attempt, 5000);
 
 /** The error a server's answer stands for: its `{ error, code }`, or one made from the status. */
-function errorFromResponse(base: string, status: number, text: string): KvError {
+export function errorFromResponse(base: string, status: number, text: string): KvError {
   let json: { error?: string; code?: string } | undefined;
   try {
     json = JSON.parse(text);

@@ -8,7 +8,7 @@ import type { Face, Route } from "../faces/face.js";
 import { fields, Reply } from "../faces/http-io.js";
 import { grantsFromJson } from "../kv/grants.js";
 import { KvError } from "../kv-error.js";
-import { infoOf, type NewToken, type TokenStore } from "./tokens.js";
+import { infoOf, type NewToken, type TokenInfo, type TokenStore } from "./tokens.js";
 
 /** `POST /admin/tokens`'s body, checked. */
 export function newTokenFromJson(json: unknown): NewToken {
@@ -25,36 +25,53 @@ export function newTokenFromJson(json: unknown): NewToken {
   };
 }
 
+/** A created principal as the admin API answers: its info and, this once, its token. */
+export type CreatedToken = TokenInfo & { readonly token: string };
+
+/**
+ * The admin API's operations on `tokens`, JSON in and out: what its routes answer, and what
+ * `cairn token --data` does on a database directly.
+ */
+export function tokenAdmin(tokens: TokenStore) {
+  return {
+    async create(body: unknown): Promise<CreatedToken> {
+      const { token, principal } = await tokens.create(newTokenFromJson(body));
+      const { name, ...rest } = infoOf(principal);
+      return { name, token, ...rest };
+    },
+    list: async () => ({ tokens: (await tokens.list()).map(infoOf) }),
+    /** `NOT_FOUND` for a name no principal has. */
+    async revoke(name: string) {
+      if (!(await tokens.revoke(name)))
+        throw new KvError("NOT_FOUND", `No principal named ${JSON.stringify(name)}`);
+      return { revoked: name };
+    },
+  };
+}
+
 export function adminApi(tokens: TokenStore): Face {
+  const admin = tokenAdmin(tokens);
   const routes: Route[] = [
     {
       method: "POST",
       path: "/admin/tokens",
       access: "admin",
       async handle(request) {
-        const { token, principal } = await tokens.create(newTokenFromJson(await request.json()));
-        const { name, ...rest } = infoOf(principal);
-        return new Reply(201, "application/json", JSON.stringify({ name, token, ...rest }));
+        const created = await admin.create(await request.json());
+        return new Reply(201, "application/json", JSON.stringify(created));
       },
     },
     {
       method: "GET",
       path: "/admin/tokens",
       access: "admin",
-      async handle() {
-        return { tokens: (await tokens.list()).map(infoOf) };
-      },
+      handle: () => admin.list(),
     },
     {
       method: "DELETE",
       path: "/admin/tokens/:name",
       access: "admin",
-      async handle({ params }) {
-        const name = params.name!;
-        if (!(await tokens.revoke(name)))
-          throw new KvError("NOT_FOUND", `No principal named ${JSON.stringify(name)}`);
-        return { revoked: name };
-      },
+      handle: ({ params }) => admin.revoke(params.name!),
     },
   ];
   return { name: "admin", bases: [""], routes, perDatabase: false };

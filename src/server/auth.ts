@@ -61,9 +61,9 @@ class Granted implements Principal {
 
 /**
  * Whether a presented token is `token`, in time that does not depend on where they differ. Only
- * the length can show: tokens are random and of one length (`cairn serve` makes 32 characters),
- * so it is no secret. Hashing both sides would hide it too, at a cost a point GET shows
- * (docs/performance.md, "Per-request costs").
+ * the length can show: tokens are random and of one length (`cairn serve` makes 32 characters, a
+ * principal's secret 43), so it is no secret. Hashing both sides would hide it too, at a cost a
+ * point GET shows (docs/performance.md, "Per-request costs").
  */
 function tokenEquals(token: string): (presented: string) => boolean {
   const expected = Buffer.from(token);
@@ -94,9 +94,8 @@ export function tokenAuthenticator(token: string, store: TokenStore): Authentica
     return principal;
   };
 
-  /** The principal named `name` if `valid` holds of it and its token has not expired. */
-  async function stored(name: string, valid: (stored: StoredPrincipal) => boolean) {
-    const found = await store.find(name);
+  /** `found` if `valid` holds of it and its token has not expired. */
+  function accepted(found: StoredPrincipal | null, valid: (p: StoredPrincipal) => boolean) {
     if (found === null || !valid(found)) throw invalid();
     if (found.expiresAt !== null && found.expiresAt <= Date.now()) {
       throw new KvError(
@@ -105,6 +104,26 @@ export function tokenAuthenticator(token: string, store: TokenStore): Authentica
       );
     }
     return principalOf(found);
+  }
+
+  /** The principal named `name`, if `valid` holds of it; without a promise while its copy is fresh. */
+  function stored(name: string, valid: (p: StoredPrincipal) => boolean) {
+    const cached = store.cached(name);
+    if (cached !== undefined) return accepted(cached, valid);
+    return store.find(name).then((found) => accepted(found, valid));
+  }
+
+  /**
+   * Whether `secret` is `stored`'s. The secret that once matched its hash is then compared as is
+   * (in constant time, in memory only, as the server's own token is): hashing it on every
+   * request would cost a point GET several percent (docs/performance.md, "Per-request costs").
+   */
+  const known = new WeakMap<StoredPrincipal, (presented: string) => boolean>();
+  function isSecretOf(stored: StoredPrincipal, secret: string): boolean {
+    if (known.get(stored)?.(secret)) return true;
+    if (!secretMatches(stored, secret)) return false;
+    known.set(stored, tokenEquals(secret));
+    return true;
   }
 
   return {
@@ -122,7 +141,7 @@ export function tokenAuthenticator(token: string, store: TokenStore): Authentica
       if (equalsToken(presented)) return admin;
       const parsed = parseToken(presented);
       if (parsed === undefined) throw invalid();
-      return stored(parsed.name, (p) => secretMatches(p, parsed.secret));
+      return stored(parsed.name, (p) => isSecretOf(p, parsed.secret));
     },
   };
 }

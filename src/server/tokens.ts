@@ -14,6 +14,7 @@ import { commitMutations, type Database } from "../engine/database.js";
 import { type Grant, grantsFromJson, grantsToJson } from "../kv/grants.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
+import { databaseName } from "./databases.js";
 
 /** A principal as stored: its grants, and the hash of its token's secret. */
 export interface StoredPrincipal {
@@ -48,6 +49,9 @@ export interface NewToken {
 export const ADMIN = "admin";
 
 const TOKEN_PREFIX = "ck.";
+
+/** The last epoch ms a `Date` holds. */
+const MAX_DATE = 8.64e15;
 
 /** Principal names: what an AWS access key id, a Happy user id or a Floww workflow id can be. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.@+=-]{0,127}$/;
@@ -116,29 +120,64 @@ export const secretMatches = (principal: StoredPrincipal, secret: string) =>
 
 /** The principals of one database (the server's default one). */
 export class TokenStore {
-  /** Principals as last read, by name (`null`: none by that name), with when they were read. */
-  readonly #cache = new Map<string, { principal: StoredPrincipal | null; readAt: number }>();
+  /**
+   * Principals as last read, by name (`null`: none by that name), with when they were read and
+   * the versionstamp they were read at (`null`: not read from storage).
+   */
+  readonly #cache = new Map<
+    string,
+    { principal: StoredPrincipal | null; readAt: number; versionstamp: string | null }
+  >();
 
   constructor(private readonly database: Database) {}
 
+  /**
+   * The principal named `name` as read less than `limits.tokenCacheMs` ago (`null`: there is
+   * none); `undefined` when it must be read again (`find`). Lets the hot path skip a promise.
+   */
+  cached(name: string): StoredPrincipal | null | undefined {
+    const cached = this.#cache.get(name);
+    return cached !== undefined && Date.now() - cached.readAt < limits.tokenCacheMs
+      ? cached.principal
+      : undefined;
+  }
+
   /** The principal named `name`, as read at most `limits.tokenCacheMs` ago. */
   async find(name: string): Promise<StoredPrincipal | null> {
-    const cached = this.#cache.get(name);
-    const now = Date.now();
-    if (cached !== undefined && now - cached.readAt < limits.tokenCacheMs) return cached.principal;
+    const cached = this.cached(name);
+    if (cached !== undefined) return cached;
+    const readAt = Date.now();
     const [entry] = await this.database.get([keyOf(name)]);
-    const principal = entry ? fromStored(decodeValue(entry)) : null;
+    const versionstamp = entry?.versionstamp ?? null;
+    // The same record keeps the same object, and with it what was derived from it (auth.ts).
+    const previous = this.#cache.get(name);
+    const principal =
+      entry === null || entry === undefined
+        ? null
+        : previous?.versionstamp === versionstamp && previous.principal !== null
+          ? previous.principal
+          : fromStored(decodeValue(entry));
     // Names tried by anyone are cached too: bound what they can make the server hold.
     if (this.#cache.size >= limits.maxCachedPrincipals) this.#cache.clear();
-    this.#cache.set(name, { principal, readAt: now });
+    this.#cache.set(name, { principal, readAt, versionstamp });
     return principal;
   }
 
   /** Creates a principal with a new token; `ALREADY_EXISTS` when the name is taken. */
   async create(request: NewToken): Promise<{ token: string; principal: StoredPrincipal }> {
     const name = checkName(request.name);
+    for (const grant of request.grants ?? []) {
+      // A grant naming a database no name can be would hold nowhere.
+      if (grant.database !== undefined) databaseName(grant.database);
+    }
     const secret = randomBytes(32).toString("base64url");
     const createdAt = Date.now();
+    if (request.expiresIn !== undefined && !(createdAt + request.expiresIn <= MAX_DATE)) {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `expiresIn ${request.expiresIn} ms ends past the last date there is (year 275760)`,
+      );
+    }
     const principal: StoredPrincipal = {
       name,
       hash: secretHash(secret),
@@ -160,7 +199,7 @@ export class TokenStore {
         `A principal named ${JSON.stringify(name)} exists: revoke it first, or choose another name`,
       );
     }
-    this.#cache.set(name, { principal, readAt: createdAt });
+    this.#cache.set(name, { principal, readAt: createdAt, versionstamp: result.versionstamp });
     return { token: `${TOKEN_PREFIX}${name}.${secret}`, principal };
   }
 
@@ -182,7 +221,7 @@ export class TokenStore {
     const { deletedCount } = await commitMutations(this.database, [
       { type: "delete", key: keyOf(name) },
     ]);
-    this.#cache.set(name, { principal: null, readAt: Date.now() });
+    this.#cache.set(name, { principal: null, readAt: Date.now(), versionstamp: null });
     return deletedCount > 0;
   }
 }

@@ -9,7 +9,7 @@ import { KvError } from "../../kv-error.js";
 import { limits } from "../../limits.js";
 import { fromTagged, keyFromJson, keyToJson, toTagged } from "../../protocol/tagged-json.js";
 import { show } from "../../protocol/where-filter.js";
-import { body, fields } from "../http-io.js";
+import { fields } from "../http-io.js";
 
 /** The arguments of `kv.enqueue` from `{ value, options?: { delay, backoffSchedule, keysIfUndelivered } }`. */
 export function enqueueArguments(value: unknown, what = "The body"): [unknown, KvEnqueueOptions] {

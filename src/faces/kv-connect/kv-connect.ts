@@ -380,6 +380,30 @@ const metadataRoute: Route = {
   },
 };
 
+/** Whether `range` is `@deno/kv`'s read of one key: the first entry from it to the keyspace's end. */
+const isKeyReadOfDenoKvNpm = (range: KeyRange) =>
+  range.limit === 1 && !range.reverse && range.end.length === 1 && range.end[0] === 0xff;
+
+/**
+ * `database.scan(ranges)`. `@deno/kv` (npm) reads a key as the first entry of `[key, 0xFF)` and
+ * keeps it only if it is that key; a token whose grants cover the key but not the rest of the
+ * keyspace is refused that range whole, so such ranges are then read as the one key they ask
+ * for, which answers `@deno/kv` the same (README, KV Connect).
+ */
+async function scanGranted(database: Database, ranges: KeyRange[]): Promise<RawEntry[][]> {
+  try {
+    return await database.scan(ranges);
+  } catch (error) {
+    if (!(error instanceof KvError && error.code === "FORBIDDEN")) throw error;
+    if (!ranges.some(isKeyReadOfDenoKvNpm)) throw error;
+    return database.scan(
+      ranges.map((r) =>
+        isKeyReadOfDenoKvNpm(r) ? { ...r, end: concatBytes(r.start, [0x00]) } : r,
+      ),
+    );
+  }
+}
+
 /** Deno KV Connect at the server's root: `POST /` and `/v2/…`, and under `/db/<name>`. */
 export const kvConnect: Face = {
   name: "kv-connect",
@@ -408,7 +432,7 @@ export const kvConnect: Face = {
           "The total number of entries requested across read ranges in the read request is too large.",
         );
       }
-      const results = await database.scan(keyRanges);
+      const results = await scanGranted(database, keyRanges);
       return protobufReply(SnapshotReadOutput, {
         ranges: results.map((entries) => ({ values: entries.map(entryToProtobuf) })),
         readIsStronglyConsistent: true,
