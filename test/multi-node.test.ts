@@ -2,7 +2,8 @@
  * Several `cairn serve` processes over one storage: one PostgreSQL database, or one SQLite file
  * (also as the two processes of one `cairn serve --workers 2`). The same data seen consistently from
  * every node, watches and queues across nodes, checked writes with exactly one winner, and a node
- * killed with kill -9 losing nothing acknowledged. The PostgreSQL suite is skipped (with the
+ * killed with kill -9 losing nothing acknowledged, and a token made or revoked on one node holding
+ * on the others. The PostgreSQL suite is skipped (with the
  * printed reason) when the test PostgreSQL is unreachable.
  */
 import type { ChildProcess } from "node:child_process";
@@ -158,6 +159,52 @@ describeEach(storages, "two nodes over one", ({ create, workers }) => {
     expect(byNode).toContain("a");
     expect(byNode).toContain("b");
     expect((await a.queueStats()).total).toBe(0);
+  });
+
+  it("honours a token made on one node on the other; revoked, it is refused (401) at once on that node and within 1 s on the other", async () => {
+    const [urlA, urlB] = [nodes[0]!.url, nodes.at(-1)!.url];
+    const asAdmin = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+    await a.set(["granted", 1], "yes");
+    const created = await fetch(`${urlA}/admin/tokens`, {
+      method: "POST",
+      headers: asAdmin,
+      body: JSON.stringify({ name: "reader", grants: [{ prefix: ["granted"], access: "read" }] }),
+    });
+    expect(created.status).toBe(201);
+    const { token: reader } = (await created.json()) as { token: string };
+    const read = async (url: string, path: string) => {
+      const response = await fetch(`${url}/api/keys/${path}`, {
+        headers: { authorization: `Bearer ${reader}` },
+      });
+      return { status: response.status, json: await response.json() };
+    };
+
+    expect(await read(urlB, "granted/1")).toEqual({
+      status: 200,
+      json: { key: ["granted", 1], value: "yes", versionstamp: expect.any(String) },
+    });
+    expect(await read(urlB, "other/1")).toMatchObject({ status: 403, json: { code: "FORBIDDEN" } });
+
+    const revoked = await fetch(`${urlA}/admin/tokens/reader`, {
+      method: "DELETE",
+      headers: asAdmin,
+    });
+    expect({ status: revoked.status, json: await revoked.json() }).toEqual({
+      status: 200,
+      json: { revoked: "reader" },
+    });
+    // As --workers 2, A and B are one URL: a request may reach either process, so only B's bound holds.
+    if (!workers) {
+      expect(await read(urlA, "granted/1")).toMatchObject({
+        status: 401,
+        json: { code: "UNAUTHORIZED" },
+      });
+    }
+    await until(async () => (await read(urlB, "granted/1")).status === 401, 1000);
+    expect(await read(urlB, "granted/1")).toMatchObject({
+      status: 401,
+      json: { code: "UNAUTHORIZED" },
+    });
   });
 
   it("loses nothing acknowledged when a node is killed, and its leases pass to the other", async () => {

@@ -11,7 +11,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from "vitest";
-import { type Kv, openKv } from "../src/index.js";
+import { type Kv, KvError, openKv } from "../src/index.js";
+import { type Grant, grantsToJson, Permissions } from "../src/kv/grants.js";
+import { Kv as CoreKv } from "../src/kv/kv.js";
+import { openDatabase, Kv as SdkKv } from "../src/sdk/kv.js";
+import { permitted } from "../src/server/permissions.js";
 import { type CairnServer, type ServerOptions, startServer } from "../src/server/server.js";
 
 /** Options for a test's database: given to `openKv`, or to the server a remote target starts. */
@@ -19,9 +23,21 @@ export interface TargetOptions {
   readonly sweep?: boolean;
 }
 
+/** A principal's view of an opened target's database: a `Kv` limited to `grants`. */
+export type As = (grants: readonly Grant[]) => Promise<Kv>;
+
+export interface Opened {
+  /** The database with every right (the admin's). */
+  readonly kv: Kv;
+  /** The same database as a new principal with `grants`. */
+  readonly as: As;
+  /** Closes the principals' Kvs, then `kv`, and removes the data. */
+  dispose(): Promise<void>;
+}
+
 export interface Target {
   readonly name: string;
-  open(options?: TargetOptions): Promise<{ kv: Kv; dispose(): Promise<void> }>;
+  open(options?: TargetOptions): Promise<Opened>;
 }
 
 /** The PostgreSQL the postgres targets use: CAIRN_TEST_POSTGRES, else the local one (trust auth). */
@@ -97,19 +113,53 @@ export function postgresSchema(): { url: string; drop(): Promise<void> } {
   };
 }
 
+/**
+ * A database in this process at `location`, and principals over it wrapped as the server wraps a
+ * request's database (`permitted`), so that they meet the same permission layer without HTTP.
+ */
+function local(location: string, drop: () => Promise<void>, options?: TargetOptions): Opened {
+  const database = openDatabase(location, options);
+  const kv = new SdkKv(database);
+  const restricted: Kv[] = [];
+  return {
+    kv,
+    async as(grants) {
+      const principal = {
+        name: `principal-${restricted.length}`,
+        permissionsIn: (name: string | null) => Permissions.of(grants, name),
+        deriveToken: (): never => {
+          throw new Error("a test principal derives no tokens");
+        },
+      };
+      const restrictedKv = new CoreKv(permitted(database, principal, null));
+      restricted.push(restrictedKv);
+      return restrictedKv;
+    },
+    async dispose() {
+      // A request's database cannot be closed (FORBIDDEN); the Kv's watches and consumers stop all the same.
+      for (const r of restricted) await r.close().catch(refusedClose);
+      await kv.close();
+      await drop();
+    },
+  };
+}
+
+const refusedClose = (e: unknown) => {
+  if (!(e instanceof KvError && e.code === "FORBIDDEN")) throw e;
+};
+
 const targets: (Target & { postgres?: true })[] = [
   {
     name: "sqlite-file",
     async open(options) {
       const dir = join(tmpdir(), `cairn-test-${randomUUID()}`);
-      const kv = await openKv(join(dir, "test.db"), options);
-      return { kv, dispose: () => rm(dir, { recursive: true, force: true }) };
+      return local(join(dir, "test.db"), () => rm(dir, { recursive: true, force: true }), options);
     },
   },
   {
     name: "sqlite-memory",
     async open(options) {
-      return { kv: await openKv(":memory:", options), dispose: async () => {} };
+      return local(":memory:", async () => {}, options);
     },
   },
   {
@@ -134,8 +184,7 @@ const targets: (Target & { postgres?: true })[] = [
     postgres: true,
     async open(options) {
       const schema = postgresSchema();
-      const kv = await openKv(schema.url, options);
-      return { kv, dispose: () => schema.drop() };
+      return local(schema.url, () => schema.drop(), options);
     },
   },
   {
@@ -148,12 +197,15 @@ const targets: (Target & { postgres?: true })[] = [
   },
 ];
 
-/** A remote Kv on a server on port 0 over `data`; `drop` removes the data after the server stops. */
+/**
+ * A remote Kv on a server on port 0 over `data`, and principals with tokens made through the admin
+ * API; `drop` removes the data after the server stops.
+ */
 async function served(
   data: string,
   drop: () => Promise<void>,
   options: Partial<ServerOptions> = {},
-) {
+): Promise<Opened> {
   const token = randomUUID();
   const server = await startServer({
     host: "127.0.0.1",
@@ -164,9 +216,28 @@ async function served(
     ...options,
   });
   const kv = await openKv(server.url, { accessToken: token });
+  const restricted: Kv[] = [];
   return {
     kv,
+    async as(grants) {
+      const response = await fetch(`${server.url}/admin/tokens`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          name: `principal-${restricted.length}`,
+          grants: grantsToJson(grants),
+        }),
+      });
+      if (response.status !== 201)
+        throw new Error(`POST /admin/tokens answered ${response.status}: ${await response.text()}`);
+      const { token: accessToken } = (await response.json()) as { token: string };
+      const restrictedKv = await openKv(server.url, { accessToken });
+      restricted.push(restrictedKv);
+      return restrictedKv;
+    },
     async dispose() {
+      for (const r of restricted) await r.close();
+      await kv.close();
       await server.close();
       await drop();
     },
@@ -175,23 +246,26 @@ async function served(
 
 /**
  * Declares `body`'s tests once per target. `kv()` is a fresh database for each test, opened with
- * `options`, closed and disposed of after it.
+ * `options`, closed and disposed of after it; `as(grants)` is that database as a new principal
+ * with `grants` (over HTTP, a token made through the admin API), closed after the test too.
  */
 export function conformance(
   title: string,
-  body: (kv: () => Kv) => void,
+  body: (kv: () => Kv, as: As) => void,
   options: TargetOptions = {},
 ): void {
   describeEach(targets, title, (target) => {
-    let current: { kv: Kv; dispose(): Promise<void> };
+    let current: Opened;
     beforeEach(async () => {
       current = await target.open(options);
     });
     afterEach(async () => {
-      await current.kv.close();
       await current.dispose();
     });
-    body(() => current.kv);
+    body(
+      () => current.kv,
+      (grants) => current.as(grants),
+    );
   });
 }
 
