@@ -10,32 +10,17 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import v8 from "node:v8";
 import { openKv as openDenoKv } from "@deno/kv";
 import protobuf from "protobufjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeKey, type KvKey } from "../src/codec/key-codec.js";
 import { type Kv, openKv } from "../src/index.js";
+import { decodeV8, encodeV8 } from "./deno-kv-codec.js";
 import { collect, describeEach, serverForTests, storages } from "./targets.js";
 
 const TOKEN = "kv-connect-identity-admin-token";
 const DENO = join(__dirname, "..", "node_modules", ".bin", "deno");
 const ANA = [{ prefix: ["users", "ana"], access: "readwrite" }];
-
-// @deno/kv's V8 codec, as in kv-connect.test.ts: Node's plain serializer pair.
-const encodeV8 = (value: unknown) => {
-  const s = new v8.Serializer();
-  s.writeHeader();
-  s.writeValue(value);
-  return new Uint8Array(s.releaseBuffer());
-};
-const decodeV8 = (bytes: Uint8Array) => {
-  const copy = new Uint8Array(bytes);
-  if (copy[0] === 0xff && copy[1] === 0x10) copy[1] = 0x0f;
-  const d = new v8.Deserializer(copy);
-  d.readHeader();
-  return d.readValue();
-};
 
 /**
  * Run by Deno with a restricted token: works inside ["users","ana","deno"], then tries three

@@ -15,26 +15,11 @@ import protobuf from "protobufjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvError, KvU64, KvV8Value, openKv } from "../src/index.js";
 import { type CairnServer, startServer } from "../src/server/server.js";
+import { decodeV8, encodeV8 } from "./deno-kv-codec.js";
 import { describeEach, POSTGRES_URL, serverForTests, storages } from "./targets.js";
 
 const TOKEN = "kv-connect-token-123";
 const DENO = join(__dirname, "..", "node_modules", ".bin", "deno");
-
-// @deno/kv's default V8 codec writes typed arrays as Node host objects and cannot read Deno's
-// format 16; the plain serializer pair fixes both (reference/kv-connect.md §0).
-const encodeV8 = (value: unknown) => {
-  const s = new v8.Serializer();
-  s.writeHeader();
-  s.writeValue(value);
-  return new Uint8Array(s.releaseBuffer());
-};
-const decodeV8 = (bytes: Uint8Array) => {
-  const copy = new Uint8Array(bytes);
-  if (copy[0] === 0xff && copy[1] === 0x10) copy[1] = 0x0f;
-  const d = new v8.Deserializer(copy);
-  d.readHeader();
-  return d.readValue();
-};
 
 /** Runs `fixture` with Deno against `url` (and `args`) and parses the JSON line it prints. */
 async function runDeno(fixture: string, url: string, ...args: string[]): Promise<unknown> {

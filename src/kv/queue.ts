@@ -54,12 +54,17 @@ export interface KvListenQueueOptions {
   readonly concurrency?: number;
   /** How long a message stays leased to this consumer without renewal (default 30 s); renewed while the handler runs. */
   readonly leaseDuration?: Duration;
+  /**
+   * Called once when the consumer is refused (`FORBIDDEN`: no queue grant; `UNAUTHORIZED`), which
+   * ends it; default: logs the error. Other failures (an unreachable server) are retried.
+   */
+  readonly onError?: (error: KvError) => void;
 }
 
 /** A running consumer: `stop()` ends it and resolves once its handlers have finished. */
 export interface KvQueueListener {
   stop(): Promise<void>;
-  /** Resolves when the consumer has ended: stopped, or its database closed. */
+  /** Resolves when the consumer has ended: stopped, its database closed, or refused (`onError`). */
   readonly closed: Promise<void>;
   [Symbol.dispose](): void;
 }
@@ -131,6 +136,10 @@ type Settle = Extract<Mutation, { type: "settle" }>;
 
 const isClosed = (e: unknown) => e instanceof KvError && e.code === "CLOSED";
 
+/** Whether retrying cannot help: the token may not use the queue. */
+const isRefusal = (e: unknown): e is KvError =>
+  e instanceof KvError && (e.code === "FORBIDDEN" || e.code === "UNAUTHORIZED");
+
 /** Runs a consumer of `database`'s queue until stopped or until the database closes. */
 export function listenQueue<T>(
   database: () => Database,
@@ -151,6 +160,11 @@ export function listenQueue<T>(
   );
   if (leaseMs > 3_600_000) throw new KvError("INVALID_ARGUMENT", "leaseDuration is at most 1h");
   const concurrency = positive(options.concurrency, "concurrency", 1);
+  if (options.onError !== undefined && typeof options.onError !== "function") {
+    throw new KvError("INVALID_ARGUMENT", "onError must be a function");
+  }
+  const onError =
+    options.onError ?? ((e: KvError) => console.error("cairn: listenQueue refused:", e.message));
   database(); // throws CLOSED now rather than in the loop
   const controller = new AbortController();
   const { signal } = controller;
@@ -193,6 +207,11 @@ export function listenQueue<T>(
         settle = [];
       } catch (e) {
         if (isClosed(e) || signal.aborted) break;
+        if (isRefusal(e)) {
+          controller.abort(); // every worker ends; the error is reported once
+          onError(e);
+          break;
+        }
         await sleep(Math.max(pollMs, 1000), signal); // e.g. the server is unreachable: try again
         continue;
       }
