@@ -5,6 +5,13 @@ export { KvU64 } from "./codec/kv-u64.js";
 export { KvV8Value } from "./codec/kv-v8-value.js";
 export { KvNow } from "./codec/server-time.js";
 export type { Database } from "./engine/database.js";
+export {
+  type GliaItem,
+  GliaKvStore,
+  type GliaOperation,
+  type GliaTestAndSetResult,
+  gliaKvStoreFactory,
+} from "./faces/glia/glia-store.js";
 export { AtomicOperation, type KvMutation, type KvWriteKey } from "./kv/atomic-operation.js";
 export type {
   KvListIterator,

@@ -79,11 +79,14 @@ export class Reply {
     readonly status: number,
     readonly contentType: string,
     readonly body: Uint8Array | string,
+    /** More response headers, by lowercase name. */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {}
 }
 
 export function sendReply(res: Response, reply: Reply): void {
   (res as ServerResponse).writeHead(reply.status, {
+    ...reply.headers,
     "content-type": reply.contentType,
     "content-length": Buffer.byteLength(reply.body),
   });

@@ -115,6 +115,14 @@ export async function deleteKeys(
   return { success: true, deletedCount };
 }
 
+let databaseOfKv: (kv: Kv) => () => Database;
+
+/**
+ * The database behind `kv`, as a function that throws `CLOSED` once `kv` is closed: for the seed
+ * systems' APIs over a `Kv` (`gliaKvStoreFactory(kv)`, …), which share their faces' code.
+ */
+export const databaseOf = (kv: Kv): (() => Database) => databaseOfKv(kv);
+
 /**
  * A Cairn database, with Deno KV's API and the Buntime KeyVal seed's. Embedded and remote
  * databases are the same class; only where the `Database` behind it lives differs.
@@ -138,6 +146,10 @@ export class Kv {
       throw new KvError("CLOSED", "The database is closed; open it again with openKv()");
     return this.#database;
   };
+
+  static {
+    databaseOfKv = (kv) => kv.#db;
+  }
 
   /**
    * Reads one key, or with an array of keys (the seed's batch form) up to 1000 keys, returning
