@@ -12,6 +12,14 @@ export {
   type GliaTestAndSetResult,
   gliaKvStoreFactory,
 } from "./faces/glia/glia-store.js";
+export {
+  type HappyContext,
+  type HappyItem,
+  type HappyMutateResult,
+  type HappyMutation,
+  type HappyUpdate,
+  happyKv,
+} from "./faces/happy/happy-store.js";
 export { AtomicOperation, type KvMutation, type KvWriteKey } from "./kv/atomic-operation.js";
 export type {
   KvListIterator,

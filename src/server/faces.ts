@@ -6,7 +6,8 @@
 import { databaseProtocol } from "../faces/database-protocol/database-protocol.js";
 import type { Face } from "../faces/face.js";
 import { glia } from "../faces/glia/glia.js";
+import { happy } from "../faces/happy/happy.js";
 import { jsonApi } from "../faces/json-api/json-api.js";
 import { kvConnect } from "../faces/kv-connect/kv-connect.js";
 
-export const faces: readonly Face[] = [databaseProtocol, jsonApi, kvConnect, glia];
+export const faces: readonly Face[] = [databaseProtocol, jsonApi, kvConnect, glia, happy];

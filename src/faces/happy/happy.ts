@@ -1,0 +1,109 @@
+/**
+ * Happy Server's kv routes (reference/seed-systems.md §2), so the Happy app's client (its
+ * `apiKv.ts`) works against Cairn: the user is the principal behind the bearer token, and sees
+ * only their own keys. Errors are Cairn's `{ error, code }`; the original's own answers (404 `{
+ * error: "Key not found" }`, 409 `{ success: false, errors }`) are kept. Update events stream as
+ * server-sent events at `/v1/kv/updates`.
+ */
+import { concatBytes } from "../../codec/key-codec.js";
+import { isVersionstamp } from "../../codec/versionstamp.js";
+import { KvError } from "../../kv-error.js";
+import { formatSse } from "../../protocol/sse.js";
+import type { Face, Route, RouteRequest } from "../face.js";
+import { fields, Reply, StreamReply } from "../http-io.js";
+import { HappyKvStore, updateOf } from "./happy-store.js";
+
+const storeOf = (request: RouteRequest) => new HappyKvStore(() => request.database);
+const userOf = (request: RouteRequest) => ({ uid: request.principal.name });
+
+/** `limit=` as the original coerces it: an integer 1–1000, default 100. */
+function limitOf(text: string | null): number | undefined {
+  if (text === null) return undefined;
+  const limit = Number(text);
+  if (text.trim() === "" || !Number.isInteger(limit)) {
+    throw new KvError("INVALID_ARGUMENT", "limit must be an integer from 1 to 1000");
+  }
+  return limit;
+}
+
+/** `GET /v1/kv/updates`: the user's update events, `event: update` with the commit's versionstamp as `id:`. */
+function updates(request: RouteRequest): StreamReply {
+  const cursor = request.req.headers["last-event-id"] ?? request.query.get("cursor") ?? null;
+  if (cursor !== null && (typeof cursor !== "string" || !isVersionstamp(cursor))) {
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      "Last-Event-ID must be the id of an update event (a versionstamp, 20 hex characters)",
+    );
+  }
+  const key = storeOf(request).updateKey(userOf(request));
+  const { database } = request;
+  return new StreamReply("text/event-stream", (stream) => {
+    const subscription = database.follow(
+      { ranges: [{ start: key, end: concatBytes(key, [0x00]) }], cursor },
+      {
+        commit: (commit) => {
+          for (const change of commit.changes) {
+            if (change.entry === null) continue;
+            const data = JSON.stringify(updateOf(change.entry));
+            stream.write(formatSse({ event: "update", id: commit.versionstamp, data }));
+          }
+        },
+        heartbeat: (versionstamp) =>
+          stream.write(formatSse({ event: "ping", data: JSON.stringify({ versionstamp }) })),
+        lost: (oldest) =>
+          stream.write(formatSse({ event: "lost", id: oldest, data: JSON.stringify({ oldest }) })),
+        error: (error) => {
+          const message = error instanceof Error ? error.message : String(error);
+          stream.write(formatSse({ event: "error", data: JSON.stringify({ error: message }) }));
+          stream.end();
+        },
+      },
+    );
+    return () => subscription.close();
+  });
+}
+
+const routes: Route[] = [
+  {
+    method: "GET",
+    path: "/",
+    access: "read",
+    handle: (request) =>
+      storeOf(request).list(userOf(request), {
+        prefix: request.query.get("prefix") ?? undefined,
+        limit: limitOf(request.query.get("limit")),
+      }),
+  },
+  { method: "GET", path: "/updates", access: "read", handle: async (request) => updates(request) },
+  {
+    method: "GET",
+    path: "/:key",
+    access: "read",
+    async handle(request) {
+      const item = await storeOf(request).get(userOf(request), request.params.key ?? "");
+      if (item === null) throw new KvError("NOT_FOUND", "Key not found");
+      return item;
+    },
+  },
+  {
+    method: "POST",
+    path: "/bulk",
+    access: "read",
+    async handle(request) {
+      const { keys } = fields(await request.json(), ["keys"]);
+      return storeOf(request).bulkGet(userOf(request), keys as string[]);
+    },
+  },
+  {
+    method: "POST",
+    path: "/",
+    access: "write",
+    async handle(request) {
+      const { mutations } = fields(await request.json(), ["mutations"]);
+      const result = await storeOf(request).mutate(userOf(request), mutations as never);
+      return result.success ? result : new Reply(409, "application/json", JSON.stringify(result));
+    },
+  },
+];
+
+export const happy: Face = { name: "happy", bases: ["/v1/kv"], routes };
