@@ -91,4 +91,19 @@ export interface Face {
   readonly perDatabase?: boolean;
   /** The response for an error; default `{ error, code }` as JSON with the code's status. */
   errorReply?(error: KvError): Reply;
+  /**
+   * What the face serves beside its routes on the server's HTTP/1.1 server (Socket.IO at a
+   * path), set up once as the server starts; returns what stops it as the server closes.
+   */
+  attach?(server: HttpServer, context: AttachContext): () => Promise<void>;
+}
+
+/** The server the listener reads HTTP/1.1 with (over TLS, the one that also speaks HTTP/2). */
+export type HttpServer = import("node:http").Server | import("node:http2").Http2SecureServer;
+
+/** What an attached service gets: the server's tokens, and its default database by principal. */
+export interface AttachContext {
+  readonly tokens: Authenticator;
+  /** The default database, as `principal` may use it. */
+  database(principal: Principal): Database;
 }

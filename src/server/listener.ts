@@ -47,6 +47,11 @@ export interface ListenOptions {
    * here (it calls `here(socket)`) or in another process it hands the socket to.
    */
   readonly balance?: (socket: net.Socket, here: (socket: net.Socket) => void) => void;
+  /**
+   * Called once with the server that reads HTTP/1.1 requests (over TLS, the one that also speaks
+   * HTTP/2), before any connection, so that more can be served on it (Socket.IO's upgrades).
+   */
+  readonly attach?: (server: http.Server | http2.Http2SecureServer) => void;
 }
 
 export interface Listener {
@@ -216,11 +221,13 @@ export async function listen(
     secure.emit("listening");
     secure.on("session", trackSession);
     secure.on("secureConnection", track);
+    options.attach?.(secure);
     accept = (socket) => secure.emit("connection", socket);
   } else {
     const plain = http.createServer(timeouts, serve);
     plain.on("clientError", onClientError);
     plain.emit("listening");
+    options.attach?.(plain);
     const h2c = http2.createServer(serve);
     h2c.on("session", trackSession);
     accept = (socket) => {

@@ -6,7 +6,14 @@ import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import FindMyWay from "find-my-way";
 import type { Database } from "../engine/database.js";
-import type { Authenticator, Face, Principal, Route, RouteRequest } from "../faces/face.js";
+import type {
+  Authenticator,
+  Face,
+  HttpServer,
+  Principal,
+  Route,
+  RouteRequest,
+} from "../faces/face.js";
 import {
   Reply,
   type Request,
@@ -372,6 +379,14 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
   const streams = new Set<() => void>();
   const mounting = { router, auth, databases, streams };
   for (const face of faces) for (const route of face.routes) mount(face, route, mounting);
+  const detaches: (() => Promise<void>)[] = [];
+  const attach = (server: HttpServer) => {
+    const context = {
+      tokens: auth,
+      database: (principal: Principal) => permitted(databases.default.database, principal, null),
+    };
+    for (const face of faces) if (face.attach) detaches.push(face.attach(server, context));
+  };
 
   const listening = listen(
     (req, res) => {
@@ -394,12 +409,14 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
       idleTimeoutMs: options.idleTimeoutMs,
       maxConnections: options.maxConnections,
       balance: options.balance,
+      attach,
     },
   );
   let listener: Listener;
   try {
     listener = await listening;
   } catch (error) {
+    await Promise.all(detaches.map((detach) => detach()));
     await closeStorage(); // e.g. the port is taken: nothing may keep the files open
     throw error;
   }
@@ -417,6 +434,7 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
       closing ??= (async () => {
         const stopping = listener.close();
         for (const end of streams) end();
+        await Promise.all(detaches.map((detach) => detach()));
         await stopping;
         await closeStorage();
       })();

@@ -16,7 +16,7 @@ import { randomBytes } from "node:crypto";
 import { concatBytes, encodeWriteKey, type KvKey } from "../../codec/key-codec.js";
 import { decodeValue, encodeValueChecked } from "../../codec/value-codec.js";
 import { checkCommit } from "../../engine/commit-limits.js";
-import type { Database, Mutation, RawEntry } from "../../engine/database.js";
+import type { Database, Mutation, RawEntry, Subscription } from "../../engine/database.js";
 import { databaseOf, type Kv } from "../../kv/kv.js";
 import { listIterator } from "../../kv/kv-list-iterator.js";
 import { KvError } from "../../kv-error.js";
@@ -265,8 +265,42 @@ export class HappyKvStore {
   }
 }
 
-/** The update event a change of the user's update key carries. */
-export const updateOf = (entry: RawEntry): HappyUpdate => decodeValue(entry) as HappyUpdate;
+/** What `followUpdates` tells, in order. */
+export interface UpdateListener {
+  /** One update event, made by the commit `versionstamp`. */
+  update(update: HappyUpdate, versionstamp: string): void;
+  heartbeat?(versionstamp: string): void;
+  /** Events between the cursor and `oldest` are no longer kept. */
+  lost?(oldest: string): void;
+  error(error: unknown): void;
+}
+
+/**
+ * Follows the update events of `ctx`'s user in `database` after `cursor` (`null`: from now): the
+ * changes of the key each mutate rewrites, from the change feed.
+ */
+export function followUpdates(
+  database: Database,
+  ctx: HappyContext,
+  cursor: string | null,
+  listener: UpdateListener,
+): Subscription {
+  const key = new HappyKvStore(() => database).updateKey(ctx);
+  return database.follow(
+    { ranges: [{ start: key, end: concatBytes(key, [0x00]) }], cursor },
+    {
+      commit: (commit) => {
+        for (const change of commit.changes) {
+          if (change.entry)
+            listener.update(decodeValue(change.entry) as HappyUpdate, commit.versionstamp);
+        }
+      },
+      heartbeat: (versionstamp) => listener.heartbeat?.(versionstamp),
+      lost: (oldest) => listener.lost?.(oldest),
+      error: (error) => listener.error(error),
+    },
+  );
+}
 
 /**
  * Happy Server's kv functions over `kv` (embedded or remote); `ctx.uid` scopes every call. `kvGet`
@@ -293,19 +327,10 @@ export function happyKv(kv: Kv) {
       listener: (update: HappyUpdate) => void,
       options: { onError?: (error: unknown) => void } = {},
     ): { stop(): void } {
-      const key = store.updateKey(ctx);
-      const onError = options.onError ?? ((e) => console.error("cairn: onUpdate failed:", e));
-      const subscription = database().follow(
-        { ranges: [{ start: key, end: concatBytes(key, [0x00]) }], cursor: null },
-        {
-          commit: (commit) => {
-            for (const change of commit.changes) if (change.entry) listener(updateOf(change.entry));
-          },
-          heartbeat: () => {},
-          lost: () => {},
-          error: onError,
-        },
-      );
+      const subscription = followUpdates(database(), ctx, null, {
+        update: listener,
+        error: options.onError ?? ((e) => console.error("cairn: onUpdate failed:", e)),
+      });
       return { stop: () => subscription.close() };
     },
   };

@@ -5,13 +5,13 @@
  * error: "Key not found" }`, 409 `{ success: false, errors }`) are kept. Update events stream as
  * server-sent events at `/v1/kv/updates`.
  */
-import { concatBytes } from "../../codec/key-codec.js";
 import { isVersionstamp } from "../../codec/versionstamp.js";
 import { KvError } from "../../kv-error.js";
 import { formatSse } from "../../protocol/sse.js";
 import type { Face, Route, RouteRequest } from "../face.js";
 import { fields, Reply, StreamReply } from "../http-io.js";
-import { HappyKvStore, updateOf } from "./happy-store.js";
+import { attachUpdates } from "./happy-socket.js";
+import { followUpdates, HappyKvStore } from "./happy-store.js";
 
 const storeOf = (request: RouteRequest) => new HappyKvStore(() => request.database);
 const userOf = (request: RouteRequest) => ({ uid: request.principal.name });
@@ -35,30 +35,23 @@ function updates(request: RouteRequest): StreamReply {
       "Last-Event-ID must be the id of an update event (a versionstamp, 20 hex characters)",
     );
   }
-  const key = storeOf(request).updateKey(userOf(request));
   const { database } = request;
   return new StreamReply("text/event-stream", (stream) => {
-    const subscription = database.follow(
-      { ranges: [{ start: key, end: concatBytes(key, [0x00]) }], cursor },
-      {
-        commit: (commit) => {
-          for (const change of commit.changes) {
-            if (change.entry === null) continue;
-            const data = JSON.stringify(updateOf(change.entry));
-            stream.write(formatSse({ event: "update", id: commit.versionstamp, data }));
-          }
-        },
-        heartbeat: (versionstamp) =>
-          stream.write(formatSse({ event: "ping", data: JSON.stringify({ versionstamp }) })),
-        lost: (oldest) =>
-          stream.write(formatSse({ event: "lost", id: oldest, data: JSON.stringify({ oldest }) })),
-        error: (error) => {
-          const message = error instanceof Error ? error.message : String(error);
-          stream.write(formatSse({ event: "error", data: JSON.stringify({ error: message }) }));
-          stream.end();
-        },
+    const subscription = followUpdates(database, userOf(request), cursor, {
+      update: (update, versionstamp) =>
+        stream.write(
+          formatSse({ event: "update", id: versionstamp, data: JSON.stringify(update) }),
+        ),
+      heartbeat: (versionstamp) =>
+        stream.write(formatSse({ event: "ping", data: JSON.stringify({ versionstamp }) })),
+      lost: (oldest) =>
+        stream.write(formatSse({ event: "lost", id: oldest, data: JSON.stringify({ oldest }) })),
+      error: (error) => {
+        const message = error instanceof Error ? error.message : String(error);
+        stream.write(formatSse({ event: "error", data: JSON.stringify({ error: message }) }));
+        stream.end();
       },
-    );
+    });
     return () => subscription.close();
   });
 }
@@ -106,4 +99,4 @@ const routes: Route[] = [
   },
 ];
 
-export const happy: Face = { name: "happy", bases: ["/v1/kv"], routes };
+export const happy: Face = { name: "happy", bases: ["/v1/kv"], routes, attach: attachUpdates };
