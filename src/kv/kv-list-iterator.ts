@@ -205,6 +205,24 @@ export function listIterator<T>(
   );
 }
 
+/**
+ * The entries under `base` whose next key part is a string starting with `prefix` (a string
+ * prefix, not a key prefix: `"user"` matches `"user1"`), in key order, with that part as `name`.
+ * Such keys are contiguous: the list starts at the first and ends at the first that does not match.
+ */
+export async function* stringPrefixed<T>(
+  database: () => Database,
+  base: KvKey,
+  prefix: string,
+): AsyncGenerator<{ readonly name: string; readonly value: T }> {
+  const start = prefix === "" ? {} : { start: [...base, prefix] };
+  for await (const entry of listIterator<T>(database, base, start)) {
+    const name = entry.key[base.length];
+    if (typeof name !== "string" || !name.startsWith(prefix)) return;
+    yield { name, value: entry.value };
+  }
+}
+
 export interface KvPaginateOptions {
   /** Entries per page: default 100, at most 1000. */
   readonly limit?: number;

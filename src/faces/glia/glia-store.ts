@@ -10,7 +10,7 @@ import { decodeValue, encodeValueChecked } from "../../codec/value-codec.js";
 import { checkCommit } from "../../engine/commit-limits.js";
 import type { Database, Mutation, RawEntry } from "../../engine/database.js";
 import { databaseOf, type Kv } from "../../kv/kv.js";
-import { listIterator } from "../../kv/kv-list-iterator.js";
+import { stringPrefixed } from "../../kv/kv-list-iterator.js";
 import { KvError } from "../../kv-error.js";
 
 /** An item: its value, and when it expires (epoch ms; `null`: never). */
@@ -79,13 +79,13 @@ export function ttlMs(seconds: unknown, what = "expirationTtl"): number | undefi
   return Math.ceil(seconds * 1000);
 }
 
-const OPERATIONS: Record<string, "get" | "set" | "delete" | "testAndSet"> = {
-  get: "get",
-  set: "set",
-  delete: "delete",
-  testandset: "testAndSet",
-  "test-and-set": "testAndSet",
-};
+const OPERATIONS = new Map<string, "get" | "set" | "delete" | "testAndSet">([
+  ["get", "get"],
+  ["set", "set"],
+  ["delete", "delete"],
+  ["testandset", "testAndSet"],
+  ["test-and-set", "testAndSet"],
+]);
 
 /** The fields each operation may have besides `op` and `key`. */
 const OPERATION_FIELDS = {
@@ -104,7 +104,7 @@ function checkOperations(
     if (op === null || typeof op !== "object" || Array.isArray(op))
       throw invalid(`operations[${i}] must be an object`);
     const o = op as Record<string, unknown>;
-    const kind = typeof o.op === "string" ? OPERATIONS[o.op.toLowerCase()] : undefined;
+    const kind = typeof o.op === "string" ? OPERATIONS.get(o.op.toLowerCase()) : undefined;
     if (kind === undefined) throw invalid(`Invalid operation: ${String(o.op)} (operations[${i}])`);
     checkKey(o.key, `operations[${i}].key`);
     const allowed: readonly string[] = ["op", "key", ...OPERATION_FIELDS[kind]];
@@ -177,6 +177,8 @@ export class GliaKvStore {
     newValue: T;
     expirationTtl?: number;
   }): Promise<GliaTestAndSetResult> {
+    if (request === null || typeof request !== "object")
+      throw invalid("testAndSet takes { key, oldValue, newValue, expirationTtl? }");
     const { key: name, oldValue, newValue } = request;
     const key = this.#keyOf(name);
     if (oldValue === undefined || newValue === undefined)
@@ -228,16 +230,12 @@ export class GliaKvStore {
 
   /** Every item whose key starts with `prefix` (a string prefix), in key order, read page by page. */
   async *itemsAsyncIterator<T = unknown>(
-    options: { prefix?: string } = {},
+    options: { prefix?: string } | null = {},
   ): AsyncGenerator<GliaItem<T>> {
-    const prefix = options.prefix ?? "";
+    const prefix = options?.prefix ?? "";
     if (typeof prefix !== "string") throw invalid("prefix must be a string");
-    // Keys starting with `prefix` are contiguous in key order: from the first, until one does not.
-    const start = prefix === "" ? {} : { start: [...this.#prefix, prefix] };
-    for await (const entry of listIterator(this.database, this.#prefix, start)) {
-      const name = entry.key[2] as string;
-      if (!name.startsWith(prefix)) return;
-      yield itemOf(name, entry.value) as GliaItem<T>;
+    for await (const { name, value } of stringPrefixed(this.database, this.#prefix, prefix)) {
+      yield itemOf(name, value) as GliaItem<T>;
     }
   }
 

@@ -18,7 +18,7 @@ import { decodeValue, encodeValueChecked } from "../../codec/value-codec.js";
 import { checkCommit } from "../../engine/commit-limits.js";
 import type { Database, Mutation, RawEntry, Subscription } from "../../engine/database.js";
 import { databaseOf, type Kv } from "../../kv/kv.js";
-import { listIterator } from "../../kv/kv-list-iterator.js";
+import { stringPrefixed } from "../../kv/kv-list-iterator.js";
 import { KvError } from "../../kv-error.js";
 import { limits } from "../../limits.js";
 
@@ -186,15 +186,14 @@ export class HappyKvStore {
     const prefix = options.prefix ?? "";
     if (typeof prefix !== "string") throw invalid("prefix must be a string");
     const limit = checkLimit(options.limit);
-    const base = [...user, "kv"];
     const items: HappyItem[] = [];
-    // Keys starting with `prefix` are contiguous in key order: from the first, until one does not.
-    const start = prefix === "" ? {} : { start: [...base, prefix] };
-    for await (const entry of listIterator<Record_>(this.database, base, start)) {
-      const key = entry.key[base.length] as string;
-      if (!key.startsWith(prefix)) break;
-      if (entry.value.value === null) continue;
-      items.push({ key, value: entry.value.value, version: entry.value.version });
+    for await (const { name, value } of stringPrefixed<Record_>(
+      this.database,
+      [...user, "kv"],
+      prefix,
+    )) {
+      if (value.value === null) continue;
+      items.push({ key: name, value: value.value, version: value.version });
       if (items.length === limit) break;
     }
     return { items };
