@@ -2,7 +2,7 @@
  * `cairn serve`: one engine, every face, one port. The server owns transport, authentication,
  * CORS and the mapping of errors to responses; faces declare routes and translate to engine calls.
  */
-import type { ServerResponse } from "node:http";
+import http, { type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import FindMyWay from "find-my-way";
 import type { Database } from "../engine/database.js";
@@ -346,6 +346,8 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
   );
   const router = FindMyWay({
     ignoreTrailingSlash: true,
+    // A path parameter (a Glia namespace or key, a Happy key) is as long as the request's head allows.
+    maxParamLength: http.maxHeaderSize,
     constraints: Object.fromEntries(
       [...headers].map((name) => [constraintOn(name), headerStrategy(name)]),
     ),

@@ -105,7 +105,10 @@ function checkOperations(
       throw invalid(`operations[${i}] must be an object`);
     const o = op as Record<string, unknown>;
     const kind = typeof o.op === "string" ? OPERATIONS.get(o.op.toLowerCase()) : undefined;
-    if (kind === undefined) throw invalid(`Invalid operation: ${String(o.op)} (operations[${i}])`);
+    if (kind === undefined) {
+      const shown = typeof o.op === "string" ? o.op : `a value of type ${typeof o.op}`;
+      throw invalid(`Invalid operation: ${shown} (operations[${i}])`);
+    }
     checkKey(o.key, `operations[${i}].key`);
     const allowed: readonly string[] = ["op", "key", ...OPERATION_FIELDS[kind]];
     const extra = Object.keys(o).find((field) => !allowed.includes(field));
@@ -115,6 +118,10 @@ function checkOperations(
     if (kind === "testAndSet" && (o.oldValue === undefined || o.newValue === undefined))
       throw invalid(`operations[${i}] needs oldValue and newValue`);
     ttlMs(o.expirationTtl, `operations[${i}].expirationTtl`);
+    // A value that cannot be stored refuses the batch before any of it runs.
+    const written = kind === "set" ? o.value : kind === "testAndSet" ? o.newValue : null;
+    if (written !== null && written !== undefined)
+      encodeValueChecked({ value: written, expires: 0 });
     return { kind, op: o as unknown as GliaOperation };
   });
 }
