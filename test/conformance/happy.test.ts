@@ -530,6 +530,19 @@ conformance("happy: concurrency", (kv) => {
     expect((await kvList(ctx)).items).toHaveLength(10);
     expect((await kv().get(["happy", "alice", "seq"])).value).toBe(10);
   });
+
+  it("150 concurrent mutates of different keys of one user all succeed: none gives up UNAVAILABLE", async () => {
+    const { kvList, kvMutate } = happyKv(kv());
+    const settled = await Promise.allSettled(
+      Array.from({ length: 150 }, (_, i) =>
+        kvMutate(ctx, [{ key: `k${String(i).padStart(3, "0")}`, value: b64("v"), version: -1 }]),
+      ),
+    );
+    const refused = settled.flatMap((s) => (s.status === "rejected" ? [String(s.reason)] : []));
+    expect(refused).toEqual([]);
+    expect((await kvList(ctx, { limit: 1000 })).items).toHaveLength(150);
+    expect((await kv().get(["happy", "alice", "seq"])).value).toBe(150);
+  });
 });
 
 conformance("happy: onUpdate", (kv) => {
