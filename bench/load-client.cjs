@@ -3,12 +3,15 @@
  * route in `initialContext`. GET and batch requests are prebuilt, with random preloaded keys; a
  * PUT is built per request, to a random key with a value never sent before (the benchmark's
  * value with its last 8 characters replaced by the thread and a counter, as in `rewrittenValue`),
- * so that no write is a no-op. CommonJS because autocannon's workers `require` it.
+ * so that no write is a no-op. Happy Server's GET is prebuilt too, of a random preloaded key
+ * `k<i>`; its mutate is built per request, creating a key never created before (the load's id,
+ * the thread and a counter) at version -1. CommonJS because autocannon's workers `require` it.
  */
 const { threadId } = require("node:worker_threads");
 
 const JSON_TYPE = { "content-type": "application/json" };
 let puts = 0;
+let creates = 0;
 
 const randomKey = (keys) => Math.floor(Math.random() * keys);
 
@@ -35,6 +38,20 @@ const ROUTES = {
       }),
   }),
   health: () => ({ method: "GET", path: "/health" }),
+  "happy-get": ({ keys }) => ({ method: "GET", path: `/v1/kv/k${randomKey(keys)}` }),
+  "happy-put": ({ happyValue, loadId }) => ({
+    method: "POST",
+    path: "/v1/kv",
+    headers: JSON_TYPE,
+    setupRequest: (request) =>
+      Object.assign(request, {
+        body: JSON.stringify({
+          mutations: [
+            { key: `n${loadId}-${threadId}-${++creates}`, value: happyValue, version: -1 },
+          ],
+        }),
+      }),
+  }),
 };
 
 module.exports = function setupClient(client) {

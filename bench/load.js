@@ -7,18 +7,22 @@
  * within `timeout` seconds (if given; else the generator's own limit: wrk 2, autocannon 10).
  */
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import autocannon from "autocannon";
 import { generator } from "./load-generator.js";
-import { PRELOAD_KEYS, VALUE } from "./workloads.js";
+import { HAPPY_VALUE, PRELOAD_KEYS, VALUE } from "./workloads.js";
 
 const CLIENT = fileURLToPath(new URL("load-client.cjs", import.meta.url));
 const WRK_SCRIPT = fileURLToPath(new URL("load.lua", import.meta.url));
 /** Distinct prebuilt requests per autocannon load, shared out among its connections. */
 const PREBUILT = 4096;
 const KEYS_PER_BATCH = 10;
+
+/** Tells this load's new Happy keys from those of the loads before it on the same server. */
+const loadId = () => randomBytes(6).toString("hex");
 
 async function wrkLoad(spec, seconds) {
   const threads = generator().threads(spec.connections);
@@ -41,6 +45,8 @@ async function wrkLoad(spec, seconds) {
         LOAD_KEYS: String(PRELOAD_KEYS),
         LOAD_BATCH: String(KEYS_PER_BATCH),
         LOAD_VALUE: JSON.stringify(VALUE),
+        LOAD_HAPPY_VALUE: HAPPY_VALUE,
+        LOAD_ID: loadId(),
       },
     },
   );
@@ -64,6 +70,8 @@ async function autocannonLoad(spec, seconds) {
       keys: PRELOAD_KEYS,
       batch: KEYS_PER_BATCH,
       value: VALUE,
+      happyValue: HAPPY_VALUE,
+      loadId: loadId(),
       requestsPerClient: Math.ceil(PREBUILT / spec.connections),
     },
   });

@@ -16,18 +16,22 @@
  * In each run, every workload on every system gets a fresh server on a fresh database in a
  * temporary directory, removed afterwards. A workload's servers are all up together and loaded
  * in turn at each connection count. Cairn's S1 server is also loaded on GET /health: Cairn's
- * listener, router and auth, next to bare node:http; and with a principal's token holding one
- * read grant instead of the admin token: what authorization by grants costs a point GET.
+ * listener, router and auth, next to bare node:http; with a principal's token holding one
+ * read grant instead of the admin token: what authorization by grants costs a point GET; and on
+ * Happy Server's GET /v1/kv/k<i>, of as many keys preloaded for the admin's user (`admin`).
+ * Cairn's S2 server is also loaded on Happy's POST /v1/kv of one mutation, each creating a new
+ * key at version -1: one checked commit, as a PUT is one commit. Both are reported against
+ * Cairn's own GET or PUT of the same run.
  */
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { openKv } from "../dist/index.js";
+import { happyKv, openKv } from "../dist/index.js";
 import { DENO, here, inTempDir, median, rotated, runLoad } from "./harness.js";
 import { generator } from "./load-generator.js";
 import { human, milliseconds } from "./report.js";
 import { startServer } from "./server-process.js";
-import { PRELOAD_KEYS, setRows, VALUE } from "./workloads.js";
+import { HAPPY_VALUE, PRELOAD_KEYS, setRows, VALUE } from "./workloads.js";
 
 export const SERVER_WORKLOADS = ["S1", "S2", "S3"];
 export const SERVER_SYSTEMS = ["bare", "raw", "deno", "cairn", "cairn-workers", "cairn-writer"];
@@ -37,10 +41,23 @@ const CONNECTIONS = [1, 64];
 const SECONDS = 5;
 const WARMUP_SECONDS = 1;
 
+/** Happy keys written per mutate when preloading (it divides PRELOAD_KEYS). */
+const HAPPY_BATCH = 50;
+
 async function preloadCairn(path) {
   const kv = await openKv(path);
   try {
     await setRows(kv, 0, PRELOAD_KEYS);
+    const { kvMutate } = happyKv(kv);
+    for (let row = 0; row < PRELOAD_KEYS; row += HAPPY_BATCH) {
+      const mutations = Array.from({ length: HAPPY_BATCH }, (_, i) => ({
+        key: `k${row + i}`,
+        value: HAPPY_VALUE,
+        version: -1,
+      }));
+      const result = await kvMutate({ uid: "admin" }, mutations);
+      if (!result.success) throw new Error(`Preloading Happy keys: ${JSON.stringify(result)}`);
+    }
   } finally {
     await kv.close();
   }
@@ -66,28 +83,42 @@ async function cairnServer(dir, token, flags) {
   return [process.execPath, [...cli, "--data", data, "--token", token, ...flags]];
 }
 
-/** One request per route, sent before the load to check the server answers it as expected. */
+/**
+ * One request per route, sent before the load to check the server answers it as expected:
+ * `expected(json)` holds.
+ */
 const SAMPLES = {
-  get: { method: "GET", path: "/api/keys/k/7", values: (json) => [json.value] },
-  put: { method: "PUT", path: "/api/keys/k/7", body: VALUE, values: () => [] },
+  get: { method: "GET", path: "/api/keys/k/7", expected: (json) => json.value.v === VALUE.v },
+  put: { method: "PUT", path: "/api/keys/k/7", body: VALUE, expected: () => true },
   batch: {
     method: "POST",
     path: "/api/keys/batch",
     body: { keys: Array.from({ length: 10 }, (_, i) => ["k", i * 1000]) },
-    values: (json) => json.map((entry) => entry.value),
+    expected: (json) => json.every((entry) => entry.value.v === VALUE.v),
   },
-  health: { method: "GET", path: "/health", values: () => [] },
+  health: { method: "GET", path: "/health", expected: () => true },
+  "happy-get": {
+    method: "GET",
+    path: "/v1/kv/k7",
+    expected: (json) => json.value === HAPPY_VALUE && json.version === 0,
+  },
+  "happy-put": {
+    method: "POST",
+    path: "/v1/kv",
+    body: { mutations: [{ key: "sample", value: HAPPY_VALUE, version: -1 }] },
+    expected: (json) => json.success === true,
+  },
 };
 
 async function checkRoute(url, token, route) {
-  const { method, path, body, values } = SAMPLES[route];
+  const { method, path, body, expected } = SAMPLES[route];
   const response = await fetch(`${url}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     body: body && JSON.stringify(body),
   });
   const text = await response.text();
-  if (!response.ok || !values(JSON.parse(text)).every((value) => value?.v === VALUE.v)) {
+  if (!response.ok || !expected(JSON.parse(text))) {
     throw new Error(
       `${method} ${path} on ${url} answered ${response.status} ${text.slice(0, 300)}`,
     );
@@ -95,14 +126,19 @@ async function checkRoute(url, token, route) {
 }
 
 /**
- * The targets of one server: its workload's route; on Cairn's S1 server also GET /health, and
- * the GET with a principal's token (`granted`) instead of the admin token.
+ * The targets of one server: its workload's route; on Cairn's S1 server also GET /health, the
+ * GET with a principal's token (`granted`) instead of the admin token, and Happy's GET; on its
+ * S2 server also Happy's mutate.
  */
 function targetsOf(workload, system) {
   const targets = [{ system, route: ROUTES[workload] }];
   if (workload === "S1" && system === "cairn") {
     targets.push({ system: "cairn-health", route: "health" });
     targets.push({ system: "cairn-granted", route: "get", granted: true });
+    targets.push({ system: "happy-get", route: "happy-get" });
+  }
+  if (workload === "S2" && system === "cairn") {
+    targets.push({ system: "happy-put", route: "happy-put" });
   }
   return targets;
 }
@@ -199,6 +235,17 @@ function mediansOf(samples) {
   );
 }
 
+/** What each of Cairn's targets is compared with: the other systems, or Cairn's own route. */
+const COMPARED_WITH = {
+  cairn: ["bare", "raw", "deno"],
+  "cairn-workers": ["bare", "raw", "deno"],
+  "cairn-writer": ["bare", "raw", "deno"],
+  "cairn-health": ["bare", "raw", "deno"],
+  "cairn-granted": ["cairn"],
+  "happy-get": ["cairn"],
+  "happy-put": ["cairn"],
+};
+
 /**
  * Cairn's rate over each other system's, per run (both measured in the same run, minutes apart
  * at most), then the median over runs: `ratios[workload][connections][cairn system][other]`.
@@ -206,15 +253,9 @@ function mediansOf(samples) {
 function ratiosOf(samples) {
   const ratios = {};
   for (const [workload, bySystem] of Object.entries(samples)) {
-    for (const cairn of [
-      "cairn",
-      "cairn-workers",
-      "cairn-writer",
-      "cairn-health",
-      "cairn-granted",
-    ]) {
+    for (const [cairn, others] of Object.entries(COMPARED_WITH)) {
       for (const [connections, mine] of Object.entries(bySystem[cairn] ?? {})) {
-        for (const other of cairn === "cairn-granted" ? ["cairn"] : ["bare", "raw", "deno"]) {
+        for (const other of others) {
           const theirs = bySystem[other]?.[connections];
           if (!theirs) continue;
           const perRun = mine.map((sample, run) => sample.rate / theirs[run].rate);
@@ -238,6 +279,7 @@ function describeConditions(config) {
     seconds: secondsOf(config.scale),
     warmupSeconds: WARMUP_SECONDS,
     valueBytes: JSON.stringify(VALUE).length,
+    happyValueChars: HAPPY_VALUE.length,
     keys: PRELOAD_KEYS,
     workers: availableParallelism(),
   };

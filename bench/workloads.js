@@ -14,6 +14,12 @@ export function rewrittenValue(n) {
   return { v: `${VALUE.v.slice(0, 80)}${String(n % 1e8).padStart(8, "0")}` };
 }
 
+/**
+ * What each Happy Server key `k<i>` (bench/server-bench.js) holds: base64 text as long as VALUE's
+ * `v` (Happy values are base64 strings).
+ */
+export const HAPPY_VALUE = Buffer.from("x".repeat(66)).toString("base64");
+
 /** Keys written before E2–E4 start, and the mutations per commit when preloading and in E5. */
 export const PRELOAD_KEYS = 100_000;
 export const BATCH = 1000;
