@@ -117,6 +117,8 @@ export const limits = {
   tokenCacheMs: 500,
   /** Principals (and names tried) a server keeps read; past it the copies are dropped and read again. */
   maxCachedPrincipals: 10_000,
+  /** How long (ms) Happy Server's update events are kept for clients resuming their stream. */
+  happyUpdateRetentionMs: 3_600_000,
   /** Keys one grouped storage read (the server's concurrent point reads, merged) asks for at most. */
   maxGroupedReadKeys: 1000,
   /** How long (ms) a closing server waits for its connections' responses before cutting them. */

@@ -3,17 +3,19 @@
  * with integer versions and tombstones, mutated all or nothing. A user's data lives under
  * `["happy", uid]`:
  *
- *   ["happy", uid, "kv", key]   { value: base64 | null, version }   (null: a tombstone)
- *   ["happy", uid, "seq"]       the user's last update seq
- *   ["happy", uid, "update"]    the user's last update event, rewritten by every mutate
+ *   ["happy", uid, "kv", key]              { value: base64 | null, version }   (null: a tombstone)
+ *   ["happy", uid, "seq"]                  the user's last update seq
+ *   ["happy", uid, "updates", seq]         an update event's { id, seq, createdAt }
+ *   ["happy", uid, "updates", seq, i]      its i-th change { key, value, version }
  *
- * A mutate is one commit checked by the versionstamps of what it read, its keys' records and
- * the seq, so concurrent mutates never both win and `seq` rises by exactly 1 per mutate; its
- * update event is written in the same commit, so following that key's changes (the change feed)
- * yields every event in order, resumable from a versionstamp.
+ * A mutate is one commit checked by the versionstamp of the user's seq, which every mutate
+ * rewrites: a user's mutates are serialized, so concurrent ones never both win, and `seq` rises by
+ * exactly 1 per mutate. Its update event is written in the same commit under keys of its own
+ * (kept `limits.happyUpdateRetentionMs`), so following them (the change feed, which hands over
+ * only a key's latest value) yields every event, in order, resumable from a versionstamp.
  */
 import { randomBytes } from "node:crypto";
-import { concatBytes, encodeWriteKey, type KvKey } from "../../codec/key-codec.js";
+import { concatBytes, decodeKey, encodeWriteKey, type KvKey } from "../../codec/key-codec.js";
 import { decodeValue, encodeValueChecked } from "../../codec/value-codec.js";
 import { checkCommit } from "../../engine/commit-limits.js";
 import type { Database, Mutation, RawEntry, Subscription } from "../../engine/database.js";
@@ -134,8 +136,27 @@ const recordOf = (entry: RawEntry | null | undefined): Record_ | null =>
   entry ? (decodeValue(entry) as Record_) : null;
 
 /** One user's items, as Happy Server's kv functions see them. */
+/** A mutate waiting for its user's next commit. */
+interface Pending {
+  readonly mutations: HappyMutation[];
+  resolve(result: HappyMutateResult): void;
+  reject(error: unknown): void;
+}
+
+/** Mutations one commit takes from a user's queue at most (a mutate is never split). */
+const MAX_BATCH_MUTATIONS = 100;
+
 export class HappyKvStore {
-  constructor(private readonly database: () => Database) {}
+  /**
+   * Over `database`. The mutates of one user wait in `queues` (under `scope` and the uid) while
+   * one of theirs commits, and the next commit takes them together: stores that share `queues`
+   * (one per request over HTTP) share the batching.
+   */
+  constructor(
+    private readonly database: () => Database,
+    private readonly queues = new Map<string, Pending[]>(),
+    private readonly scope = "",
+  ) {}
 
   #user(ctx: HappyContext): KvKey {
     return ["happy", uidOf(ctx)];
@@ -145,9 +166,9 @@ export class HappyKvStore {
     return encodeWriteKey([...user, "kv", key]);
   }
 
-  /** The key whose every change is one update event of the user (`onUpdate`, the SSE route). */
-  updateKey(ctx: HappyContext): Uint8Array {
-    return encodeWriteKey([...this.#user(ctx), "update"]);
+  /** The keys under which the user's update events are written (`followUpdates`). */
+  updatesKey(ctx: HappyContext): Uint8Array {
+    return encodeWriteKey([...this.#user(ctx), "updates"]);
   }
 
   /** The key's record: its value (`null`: deleted) and version; `null` when it never existed. */
@@ -166,7 +187,7 @@ export class HappyKvStore {
   /** The items of `keys` that exist, in the order asked; missing and deleted keys are left out. */
   async bulkGet(ctx: HappyContext, keys: readonly string[]): Promise<{ values: HappyItem[] }> {
     const user = this.#user(ctx);
-    const names = checkKeys(keys);
+    const names = [...new Set(checkKeys(keys))]; // a key asked twice is answered once
     const entries = await this.database().get(names.map((k) => this.#keyOf(user, k)));
     const values: HappyItem[] = [];
     entries.forEach((entry, i) => {
@@ -204,64 +225,148 @@ export class HappyKvStore {
    * the mutate answers every mismatch with the key's current version and value. A new key gets
    * version 0, an update version + 1; `value: null` keeps a tombstone with its version.
    */
-  async mutate(ctx: HappyContext, mutations: readonly HappyMutation[]): Promise<HappyMutateResult> {
+  mutate(ctx: HappyContext, mutations: readonly HappyMutation[]): Promise<HappyMutateResult> {
     const user = this.#user(ctx);
     const checked = checkMutations(mutations);
-    const keys = checked.map((m) => this.#keyOf(user, m.key));
+    const id = `${this.scope}\0${user[1]}`;
+    return new Promise((resolve, reject) => {
+      const pending = { mutations: checked, resolve, reject };
+      const queue = this.queues.get(id);
+      if (queue !== undefined) queue.push(pending);
+      else {
+        this.queues.set(id, [pending]);
+        void this.#drain(id, user);
+      }
+    });
+  }
+
+  /**
+   * Commits the user's queued mutates until none is left: those that arrived while a commit was
+   * in flight go together in the next, as the engine groups commits. A batch that fails as a
+   * whole (too large together) is committed again one mutate at a time, so that only the one at
+   * fault fails.
+   */
+  async #drain(id: string, user: KvKey): Promise<void> {
+    const queue = this.queues.get(id)!;
+    while (queue.length > 0) {
+      let taken = 1;
+      let size = queue[0]!.mutations.length;
+      while (taken < queue.length && size + queue[taken]!.mutations.length <= MAX_BATCH_MUTATIONS)
+        size += queue[taken++]!.mutations.length;
+      const batch = queue.splice(0, taken);
+      try {
+        const results = await this.#commit(
+          user,
+          batch.map((p) => p.mutations),
+        );
+        for (const [i, p] of batch.entries()) p.resolve(results[i]!);
+      } catch (error) {
+        if (batch.length === 1) batch[0]!.reject(error);
+        else {
+          for (const p of batch) {
+            await this.#commit(user, [p.mutations]).then(([r]) => p.resolve(r!), p.reject);
+          }
+        }
+      }
+    }
+    this.queues.delete(id);
+  }
+
+  /**
+   * Applies `mutates` in order in one commit checked by the user's seq, each against the state
+   * the ones before it left: their results in order.
+   */
+  async #commit(user: KvKey, mutates: HappyMutation[][]): Promise<HappyMutateResult[]> {
+    const names = [...new Set(mutates.flatMap((m) => m.map(({ key }) => key)))];
+    const keyOf = new Map(names.map((name) => [name, this.#keyOf(user, name)]));
     const seqKey = encodeWriteKey([...user, "seq"]);
-    const updateKey = encodeWriteKey([...user, "update"]);
     for (let attempt = 0; attempt < MUTATE_ATTEMPTS; attempt++) {
-      const entries = await this.database().get([...keys, seqKey]);
-      const errors = checked.flatMap((m, i) => {
-        const record = recordOf(entries[i]);
-        const version = record?.version ?? -1;
-        return version === m.version
-          ? []
-          : [
-              {
-                key: m.key,
-                error: "version-mismatch" as const,
-                version,
-                value: record?.value ?? null,
-              },
-            ];
-      });
-      if (errors.length > 0) return { success: false, errors };
-      const changes = checked.map((m) => ({
-        key: m.key,
-        value: m.value,
-        version: m.version === -1 ? 0 : m.version + 1,
-      }));
-      const seqEntry = entries[keys.length];
-      const seq = (seqEntry ? (decodeValue(seqEntry) as number) : 0) + 1;
-      const update: HappyUpdate = {
-        id: randomBytes(9).toString("base64url"),
-        seq,
-        body: { t: "kv-batch-update", changes },
-        createdAt: Date.now(),
-      };
+      const entries = await this.database().get([...keyOf.values(), seqKey]);
+      const state = new Map(names.map((name, i) => [name, recordOf(entries[i])]));
+      const seqEntry = entries[names.length];
+      let seq = seqEntry ? (decodeValue(seqEntry) as number) : 0;
+      const results: HappyMutateResult[] = [];
+      const events: Mutation[] = [];
+      const changed = new Set<string>();
+      for (const mutations of mutates) {
+        const errors = mutations.flatMap((m) => {
+          const record = state.get(m.key);
+          const version = record?.version ?? -1;
+          return version === m.version
+            ? []
+            : [
+                {
+                  key: m.key,
+                  error: "version-mismatch" as const,
+                  version,
+                  value: record?.value ?? null,
+                },
+              ];
+        });
+        if (errors.length > 0) {
+          results.push({ success: false, errors });
+          continue;
+        }
+        seq++;
+        const changes = mutations.map((m) => ({
+          key: m.key,
+          value: m.value,
+          version: m.version === -1 ? 0 : m.version + 1,
+        }));
+        for (const c of changes) {
+          state.set(c.key, { value: c.value, version: c.version });
+          changed.add(c.key);
+        }
+        events.push(...eventWrites(user, seq, changes));
+        results.push({
+          success: true,
+          results: changes.map(({ key, version }) => ({ key, version })),
+        });
+      }
+      if (events.length === 0) return results; // every mutate mismatched: nothing to write
       const writes: Mutation[] = [
-        ...changes.map(
-          (c, i): Mutation => ({
+        ...[...changed].map(
+          (name): Mutation => ({
             type: "set",
-            key: keys[i]!,
-            value: encodeValueChecked({ value: c.value, version: c.version }),
+            key: keyOf.get(name)!,
+            value: encodeValueChecked(state.get(name)),
           }),
         ),
         { type: "set", key: seqKey, value: encodeValueChecked(seq) },
-        { type: "set", key: updateKey, value: encodeValueChecked(update, limits.maxValueBytes) },
+        ...events,
       ];
-      const checks = [...keys, seqKey].map((key, i) => ({
-        key,
-        versionstamp: entries[i]?.versionstamp ?? null,
-      }));
+      const checks = [{ key: seqKey, versionstamp: seqEntry?.versionstamp ?? null }];
       const result = await this.database().commit(checkCommit({ checks, mutations: writes }));
-      if (result.ok) {
-        return { success: true, results: changes.map(({ key, version }) => ({ key, version })) };
-      }
+      if (result.ok) return results;
     }
     throw new KvError("UNAVAILABLE", "The keys kept changing: the mutate gave up, try again");
   }
+}
+
+/** The writes of update event `seq`: its `{ id, seq, createdAt }`, then each change, kept a while. */
+function eventWrites(
+  user: KvKey,
+  seq: number,
+  changes: HappyUpdate["body"]["changes"],
+): Mutation[] {
+  const expireIn = limits.happyUpdateRetentionMs;
+  const event = { id: eventId(), seq, createdAt: Date.now() };
+  return [
+    {
+      type: "set",
+      key: encodeWriteKey([...user, "updates", seq]),
+      value: encodeValueChecked(event),
+      expireIn,
+    },
+    ...changes.map(
+      (c, i): Mutation => ({
+        type: "set",
+        key: encodeWriteKey([...user, "updates", seq, i]),
+        value: encodeValueChecked(c),
+        expireIn,
+      }),
+    ),
+  ];
 }
 
 /** What `followUpdates` tells, in order. */
@@ -275,8 +380,8 @@ export interface UpdateListener {
 }
 
 /**
- * Follows the update events of `ctx`'s user in `database` after `cursor` (`null`: from now): the
- * changes of the key each mutate rewrites, from the change feed.
+ * Follows the update events of `ctx`'s user in `database` after `cursor` (`null`: from now), one
+ * per mutate, each assembled from the keys its commit wrote under the user's updates.
  */
 export function followUpdates(
   database: Database,
@@ -284,15 +389,33 @@ export function followUpdates(
   cursor: string | null,
   listener: UpdateListener,
 ): Subscription {
-  const key = new HappyKvStore(() => database).updateKey(ctx);
+  const base = new HappyKvStore(() => database).updatesKey(ctx);
   return database.follow(
-    { ranges: [{ start: key, end: concatBytes(key, [0x00]) }], cursor },
+    { ranges: [{ start: concatBytes(base, [0x00]), end: concatBytes(base, [0xff]) }], cursor },
     {
       commit: (commit) => {
+        // A commit holds one event or more (a user's mutates committed together), each as its
+        // `{ id, seq, createdAt }` under [seq] followed by its changes under [seq, i], in key order.
+        let event: { id: string; seq: number; createdAt: number } | undefined;
+        let changes: HappyUpdate["body"]["changes"] = [];
+        const send = () => {
+          if (event === undefined) return;
+          const { id, seq, createdAt } = event;
+          listener.update(
+            { id, seq, body: { t: "kv-batch-update", changes }, createdAt },
+            commit.versionstamp,
+          );
+        };
         for (const change of commit.changes) {
-          if (change.entry)
-            listener.update(decodeValue(change.entry) as HappyUpdate, commit.versionstamp);
+          if (change.entry === null) continue; // an old event expiring
+          const value = decodeValue(change.entry);
+          if (decodeKey(change.key.subarray(base.length)).length === 1) {
+            send();
+            event = value as never;
+            changes = [];
+          } else changes.push(value as never);
         }
+        send();
       },
       heartbeat: (versionstamp) => listener.heartbeat?.(versionstamp),
       lost: (oldest) => listener.lost?.(oldest),
@@ -301,11 +424,18 @@ export function followUpdates(
   );
 }
 
+/** A random event id: 12 letters and digits, as the original's. */
+function eventId(): string {
+  const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  return Array.from(randomBytes(12), (b) => letters[b % letters.length]).join("");
+}
+
 /**
  * Happy Server's kv functions over `kv` (embedded or remote); `ctx.uid` scopes every call. `kvGet`
  * answers `{ success, key, value, version }`, as the seed's example reads it: `success: false`
  * and `value: null` when the key is missing or deleted (`version`: the tombstone's, else −1).
- * `onUpdate` calls `listener` with each update event of the user, from now, until `stop()`.
+ * `onUpdate` calls `listener` with each update event of the user, from when `ready` resolves,
+ * until `stop()`.
  */
 export function happyKv(kv: Kv) {
   const database = databaseOf(kv);
@@ -321,16 +451,26 @@ export function happyKv(kv: Kv) {
     kvList: (ctx: HappyContext, options?: { prefix?: string; limit?: number }) =>
       store.list(ctx, options),
     kvMutate: (ctx: HappyContext, mutations: HappyMutation[]) => store.mutate(ctx, mutations),
+    /** `ready` resolves once the subscription follows: every mutate after it is delivered. */
     onUpdate(
       ctx: HappyContext,
       listener: (update: HappyUpdate) => void,
       options: { onError?: (error: unknown) => void } = {},
-    ): { stop(): void } {
+    ): { readonly ready: Promise<void>; stop(): void } {
+      const onError = options.onError ?? ((e) => console.error("cairn: onUpdate failed:", e));
+      let following!: () => void;
+      const ready = new Promise<void>((resolve) => {
+        following = resolve;
+      });
       const subscription = followUpdates(database(), ctx, null, {
         update: listener,
-        error: options.onError ?? ((e) => console.error("cairn: onUpdate failed:", e)),
+        heartbeat: () => following(),
+        error: (error) => {
+          following();
+          onError(error);
+        },
       });
-      return { stop: () => subscription.close() };
+      return { ready, stop: () => subscription.close() };
     },
   };
 }

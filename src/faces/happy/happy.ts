@@ -13,7 +13,11 @@ import { fields, Reply, StreamReply } from "../http-io.js";
 import { attachUpdates } from "./happy-socket.js";
 import { followUpdates, HappyKvStore } from "./happy-store.js";
 
-const storeOf = (request: RouteRequest) => new HappyKvStore(() => request.database);
+/** Users' mutates waiting for their next commit, across requests (by database and uid). */
+const queues = new Map();
+
+const storeOf = (request: RouteRequest) =>
+  new HappyKvStore(() => request.database, queues, request.databaseId);
 const userOf = (request: RouteRequest) => ({ uid: request.principal.name });
 
 /** `limit=` as the original coerces it: an integer 1–1000, default 100. */
