@@ -8,8 +8,7 @@
 import fc from "fast-check";
 import { io, type Socket } from "socket.io-client";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type SseEvent, SseParser } from "../src/protocol/sse.js";
-import { describeEach, RawBody, serverForTests, storages, until } from "./targets.js";
+import { describeEach, RawBody, serverForTests, sseStream, storages, until } from "./targets.js";
 
 const TOKEN = "happy-admin-token-123";
 
@@ -564,31 +563,18 @@ describeEach(storages, "Happy Server kv over HTTP", (storage) => {
   describe("update events", () => {
     /** An SSE stream of `GET /v1/kv/updates`: `updates` fills as they arrive. */
     async function sse(token: string, headers: Record<string, string> = {}) {
-      const controller = new AbortController();
-      const response = await fetch(`${url()}/v1/kv/updates`, {
-        headers: { authorization: `Bearer ${token}`, ...headers },
-        signal: controller.signal,
+      const { events, status, type, close } = await sseStream(`${url()}/v1/kv/updates`, {
+        authorization: `Bearer ${token}`,
+        ...headers,
       });
-      closers.push(() => controller.abort());
-      const events: SseEvent[] = [];
-      const parser = new SseParser();
-      const decoder = new TextDecoder();
-      void (async () => {
-        try {
-          for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-            events.push(...parser.push(decoder.decode(chunk, { stream: true })));
-          }
-        } catch {
-          // closed by the test
-        }
-      })();
+      closers.push(close);
       const updates = () =>
         events
           .filter((e) => e.event === "update")
           .map((e) => ({ eventId: e.id, ...(JSON.parse(e.data) as Update) }));
       return {
-        status: response.status,
-        type: response.headers.get("content-type"),
+        status,
+        type,
         events,
         updates,
         /** Resolves once the stream follows live (its first `ping`). */

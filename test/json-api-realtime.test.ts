@@ -6,8 +6,7 @@ import { once } from "node:events";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { openKv } from "../src/index.js";
-import { type SseEvent, SseParser } from "../src/protocol/sse.js";
-import { describeEach, jsonApiForTests, storages, until } from "./targets.js";
+import { describeEach, jsonApiForTests, sseStream, storages, until } from "./targets.js";
 
 const TOKEN = "realtime-token-123";
 
@@ -16,30 +15,8 @@ describeEach(storages, "JSON API realtime", (storage) => {
 
   /** An SSE stream: `events` fills as they arrive; `close()` disconnects. */
   async function stream(path: string, headers: Record<string, string> = {}) {
-    const controller = new AbortController();
-    const response = await fetch(`${base()}${path}`, {
-      headers: { authorization: `Bearer ${TOKEN}`, ...headers },
-      signal: controller.signal,
-    });
-    const events: SseEvent[] = [];
-    const parser = new SseParser();
-    const decoder = new TextDecoder();
-    void (async () => {
-      try {
-        for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-          events.push(...parser.push(decoder.decode(chunk, { stream: true })));
-        }
-      } catch {
-        // closed by the test
-      }
-    })();
-    return {
-      status: response.status,
-      type: response.headers.get("content-type"),
-      events,
-      of: (name: string) => events.filter((e) => e.event === name),
-      close: () => controller.abort(),
-    };
+    const s = await sseStream(`${base()}${path}`, { authorization: `Bearer ${TOKEN}`, ...headers });
+    return { ...s, of: (name: string) => s.events.filter((e) => e.event === name) };
   }
 
   /**

@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe } from "vitest";
 import { type Kv, KvError, openKv } from "../src/index.js";
 import { type Grant, grantsToJson, Permissions } from "../src/kv/grants.js";
 import { Kv as CoreKv } from "../src/kv/kv.js";
+import { type SseEvent, SseParser } from "../src/protocol/sse.js";
 import { openDatabase, Kv as SdkKv } from "../src/sdk/kv.js";
 import { permitted } from "../src/server/permissions.js";
 import { type CairnServer, type ServerOptions, startServer } from "../src/server/server.js";
@@ -438,3 +439,40 @@ export const running = (pid: number): boolean => {
   const state = spawnSync("ps", ["-o", "stat=", "-p", String(pid)], { encoding: "utf8" }).stdout;
   return state.trim() !== "" && !state.trim().startsWith("Z");
 };
+
+/** The error `call` rejects or throws with; fails when it does neither. */
+export async function errorOf(call: () => unknown): Promise<unknown> {
+  try {
+    await call();
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected the call to fail");
+}
+
+/**
+ * An SSE stream at `url`, read as it arrives: `events` fills with each event; `close()`
+ * disconnects.
+ */
+export async function sseStream(url: string, headers: Record<string, string>) {
+  const controller = new AbortController();
+  const response = await fetch(url, { headers, signal: controller.signal });
+  const events: SseEvent[] = [];
+  const parser = new SseParser();
+  const decoder = new TextDecoder();
+  void (async () => {
+    try {
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+        events.push(...parser.push(decoder.decode(chunk, { stream: true })));
+      }
+    } catch {
+      // closed by the test
+    }
+  })();
+  return {
+    status: response.status,
+    type: response.headers.get("content-type"),
+    events,
+    close: () => controller.abort(),
+  };
+}

@@ -10,17 +10,7 @@ import {
   type Kv,
   KvError,
 } from "../../src/index.js";
-import { collect, conformance, until } from "../targets.js";
-
-/** The error `call` rejects or throws with. */
-async function errorOf(call: () => unknown): Promise<unknown> {
-  try {
-    await call();
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected the call to fail");
-}
+import { collect, conformance, errorOf, until } from "../targets.js";
 
 async function expectCode(call: () => unknown, code: string): Promise<void> {
   const error = await errorOf(call);

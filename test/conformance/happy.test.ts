@@ -5,19 +5,9 @@
  */
 import { afterEach, expect, it, vi } from "vitest";
 import { type HappyUpdate, happyKv, type Kv, KvError } from "../../src/index.js";
-import { conformance, until } from "../targets.js";
+import { conformance, errorOf, until } from "../targets.js";
 
 const b64 = (text: string) => Buffer.from(text).toString("base64");
-
-/** The error `call` rejects or throws with. */
-async function errorOf(call: () => unknown): Promise<unknown> {
-  try {
-    await call();
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected the call to fail");
-}
 
 async function expectInvalid(call: () => unknown): Promise<void> {
   const error = await errorOf(call);
