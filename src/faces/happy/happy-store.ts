@@ -8,9 +8,10 @@
  *   ["happy", uid, "updates", seq]         an update event's { id, seq, createdAt }
  *   ["happy", uid, "updates", seq, i]      its i-th change { key, value, version }
  *
- * A mutate is one commit checked by the versionstamp of the user's seq, which every mutate
- * rewrites: a user's mutates are serialized, so concurrent ones never both win, and `seq` rises by
- * exactly 1 per mutate. Its update event is written in the same commit under keys of its own
+ * A mutate is a commit checked by the versionstamp of the user's seq, which every commit rewrites:
+ * a user's mutates are serialized, so concurrent ones never both win, and `seq` rises by exactly 1
+ * per mutate. The mutates of one user that arrive while one of theirs commits go together in the
+ * next commit, each checked against the ones before it. Its update event is written in the same commit under keys of its own
  * (kept `limits.happyUpdateRetentionMs`), so following them (the change feed, which hands over
  * only a key's latest value) yields every event, in order, resumable from a versionstamp.
  */
@@ -67,7 +68,7 @@ export interface HappyUpdate {
 }
 
 /** Most keys of a bulk get, and mutations of a mutate (the original's limits). */
-export const MAX_KEYS = 100;
+const MAX_KEYS = 100;
 const MAX_LIST_LIMIT = 1000;
 /** How often a mutate reads and commits again when another write came between. */
 const MUTATE_ATTEMPTS = 100;
@@ -77,7 +78,7 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 const invalid = (message: string) => new KvError("INVALID_ARGUMENT", message);
 
 /** A key's stored record. */
-interface Record_ {
+interface StoredItem {
   readonly value: string | null;
   readonly version: number;
 }
@@ -94,7 +95,7 @@ function checkKey(key: unknown, what: string): string {
 }
 
 /** The mutations of a mutate, checked: 1–100, each `{ key, value, version }`, no key twice. */
-export function checkMutations(mutations: unknown): HappyMutation[] {
+function checkMutations(mutations: unknown): HappyMutation[] {
   if (!Array.isArray(mutations) || mutations.length < 1 || mutations.length > MAX_KEYS)
     throw invalid(`mutations must be an array of 1 to ${MAX_KEYS} mutations`);
   const seen = new Set<string>();
@@ -118,24 +119,23 @@ export function checkMutations(mutations: unknown): HappyMutation[] {
 }
 
 /** The keys of a bulk get, checked: 1–100 strings. */
-export function checkKeys(keys: unknown): string[] {
+function checkKeys(keys: unknown): string[] {
   if (!Array.isArray(keys) || keys.length < 1 || keys.length > MAX_KEYS)
     throw invalid(`keys must be an array of 1 to ${MAX_KEYS} keys`);
   return keys.map((key, i) => checkKey(key, `keys[${i}]`));
 }
 
 /** A list's limit: 1–1000, default 100. */
-export function checkLimit(limit: unknown): number {
+function checkLimit(limit: unknown): number {
   if (limit === undefined) return 100;
   if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
     throw invalid(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
   return limit;
 }
 
-const recordOf = (entry: RawEntry | null | undefined): Record_ | null =>
-  entry ? (decodeValue(entry) as Record_) : null;
+const recordOf = (entry: RawEntry | null | undefined): StoredItem | null =>
+  entry ? (decodeValue(entry) as StoredItem) : null;
 
-/** One user's items, as Happy Server's kv functions see them. */
 /** A mutate waiting for its user's next commit. */
 interface Pending {
   readonly mutations: HappyMutation[];
@@ -146,6 +146,7 @@ interface Pending {
 /** Mutations one commit takes from a user's queue at most (a mutate is never split). */
 const MAX_BATCH_MUTATIONS = 100;
 
+/** Users' items, as Happy Server's kv functions see them. */
 export class HappyKvStore {
   /**
    * Over `database`. The mutates of one user wait in `queues` (under `scope` and the uid) while
@@ -172,7 +173,7 @@ export class HappyKvStore {
   }
 
   /** The key's record: its value (`null`: deleted) and version; `null` when it never existed. */
-  async record(ctx: HappyContext, key: string): Promise<Record_ | null> {
+  async record(ctx: HappyContext, key: string): Promise<StoredItem | null> {
     const user = this.#user(ctx);
     const [entry] = await this.database().get([this.#keyOf(user, checkKey(key, "key"))]);
     return recordOf(entry);
@@ -208,7 +209,7 @@ export class HappyKvStore {
     if (typeof prefix !== "string") throw invalid("prefix must be a string");
     const limit = checkLimit(options.limit);
     const items: HappyItem[] = [];
-    for await (const { name, value } of stringPrefixed<Record_>(
+    for await (const { name, value } of stringPrefixed<StoredItem>(
       this.database,
       [...user, "kv"],
       prefix,
