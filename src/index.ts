@@ -60,4 +60,11 @@ export type {
 export { KvError, type KvErrorCode } from "./kv-error.js";
 export { limits } from "./limits.js";
 export type { KvWhere } from "./protocol/where-filter.js";
+export {
+  KVError,
+  type KVItem,
+  type KVPermission,
+  KVStore,
+  type KVStoreOptions,
+} from "./sdk/floww.js";
 export { Kv, type KvOptions, openKv } from "./sdk/kv.js";

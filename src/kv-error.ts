@@ -44,6 +44,8 @@ export const errorStatus = {
   NOT_FOUND: 404,
   /** The route exists but not for this method. */
   METHOD_NOT_ALLOWED: 405,
+  /** A body is well-formed JSON but not what the route takes (Floww's routes answer it 422, as its backend does). */
+  UNPROCESSABLE: 422,
   /** A name is taken (a principal's). */
   ALREADY_EXISTS: 409,
   /** The Kv was closed; open a new one. */

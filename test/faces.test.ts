@@ -18,7 +18,7 @@ import { Reply } from "../src/faces/http-io.js";
 import { openKv } from "../src/index.js";
 import { Permissions } from "../src/kv/grants.js";
 import { Databases } from "../src/server/databases.js";
-import { faces } from "../src/server/faces.js";
+import { facesFor } from "../src/server/faces.js";
 import { describeEach, serverForTests, storages, until } from "./targets.js";
 
 const TOKEN = "faces-test-token";
@@ -74,7 +74,7 @@ const probe: Face = {
 };
 
 describe("faces", () => {
-  const server = serverForTests(TOKEN, undefined, { faces: [...faces, probe] });
+  const server = serverForTests(TOKEN, undefined, { faces: [...facesFor(), probe] });
   const call = async (path: string, user: string, init: RequestInit = {}) => {
     const response = await fetch(`${server().url}${path}`, {
       ...init,

@@ -99,6 +99,7 @@ interface ServeFlags {
   handshakeTimeout: number;
   idleTimeout: number;
   maxConnections: number;
+  flowwJwtSecret?: string;
 }
 
 const isUrl = (data: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(data);
@@ -163,6 +164,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     handshakeTimeoutMs: flags.handshakeTimeout,
     idleTimeoutMs: flags.idleTimeout,
     maxConnections: flags.maxConnections,
+    flowwJwtSecret: flags.flowwJwtSecret,
     auth: flags.auth,
     token,
     tls: flags.tlsCert
@@ -305,6 +307,12 @@ export function addServeCommand(cli: Command): void {
         .env("CAIRN_MAX_CONNECTIONS")
         .default(limits.maxConnections)
         .argParser(connectionCount),
+    )
+    .addOption(
+      new Option(
+        "--floww-jwt-secret <secret>",
+        "The secret Floww signs its workflow tokens with: Floww's routes then accept them.",
+      ).env("CAIRN_FLOWW_JWT_SECRET"),
     )
     .action((flags: ServeFlags, command: Command) => serve(withSwitchesFromEnv(flags, command)));
 }

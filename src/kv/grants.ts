@@ -141,6 +141,21 @@ export class Permissions {
     );
   }
 
+  /**
+   * These permissions and read and write on the keys at or under `prefixes`: what a face's own
+   * access rules add for its requests (Floww's table permissions, which the face enforces).
+   */
+  widened(prefixes: readonly KvKey[]): Permissions {
+    if (this.all) return this;
+    const added = prefixes.map((prefix) => encodeKey(prefix));
+    return new Permissions(
+      false,
+      [...this.reads, ...added],
+      [...this.writes, ...added],
+      this.queue,
+    );
+  }
+
   /** Whether it may write anything at all here (so a write may create a named database). */
   get writesAny(): boolean {
     return this.all || this.writes.length > 0 || this.queue;

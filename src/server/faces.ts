@@ -5,9 +5,25 @@
  */
 import { databaseProtocol } from "../faces/database-protocol/database-protocol.js";
 import type { Face } from "../faces/face.js";
+import { flowwFace } from "../faces/floww/floww.js";
 import { glia } from "../faces/glia/glia.js";
 import { happy } from "../faces/happy/happy.js";
 import { jsonApi } from "../faces/json-api/json-api.js";
 import { kvConnect } from "../faces/kv-connect/kv-connect.js";
 
-export const faces: readonly Face[] = [databaseProtocol, jsonApi, kvConnect, glia, happy];
+/** What some faces are configured with. */
+export interface FaceOptions {
+  /** The secret Floww signs its workflow tokens with: they are then accepted on its routes. */
+  readonly flowwJwtSecret?: string;
+}
+
+export function facesFor(options: FaceOptions = {}): readonly Face[] {
+  return [
+    databaseProtocol,
+    jsonApi,
+    kvConnect,
+    glia,
+    happy,
+    flowwFace({ jwtSecret: options.flowwJwtSecret }),
+  ];
+}

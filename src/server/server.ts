@@ -32,13 +32,13 @@ import { adminApi } from "./admin-api.js";
 import { noAuth, tokenAuthenticator } from "./auth.js";
 import { hasOneWriter, type WritesVia } from "./commit-channel.js";
 import { Databases, type OpenDatabase } from "./databases.js";
-import { faces as allFaces } from "./faces.js";
+import { type FaceOptions, facesFor } from "./faces.js";
 import { type Listener, type ListenOptions, listen } from "./listener.js";
 import { checkCreate, checkRoute, permitted } from "./permissions.js";
 import { TokenStore } from "./tokens.js";
 import { startWriter } from "./writer.js";
 
-export interface ServerOptions {
+export interface ServerOptions extends FaceOptions {
   readonly host: string;
   readonly port: number;
   /**
@@ -46,7 +46,7 @@ export interface ServerOptions {
    * beside it (`Databases`).
    */
   readonly data: string;
-  /** The faces served (default: every face, `faces.ts`). */
+  /** The faces served (default: every face, `faces.ts`, configured by these options). */
   readonly faces?: readonly Face[];
   /** How long (ms) a named database no request uses stays open (default `limits.namedDatabaseIdleMs`). */
   readonly namedDatabaseIdleMs?: number;
@@ -340,7 +340,7 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
   };
   const tokens = new TokenStore(databases.default.database);
   const auth = options.auth ? tokenAuthenticator(options.token!, tokens) : noAuth;
-  const faces = [...(options.faces ?? allFaces), adminApi(tokens)];
+  const faces = [...(options.faces ?? facesFor(options)), adminApi(tokens)];
   const headers = new Set(
     faces.flatMap((face) => face.routes.flatMap((r) => r.header?.name ?? [])),
   );
