@@ -129,8 +129,9 @@ function conditions(c) {
       "bytes as JSON; PUTs rewrite a random key with a value never sent before",
     `- Happy Server: keys k<i> of ${human(c.keys)} preloaded for the admin's user through ` +
       `happyKv, each holding ${c.happyValueChars} base64 characters; each POST /v1/kv creates a ` +
-      "new key at version -1 (one commit checked on the key and the user's seq, writing the " +
-      "key, the seq and the update event), all of one user",
+      "new key at version -1 (a read of the key and the user's seq, then a commit checked on " +
+      "the seq writing the key, the seq and the update event; concurrent mutates of the user " +
+      "share one), all of one user",
     "- durability: an fsync per commit (SQLite WAL, synchronous=FULL; Deno KV's default); " +
       "concurrent PUTs share a commit on the hand-rolled server (one transaction per event-loop " +
       "turn) and on Cairn; Deno KV commits each `kv.set`",
