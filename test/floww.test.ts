@@ -474,7 +474,7 @@ describeEach(storages, "Floww KV routes over HTTP", (storage) => {
       });
     });
 
-    it("table, key, provider and workflow names outside ^[a-zA-Z0-9_-]{1,255}$ are 400 with the backend's texts, changing nothing", async () => {
+    it("table, key and provider names outside ^[a-zA-Z0-9_-]{1,255}$, and workflow names outside a principal's characters, are 400 with the backend's texts, changing nothing", async () => {
       const table = fresh("names");
       await put(owner, table, "k", 1);
       const long = "x".repeat(256);
@@ -499,7 +499,7 @@ describeEach(storages, "Floww KV routes over HTTP", (storage) => {
           "POST",
           `/${PROVIDER}/permissions/${table}`,
           { body: { workflow_id: "bad wf" } },
-          invalidName("Workflow", BAD_CHARS),
+          invalidName("Workflow", "must contain only alphanumeric characters and _ . @ + = -"),
         ],
         [
           "POST",
@@ -602,9 +602,10 @@ describeEach(storages, "Floww KV routes over HTTP", (storage) => {
     /** `{ "value": [[…[1]…]] }`: a value nesting `depth` arrays. */
     const nestedBody = (depth: number) => `{"value":${"[".repeat(depth)}1${"]".repeat(depth)}}`;
 
-    it("a value nesting limits.maxValueDepth levels is stored and read back, as Cairn's other faces store it", async () => {
+    // An item keeps its value in a record ({ value, created_at, updated_at }), one level more.
+    it("a value nesting one level less than limits.maxValueDepth is stored and read back", async () => {
       const table = fresh("deep");
-      const depth = limits.maxValueDepth;
+      const depth = limits.maxValueDepth - 1;
       const answer = await call(owner, "PUT", `/${PROVIDER}/${table}/k`, {
         raw: nestedBody(depth),
       });
@@ -616,10 +617,11 @@ describeEach(storages, "Floww KV routes over HTTP", (storage) => {
       });
     });
 
-    it("a value nesting deeper than limits.maxValueDepth, even 20,000 levels, is 400 VALUE_TOO_DEEP, changing nothing", async () => {
+    // The body (`{ "value": … }`) is one level deeper than its value: the body's limit answers.
+    it("a value nesting limits.maxValueDepth levels or more, even 20,000, is 400 VALUE_TOO_DEEP, changing nothing", async () => {
       const table = fresh("deeper");
       await put(owner, table, "k", "shallow");
-      for (const depth of [limits.maxValueDepth + 1, 1000, 5000, 20_000]) {
+      for (const depth of [limits.maxValueDepth, 1000, 5000, 20_000]) {
         for (const target of [table, fresh("deepnew")]) {
           await refused(
             owner,

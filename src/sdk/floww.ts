@@ -3,6 +3,7 @@
  * Floww routes: `new KVStore(provider, { url, token })`, so workflow code written for Floww runs
  * with Cairn as its backend. Failures are `KVError`s with the status and the server's `detail`.
  */
+import { checkName } from "../protocol/floww-name.js";
 
 export class KVError extends Error {
   override readonly name = "KVError";
@@ -75,8 +76,20 @@ export class KVStore {
     return json as T;
   }
 
-  #at(...parts: string[]): string {
-    return parts.map((part) => `/${encodeURIComponent(part)}`).join("");
+  /** The path of a table (and a key), checked as the server would: 400 before sending. */
+  #at(table: string, key?: string): string {
+    const names: [string, "Table" | "Key"][] = [[table, "Table"]];
+    if (key !== undefined) names.push([key, "Key"]);
+    return names
+      .map(([name, what]) => {
+        try {
+          return `/${checkName(name, what)}`;
+        } catch (error) {
+          const detail = (error as Error).message;
+          throw new KVError(detail, 400, { detail, code: "INVALID_ARGUMENT" });
+        }
+      })
+      .join("");
   }
 
   /** The value at `key`; `KVError` 404 when there is none. */
@@ -108,7 +121,7 @@ export class KVStore {
   }
 
   async listPermissions(table: string): Promise<KVPermission[]> {
-    return this.#call("GET", this.#at("permissions", table));
+    return this.#call("GET", `/permissions${this.#at(table)}`);
   }
 
   /** Lets `workflowId` read (and with `write`, write) `table`, replacing what it had. */
@@ -117,7 +130,7 @@ export class KVStore {
     workflowId: string,
     { read = true, write = false }: { read?: boolean; write?: boolean } = {},
   ): Promise<KVPermission> {
-    return this.#call("POST", this.#at("permissions", table), {
+    return this.#call("POST", `/permissions${this.#at(table)}`, {
       workflow_id: workflowId,
       can_read: read,
       can_write: write,
@@ -125,6 +138,6 @@ export class KVStore {
   }
 
   async revokePermission(table: string, workflowId: string): Promise<void> {
-    await this.#call("DELETE", this.#at("permissions", table, workflowId));
+    await this.#call("DELETE", `/permissions${this.#at(table)}/${encodeURIComponent(workflowId)}`);
   }
 }

@@ -12,6 +12,7 @@
  */
 import { encodeWriteKey, type KvKey } from "../../codec/key-codec.js";
 import { decodeValue, encodeValueChecked } from "../../codec/value-codec.js";
+import { assertValueDepth } from "../../codec/value-depth.js";
 import { checkCommit } from "../../engine/commit-limits.js";
 import {
   commitMutations,
@@ -21,6 +22,8 @@ import {
 } from "../../engine/database.js";
 import { listIterator } from "../../kv/kv-list-iterator.js";
 import { KvError } from "../../kv-error.js";
+import { limits } from "../../limits.js";
+import { checkName } from "../../protocol/floww-name.js";
 
 /** Who calls: a workflow id, and whether it manages every table of the provider. */
 export interface FlowwCaller {
@@ -42,20 +45,8 @@ export interface FlowwPermission {
   readonly created_at: string;
 }
 
-const NAME = /^[a-zA-Z0-9_-]+$/;
-const MAX_NAME = 255;
 /** The backend refuses a value whose JSON is longer than this (pydantic, 422). */
 const MAX_VALUE_CHARS = 1_000_000;
-
-/** A table, key, provider or workflow name; 400 with the backend's texts. */
-export function checkName(name: string, what: "Table" | "Key" | "Provider" | "Workflow"): string {
-  const refuse = (reason: string) => new KvError("INVALID_ARGUMENT", `${what} name ${reason}`);
-  if (name === "") throw refuse("cannot be empty");
-  if (name.length > MAX_NAME) throw refuse(`too long (max ${MAX_NAME} characters)`);
-  if (!NAME.test(name))
-    throw refuse("must contain only alphanumeric characters, underscores, and hyphens");
-  return name;
-}
 
 const now = () => new Date().toISOString();
 
@@ -158,6 +149,8 @@ export class FlowwStore {
     checkName(table, "Table");
     checkName(key, "Key");
     if (value === undefined) throw new KvError("UNPROCESSABLE", "The body needs a value");
+    // Before JSON.stringify, which a deep enough value overflows; one level goes to the record.
+    assertValueDepth(value, limits.maxValueDepth - 1);
     const text = JSON.stringify(value);
     if (text.length > MAX_VALUE_CHARS)
       throw new KvError(

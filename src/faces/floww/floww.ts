@@ -13,9 +13,10 @@ import { errors as joseErrors, jwtVerify } from "jose";
 import { concatBytes, encodeKey } from "../../codec/key-codec.js";
 import { Permissions } from "../../kv/grants.js";
 import { KvError } from "../../kv-error.js";
+import { checkName } from "../../protocol/floww-name.js";
 import type { Authenticator, Face, Principal, Route, RouteRequest } from "../face.js";
 import { bearerToken, fields, Reply } from "../http-io.js";
-import { checkName, FlowwStore } from "./floww-store.js";
+import { FlowwStore } from "./floww-store.js";
 
 /** The namespace of callers with a Cairn token. */
 const CAIRN_NAMESPACE = "default";
