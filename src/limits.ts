@@ -117,6 +117,11 @@ export const limits = {
   tokenCacheMs: 500,
   /** Principals (and names tried) a server keeps read; past it the copies are dropped and read again. */
   maxCachedPrincipals: 10_000,
+  /**
+   * The longest TTL (ms) a write may give, about 31,700 years: its expiry must fit storage's
+   * 64-bit integers and a `Date`.
+   */
+  maxExpireInMs: 1e15,
   /** How long (ms) Happy Server's update events are kept for clients resuming their stream. */
   happyUpdateRetentionMs: 3_600_000,
   /** Keys one grouped storage read (the server's concurrent point reads, merged) asks for at most. */

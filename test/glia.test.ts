@@ -17,6 +17,7 @@ import { fuzz, hostileValue, jsonText, nearValid, timeoutFor } from "./fuzz/fuzz
 import {
   collect,
   describeEach,
+  jsonOf,
   POSTGRES_URL,
   type Storage,
   serverForTests,
@@ -97,12 +98,7 @@ describeEach(storages, "glia REST face", (storage) => {
     }
     const response = await fetch(`${server().url}${path}`, { method, headers, body });
     const text = await response.text();
-    let json: unknown;
-    try {
-      json = text === "" ? undefined : JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
+    const json = jsonOf(text);
     return { status: response.status, json, text, headers: response.headers };
   };
 

@@ -8,7 +8,15 @@
 import fc from "fast-check";
 import { io, type Socket } from "socket.io-client";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { describeEach, RawBody, serverForTests, sseStream, storages, until } from "./targets.js";
+import {
+  describeEach,
+  jsonOf,
+  RawBody,
+  serverForTests,
+  sseStream,
+  storages,
+  until,
+} from "./targets.js";
 
 const TOKEN = "happy-admin-token-123";
 
@@ -59,12 +67,7 @@ describeEach(storages, "Happy Server kv over HTTP", (storage) => {
         body === undefined ? undefined : body instanceof RawBody ? body.text : JSON.stringify(body),
     });
     const text = await response.text();
-    let json: Json;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
+    const json = jsonOf(text) as Json;
     return { status: response.status, json, text };
   }
 

@@ -11,7 +11,7 @@ import { encodeKey } from "../src/codec/key-codec.js";
 import { KvError, openKv } from "../src/index.js";
 import type { CairnServer } from "../src/server/server.js";
 import { fuzz, isErrorCode, nearValid, timeoutFor } from "./fuzz/fuzz.js";
-import { collect, describeEach, serverForTests, storages, until } from "./targets.js";
+import { collect, describeEach, jsonOf, serverForTests, storages, until } from "./targets.js";
 
 const TOKEN = "identity-admin-token-123";
 
@@ -48,12 +48,7 @@ function clientOf(server: () => CairnServer) {
       body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
     });
     const text = await response.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
+    const json = jsonOf(text);
     return { status: response.status, json, text };
   };
 

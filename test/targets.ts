@@ -476,3 +476,12 @@ export async function sseStream(url: string, headers: Record<string, string>) {
     close: () => controller.abort(),
   };
 }
+
+/** `text` parsed as JSON; `undefined` when it is empty or not JSON. */
+export function jsonOf(text: string): unknown {
+  try {
+    return text === "" ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -22,7 +22,7 @@ export const denoClientMessages: CommitLimitMessages = {
 /**
  * `commit`, checked against Deno's atomic limits (`ATOMIC_TOO_LARGE`): checks, mutations, the
  * total size (check keys, mutation keys, value-carrying keys twice, values) and the total size of
- * value-carrying keys. The only way to make the commit `Database.commit` takes; the SDK and every
+ * value-carrying keys; and a set's TTL against `limits.maxExpireInMs` (`INVALID_ARGUMENT`). The only way to make the commit `Database.commit` takes; the SDK and every
  * face call it with their protocol's texts.
  */
 export function checkCommit(
@@ -49,6 +49,15 @@ export function checkCommit(
         for (const key of m.keysIfUndelivered) total += key.length;
         break;
       case "set":
+        if (m.expireIn !== undefined && !(m.expireIn <= limits.maxExpireInMs)) {
+          throw new KvError(
+            "INVALID_ARGUMENT",
+            `expireIn ${m.expireIn} ms is longer than the longest TTL (${limits.maxExpireInMs} ms)`,
+          );
+        }
+        total += m.key.length * 2 + encodedSize(m.value);
+        keys += m.key.length;
+        break;
       case "sum":
       case "min":
       case "max":

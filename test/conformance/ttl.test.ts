@@ -1,5 +1,5 @@
 import { beforeEach, expect, it } from "vitest";
-import type { KvListOptions, KvListSelector } from "../../src/index.js";
+import { type KvListOptions, type KvListSelector, limits } from "../../src/index.js";
 import { collect, conformance, sleep, until } from "../targets.js";
 
 conformance("TTL", (kv) => {
@@ -25,6 +25,19 @@ conformance("TTL", (kv) => {
       ["session", 2],
     ]);
     expect(await kv().delete(["session"])).toEqual({ success: true, deletedCount: 1 });
+  });
+
+  it("refuses a TTL past limits.maxExpireInMs with INVALID_ARGUMENT, writing nothing", async () => {
+    await kv().set(["far"], "before");
+    for (const expireIn of [limits.maxExpireInMs + 1, 9.3e18]) {
+      const write = kv().set(["far"], "after", { expireIn });
+      await expect(write).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+      const atomic = kv().atomic().set(["far"], "after", { expireIn }).commit();
+      await expect(atomic).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    }
+    expect((await kv().get(["far"])).value).toBe("before");
+    await kv().set(["far"], "longest", { expireIn: limits.maxExpireInMs });
+    expect((await kv().get(["far"])).value).toBe("longest");
   });
 
   it("treats an expired key as absent in checks", async () => {

@@ -151,7 +151,16 @@ export class FlowwStore {
     if (value === undefined) throw new KvError("UNPROCESSABLE", "The body needs a value");
     // Before JSON.stringify, which a deep enough value overflows; one level goes to the record.
     assertValueDepth(value, limits.maxValueDepth - 1);
-    const text = JSON.stringify(value);
+    const text = JSON.stringify(value, (_, v) => {
+      if (typeof v === "number" && !Number.isFinite(v)) {
+        // JSON text can say 1e309, which no double holds: it would read back as null.
+        throw new KvError(
+          "UNPROCESSABLE",
+          "The value holds a number too large for JSON (e.g. 1e309)",
+        );
+      }
+      return v;
+    });
     if (text.length > MAX_VALUE_CHARS)
       throw new KvError(
         "UNPROCESSABLE",
