@@ -1,0 +1,154 @@
+/**
+ * AWS Signature Version 4, verified as DynamoDB verifies it (for the DynamoDB face): the request's
+ * `Authorization: AWS4-HMAC-SHA256 Credential=<key id>/<date>/<region>/<service>/aws4_request,
+ * SignedHeaders=…, Signature=…` must be the HMAC of its canonical form under the key id's secret,
+ * dated within 15 minutes of the server's clock. Failures carry DynamoDB's error names.
+ */
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+
+/** A refusal, with the name and message DynamoDB answers it with (HTTP 400). */
+export class SignatureError extends Error {
+  constructor(
+    readonly type:
+      | "MissingAuthenticationTokenException"
+      | "IncompleteSignatureException"
+      | "InvalidSignatureException"
+      | "UnrecognizedClientException",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What of a request the signature covers. */
+export interface SignedRequest {
+  readonly method: string;
+  /** The path as sent, still percent-encoded. */
+  readonly path: string;
+  /** The query string as sent, without `?`. */
+  readonly query: string;
+  /** Header values by lowercase name (repeated headers joined with `,`). */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Uint8Array;
+}
+
+/** How far the request's date may be from the server's clock. */
+const MAX_SKEW_MS = 15 * 60_000;
+
+const AUTHORIZATION =
+  /^AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request\s*,\s*SignedHeaders=([a-z0-9\-;]+)\s*,\s*Signature=([0-9a-f]{64})$/;
+
+const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
+const hmac = (key: string | Buffer, data: string) =>
+  createHmac("sha256", key).update(data).digest();
+
+/** RFC 3986 encoding, as SigV4 canonicalizes query parameters. */
+const uriEncode = (text: string) =>
+  encodeURIComponent(text).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+
+function canonicalQuery(query: string): string {
+  if (query === "") return "";
+  return query
+    .split("&")
+    .map((pair) => {
+      const at = pair.indexOf("=");
+      const [name, value] = at === -1 ? [pair, ""] : [pair.slice(0, at), pair.slice(at + 1)];
+      const decode = (s: string) => decodeURIComponent(s.replace(/\+/g, " "));
+      return [uriEncode(decode(name)), uriEncode(decode(value))] as const;
+    })
+    .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
+    .map(([name, value]) => `${name}=${value}`)
+    .join("&");
+}
+
+const header = (request: SignedRequest, name: string): string | undefined => {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value.join(",") : value;
+};
+
+/** `20240102T030405Z` as epoch ms; `NaN` when malformed. */
+function amzTime(text: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text);
+  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : Number.NaN;
+}
+
+/**
+ * The access key id that signed `request`, once its signature holds under `secretOf(keyId)`
+ * (`undefined`: no such key) at `now`; throws `SignatureError` otherwise.
+ */
+export function verifySignature(
+  request: SignedRequest,
+  secretOf: (accessKeyId: string) => string | undefined,
+  now: number,
+): string {
+  const authorization = header(request, "authorization");
+  if (authorization === undefined)
+    throw new SignatureError(
+      "MissingAuthenticationTokenException",
+      "Request is missing Authentication Token",
+    );
+  const m = AUTHORIZATION.exec(authorization.trim());
+  if (!m) {
+    throw new SignatureError(
+      "IncompleteSignatureException",
+      `Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters, and the AWS4-HMAC-SHA256 algorithm. Authorization=${authorization}`,
+    );
+  }
+  const [, keyId, date, region, service, signedHeaders, signature] = m as unknown as string[];
+  const amzDate = header(request, "x-amz-date") ?? "";
+  const at = amzTime(amzDate);
+  if (Number.isNaN(at) || !amzDate.startsWith(date!)) {
+    throw new SignatureError(
+      "IncompleteSignatureException",
+      "The request must carry an X-Amz-Date header (yyyyMMdd'T'HHmmss'Z') of the credential's date",
+    );
+  }
+  if (Math.abs(now - at) > MAX_SKEW_MS) {
+    const shown = (ms: number) => new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, "");
+    throw new SignatureError(
+      "InvalidSignatureException",
+      `Signature expired: ${amzDate} is now earlier than ${shown(now - MAX_SKEW_MS)} (${shown(now)} - 15 min.)`,
+    );
+  }
+  const secret = secretOf(keyId!);
+  if (secret === undefined) {
+    throw new SignatureError(
+      "UnrecognizedClientException",
+      "The security token included in the request is invalid.",
+    );
+  }
+  const names = signedHeaders!.split(";");
+  if (!names.includes("host")) {
+    throw new SignatureError("InvalidSignatureException", "'Host' must be a signed header");
+  }
+  const canonicalHeaders = names
+    .map((name) => `${name}:${(header(request, name) ?? "").trim().replace(/\s+/g, " ")}\n`)
+    .join("");
+  // The body's own hash, whatever a header claims: a claimed one that differs is a mismatch.
+  const payloadHash = sha256(request.body);
+  const claimed = header(request, "x-amz-content-sha256");
+  const canonical = [
+    request.method,
+    request.path || "/",
+    canonicalQuery(request.query),
+    canonicalHeaders,
+    signedHeaders,
+    payloadHash,
+  ].join("\n");
+  const scope = `${date}/${region}/${service}/aws4_request`;
+  const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${sha256(canonical)}`;
+  const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, date!), region!), service!), "aws4_request");
+  const expected = hmac(key, toSign);
+  const given = Buffer.from(signature!, "hex");
+  const matches = given.length === expected.length && timingSafeEqual(given, expected);
+  if (!matches || (claimed !== undefined && claimed !== payloadHash)) {
+    throw new SignatureError(
+      "InvalidSignatureException",
+      "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+    );
+  }
+  return keyId!;
+}
