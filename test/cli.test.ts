@@ -8,6 +8,7 @@ import https from "node:https";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { openKv } from "../src/index.js";
 import {
@@ -84,6 +85,38 @@ describe("cairn serve", () => {
     const local = await openKv(data);
     expect((await local.get(["from", "cli"])).value).toBe(42);
     await local.close();
+  });
+
+  it("accepts Floww's workflow tokens with --floww-jwt-secret or CAIRN_FLOWW_JWT_SECRET, and only then", async () => {
+    const secret = "floww-signing-secret";
+    const jwt = await new SignJWT({ workflow_id: "wf-1", namespace_id: "ns-1" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setAudience("floww-workflow")
+      .setIssuer("floww-backend")
+      .setExpirationTime("1h")
+      .sign(new TextEncoder().encode(secret));
+    const tables = async (url: string) => {
+      const response = await fetch(`${url}/api/kv/main`, {
+        headers: { authorization: `Bearer ${jwt}` },
+      });
+      return { status: response.status, json: await response.json() };
+    };
+    for (const [args, env] of [
+      [["--floww-jwt-secret", secret], {}],
+      [[], { CAIRN_FLOWW_JWT_SECRET: secret }],
+    ] as const) {
+      const { child, lines } = await serve(["--data", ":memory:", ...args], env);
+      expect(await tables(/listening on (\S+)/.exec(lines[0]!)![1]!)).toEqual({
+        status: 200,
+        json: { tables: [] },
+      });
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    }
+    const { child, lines } = await serve(["--data", ":memory:"]);
+    expect((await tables(/listening on (\S+)/.exec(lines[0]!)![1]!)).status).toBe(401);
+    child.kill("SIGTERM");
+    await once(child, "exit");
   });
 
   it("serves without auth only when told to, through an environment variable too", async () => {
