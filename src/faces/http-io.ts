@@ -314,3 +314,23 @@ export function fields(
   }
   return b;
 }
+
+/**
+ * A query parameter that must be an integer from `min` to `max` (absent: `fallback`);
+ * `INVALID_ARGUMENT` otherwise.
+ */
+export function integerParam(
+  text: string | null,
+  name: string,
+  { min, max, fallback }: { min: number; max: number; fallback: number },
+): number {
+  if (text === null) return fallback;
+  const n = Number(text);
+  if (!/^-?\d+$/.test(text) || n < min || n > max) {
+    throw new KvError(
+      "INVALID_ARGUMENT",
+      `${name} must be an integer from ${min} to ${max} (default ${fallback})`,
+    );
+  }
+  return n;
+}

@@ -8,7 +8,7 @@
 import { KvError } from "../../kv-error.js";
 import { limits } from "../../limits.js";
 import type { Face, Route, RouteRequest } from "../face.js";
-import { fields, Reply } from "../http-io.js";
+import { fields, integerParam, Reply } from "../http-io.js";
 import { checkKey, GliaKvStore, ttlMs } from "./glia-store.js";
 
 const ALLOW = "GET, POST, DELETE, OPTIONS";
@@ -59,14 +59,11 @@ async function get(request: RouteRequest, fromPath: boolean) {
 
 async function list(request: RouteRequest) {
   const prefix = request.query.get("prefix") ?? "";
-  const limitText = request.query.get("limit") ?? "100";
-  const limit = Number(limitText);
-  if (!/^\d+$/.test(limitText) || limit < 1 || limit > limits.maxListLimit) {
-    throw new KvError(
-      "INVALID_ARGUMENT",
-      `limit must be an integer from 1 to ${limits.maxListLimit} (default 100)`,
-    );
-  }
+  const limit = integerParam(request.query.get("limit"), "limit", {
+    min: 1,
+    max: limits.maxListLimit,
+    fallback: 100,
+  });
   const items = [];
   for await (const item of storeOf(request).itemsAsyncIterator({ prefix })) {
     items.push({ key: item.key, value: item.value, expires: item.expires });

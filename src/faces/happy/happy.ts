@@ -9,7 +9,7 @@ import { isVersionstamp } from "../../codec/versionstamp.js";
 import { KvError } from "../../kv-error.js";
 import { formatSse } from "../../protocol/sse.js";
 import type { Face, Route, RouteRequest } from "../face.js";
-import { fields, Reply, StreamReply } from "../http-io.js";
+import { fields, integerParam, Reply, StreamReply } from "../http-io.js";
 import { attachUpdates } from "./happy-socket.js";
 import { followUpdates, HappyKvStore } from "./happy-store.js";
 
@@ -19,16 +19,6 @@ const queues = new Map();
 const storeOf = (request: RouteRequest) =>
   new HappyKvStore(() => request.database, queues, request.databaseId);
 const userOf = (request: RouteRequest) => ({ uid: request.principal.name });
-
-/** `limit=` as the original coerces it: an integer 1–1000, default 100. */
-function limitOf(text: string | null): number | undefined {
-  if (text === null) return undefined;
-  const limit = Number(text);
-  if (text.trim() === "" || !Number.isInteger(limit)) {
-    throw new KvError("INVALID_ARGUMENT", "limit must be an integer from 1 to 1000");
-  }
-  return limit;
-}
 
 /** `GET /v1/kv/updates`: the user's update events, `event: update` with the commit's versionstamp as `id:`. */
 function updates(request: RouteRequest): StreamReply {
@@ -68,7 +58,11 @@ const routes: Route[] = [
     handle: (request) =>
       storeOf(request).list(userOf(request), {
         prefix: request.query.get("prefix") ?? undefined,
-        limit: limitOf(request.query.get("limit")),
+        limit: integerParam(request.query.get("limit"), "limit", {
+          min: 1,
+          max: 1000,
+          fallback: 100,
+        }),
       }),
   },
   { method: "GET", path: "/updates", access: "read", handle: async (request) => updates(request) },
