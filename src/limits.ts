@@ -126,6 +126,26 @@ export const limits = {
   happyUpdateRetentionMs: 3_600_000,
   /** Keys one grouped storage read (the server's concurrent point reads, merged) asks for at most. */
   maxGroupedReadKeys: 1000,
+  /** DynamoDB: an item's size as DynamoDB counts it (names and values), and a Query's or Scan's page. */
+  dynamoMaxItemBytes: 400 * 1024,
+  dynamoMaxPageBytes: 1024 * 1024,
+  /** DynamoDB: keys of one BatchGetItem, requests of one BatchWriteItem, items of one transaction. */
+  dynamoMaxBatchGetKeys: 100,
+  dynamoMaxBatchWriteRequests: 25,
+  dynamoMaxTransactItems: 100,
+  /** DynamoDB: a request's body (BatchWriteItem's 16 MB), and a transaction's items together. */
+  dynamoMaxRequestBytes: 16 * 1024 * 1024,
+  dynamoMaxTransactionBytes: 4 * 1024 * 1024,
+  /**
+   * DynamoDB: what one commit may hold: a transaction's 100 items with a table check each, an
+   * idempotency token, and each item's entries in up to 25 indexes (deleted and written).
+   */
+  dynamoCommit: {
+    maxChecks: 201,
+    maxMutations: 5101,
+    maxTotalMutationBytes: 256 * 1024 * 1024,
+    maxTotalKeyBytes: 64 * 1024 * 1024,
+  },
   /** How long (ms) a closing server waits for its connections' responses before cutting them. */
   closeDeadlineMs: 10_000,
 } as const;

@@ -1,11 +1,12 @@
 /**
  * The `cairn` command: `serve` (serve-command.ts), the data commands (data-commands.ts) and
- * `token` (token-command.ts). Every flag has an environment variable and one sentence of help;
+ * `token` (token-command.ts) and `dynamodb` (dynamodb-command.ts). Every flag has an environment variable and one sentence of help;
  * options are parsed once.
  */
 import { Command } from "commander";
 import { KvError } from "../kv-error.js";
 import { addDataCommands } from "./data-commands.js";
+import { addDynamodbCommand } from "./dynamodb-command.js";
 import { addServeCommand, version } from "./serve-command.js";
 import { addTokenCommand } from "./token-command.js";
 
@@ -18,6 +19,7 @@ function program(): Command {
   addServeCommand(cli);
   addDataCommands(cli);
   addTokenCommand(cli);
+  addDynamodbCommand(cli);
   return cli;
 }
 

@@ -9,6 +9,7 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../codec/duration.js";
+import { parseTableDeclaration, type TableDeclaration } from "../faces/dynamodb/declared-tables.js";
 import { DEFAULT_PATH } from "../kv/local-database.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
@@ -100,6 +101,7 @@ interface ServeFlags {
   idleTimeout: number;
   maxConnections: number;
   flowwJwtSecret?: string;
+  dynamodbTable: TableDeclaration[];
 }
 
 const isUrl = (data: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(data);
@@ -110,6 +112,15 @@ function withoutPassword(data: string): string {
   const url = new URL(data);
   if (url.password) url.password = "***";
   return url.toString();
+}
+
+/** `--dynamodb-table`, repeated: each declaration parsed, commander's way. */
+function tableDeclarations(text: string, previous: TableDeclaration[]): TableDeclaration[] {
+  try {
+    return [...previous, parseTableDeclaration(text)];
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 /** Where `cairn serve` keeps the token it generated for the SQLite file `data`. */
@@ -165,6 +176,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     idleTimeoutMs: flags.idleTimeout,
     maxConnections: flags.maxConnections,
     flowwJwtSecret: flags.flowwJwtSecret,
+    dynamodbTables: flags.dynamodbTable,
     auth: flags.auth,
     token,
     tls: flags.tlsCert
@@ -313,6 +325,14 @@ export function addServeCommand(cli: Command): void {
         "--floww-jwt-secret <secret>",
         "The secret Floww signs its workflow tokens with: Floww's routes then accept them.",
       ).env("CAIRN_FLOWW_JWT_SECRET"),
+    )
+    .addOption(
+      new Option(
+        "--dynamodb-table <NAME[:HASH[:RANGE]]>",
+        "A DynamoDB table to create at start if missing (repeatable; keys attribute[=S|N|B], default id), e.g. users:email.",
+      )
+        .argParser(tableDeclarations)
+        .default([]),
     )
     .action((flags: ServeFlags, command: Command) => serve(withSwitchesFromEnv(flags, command)));
 }

@@ -3,6 +3,7 @@
  * (`--url`, with an admin `--token`), or on a database directly with `--data` when no server runs.
  * Either way a command works on, and `--json` prints, the admin API's JSON.
  */
+import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parseDuration } from "../codec/duration.js";
 import { type Grant, type GrantAccess, grantsFromJson, grantsToJson } from "../kv/grants.js";
@@ -14,6 +15,7 @@ import { type CreatedToken, tokenAdmin } from "../server/admin-api.js";
 import { databaseName } from "../server/databases.js";
 import { type TokenInfo, TokenStore } from "../server/tokens.js";
 import { type ServerFlags, serverOptions, withServerToken } from "./data-commands.js";
+import { tokenFile } from "./serve-command.js";
 
 /** `POST /admin/tokens`'s body. */
 interface NewTokenJson {
@@ -88,8 +90,22 @@ function adminApiAt(url: string, token: string | undefined): Principals {
   };
 }
 
+/**
+ * The token of the server that serves `data`, which seals new tokens for AWS Signature V4: the
+ * given one (`CAIRN_TOKEN`), else the one `cairn serve` saved beside a SQLite file.
+ */
+function serverTokenOf(data: string, given: string | undefined): string | undefined {
+  if (given) return given;
+  const file = isPostgresUrl(data) ? undefined : tokenFile(data);
+  return file !== undefined && existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
+}
+
 /** Runs `use` on the principals of the database at `data`, which must exist; closes it after. */
-async function withDatabase<T>(data: string, use: (p: Principals) => Promise<T>): Promise<T> {
+async function withDatabase<T>(
+  data: string,
+  serverToken: string | undefined,
+  use: (p: Principals) => Promise<T>,
+): Promise<T> {
   if (!(await localDatabaseExists(data))) {
     // A mistyped path would otherwise make a new, empty database no server reads.
     const where = isPostgresUrl(data) ? "in the schema that --data names" : `at ${data}`;
@@ -100,7 +116,7 @@ async function withDatabase<T>(data: string, use: (p: Principals) => Promise<T>)
   }
   const database = openLocalDatabase(data, { sweep: false });
   try {
-    return await use(tokenAdmin(new TokenStore(database)));
+    return await use(tokenAdmin(new TokenStore(database, serverTokenOf(data, serverToken))));
   } finally {
     await database.close();
   }
@@ -125,7 +141,7 @@ function withPrincipals<T>(
       );
     }
   }
-  return withDatabase(flags.data, use);
+  return withDatabase(flags.data, flags.token, use);
 }
 
 /** A grant's prefix as a key path, `""` for every key. */

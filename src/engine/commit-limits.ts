@@ -19,6 +19,14 @@ export const denoClientMessages: CommitLimitMessages = {
   keySize: `Total key size too large (max ${limits.maxTotalKeyBytes} bytes)`,
 };
 
+/** The atomic limits a commit is checked against: Deno's (`limits`), unless a face needs others. */
+export interface CommitBounds {
+  readonly maxChecks: number;
+  readonly maxMutations: number;
+  readonly maxTotalMutationBytes: number;
+  readonly maxTotalKeyBytes: number;
+}
+
 /**
  * `commit`, checked against Deno's atomic limits (`ATOMIC_TOO_LARGE`): checks, mutations, the
  * total size (check keys, mutation keys, value-carrying keys twice, values) and the total size of
@@ -28,10 +36,11 @@ export const denoClientMessages: CommitLimitMessages = {
 export function checkCommit(
   commit: Commit,
   messages: CommitLimitMessages = denoClientMessages,
+  bounds: CommitBounds = limits,
 ): CheckedCommit {
   const fail = (message: string) => new KvError("ATOMIC_TOO_LARGE", message);
-  if (commit.checks.length > limits.maxChecks) throw fail(messages.checks);
-  if (commit.mutations.length > limits.maxMutations) throw fail(messages.mutations);
+  if (commit.checks.length > bounds.maxChecks) throw fail(messages.checks);
+  if (commit.mutations.length > bounds.maxMutations) throw fail(messages.mutations);
   let total = 0;
   let keys = 0;
   for (const check of commit.checks) total += check.key.length;
@@ -69,7 +78,7 @@ export function checkCommit(
       default: // queue bookkeeping: no keys or values
     }
   }
-  if (total > limits.maxTotalMutationBytes) throw fail(messages.totalSize);
-  if (keys > limits.maxTotalKeyBytes) throw fail(messages.keySize);
+  if (total > bounds.maxTotalMutationBytes) throw fail(messages.totalSize);
+  if (keys > bounds.maxTotalKeyBytes) throw fail(messages.keySize);
   return commit as CheckedCommit;
 }

@@ -31,6 +31,18 @@ export interface Principal {
 export interface Authenticator {
   /** The principal behind an `Authorization` header; rejects with `UNAUTHORIZED` otherwise. */
   authenticate(authorization: string | undefined): Principal | Promise<Principal>;
+  /**
+   * The principal named `name` and the token it signs requests with (AWS Signature V4: the
+   * access key id is the name, the secret access key the token); `UNAUTHORIZED` when there is
+   * none, its token expired, or its token was not kept sealed (tokens.ts).
+   */
+  signingKey(name: string): SigningKey | Promise<SigningKey>;
+}
+
+export interface SigningKey {
+  readonly principal: Principal;
+  /** `null` when auth is off: any signature is accepted. */
+  readonly secret: string | null;
 }
 
 /** What a face's route handler receives. */
@@ -70,7 +82,10 @@ export interface Route {
   readonly method: "GET" | "POST" | "PUT" | "DELETE";
   /** Path below the face's base, e.g. `/keys/*` or `/v2/watch`. */
   readonly path: string;
-  /** Matched only when this header has this value (DynamoDB's `X-Amz-Target` at `POST /`). */
+  /**
+   * Matched only when this header has this value (DynamoDB's `X-Amz-Target` at `POST /`); a
+   * value ending in `*`, when the header starts with what precedes it and no other route matches.
+   */
   readonly header?: { readonly name: string; readonly value: string };
   readonly access: Access;
   /** Whether a request naming a database that does not exist creates it (default: `access` is write). */

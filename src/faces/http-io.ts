@@ -10,8 +10,22 @@ import { limits } from "../limits.js";
 export type Request = IncomingMessage | Http2ServerRequest;
 export type Response = ServerResponse | Http2ServerResponse;
 
-/** Reads the body; `PAYLOAD_TOO_LARGE` past `maxBytes`. */
-export async function readBody(req: Request, maxBytes: number): Promise<Buffer> {
+const bodies = new WeakMap<Request, Promise<Buffer>>();
+
+/**
+ * Reads the body; `PAYLOAD_TOO_LARGE` past `maxBytes`. Read once per request: a later call (a
+ * face's handler after its authentication read the body to check a signature) gets the same.
+ */
+export function readBody(req: Request, maxBytes: number): Promise<Buffer> {
+  let body = bodies.get(req);
+  if (body === undefined) {
+    body = readBodyOnce(req, maxBytes);
+    bodies.set(req, body);
+  }
+  return body;
+}
+
+async function readBodyOnce(req: Request, maxBytes: number): Promise<Buffer> {
   const length = req.headers["content-length"];
   if (length !== undefined) {
     if (Number(length) > maxBytes) throw tooLarge(maxBytes);

@@ -31,7 +31,10 @@ const adminOf = (key: string): Principal => ({
 });
 
 /** Everyone is the admin: only when the operator explicitly turns auth off. */
-export const noAuth: Authenticator = { authenticate: () => adminOf("") };
+export const noAuth: Authenticator = {
+  authenticate: () => adminOf(""),
+  signingKey: () => ({ principal: adminOf(""), secret: null }),
+};
 
 /** A stored principal as requests act for it; its grants compiled once per database. */
 class Granted implements Principal {
@@ -103,14 +106,21 @@ export function tokenAuthenticator(token: string, store: TokenStore): Authentica
         `This token expired at ${new Date(found.expiresAt).toISOString()}.`,
       );
     }
-    return principalOf(found);
+    return found;
   }
 
-  /** The principal named `name`, if `valid` holds of it; without a promise while its copy is fresh. */
-  function stored(name: string, valid: (p: StoredPrincipal) => boolean) {
+  /**
+   * `then` of the principal named `name`, if `valid` holds of it; without a promise while its
+   * copy is fresh.
+   */
+  function stored<T>(
+    name: string,
+    valid: (p: StoredPrincipal) => boolean,
+    then: (p: StoredPrincipal) => T,
+  ): T | Promise<T> {
     const cached = store.cached(name);
-    if (cached !== undefined) return accepted(cached, valid);
-    return store.find(name).then((found) => accepted(found, valid));
+    if (cached !== undefined) return then(accepted(cached, valid));
+    return store.find(name).then((found) => then(accepted(found, valid)));
   }
 
   /**
@@ -133,7 +143,7 @@ export function tokenAuthenticator(token: string, store: TokenStore): Authentica
         const name = derivedPrincipal(presented);
         const now = Date.now();
         if (name !== null) {
-          return stored(name, (p) => verifyDerivedToken(p.hash, presented, now));
+          return stored(name, (p) => verifyDerivedToken(p.hash, presented, now), principalOf);
         }
         if (verifyDerivedToken(token, presented, now)) return admin;
         throw invalid();
@@ -141,7 +151,15 @@ export function tokenAuthenticator(token: string, store: TokenStore): Authentica
       if (equalsToken(presented)) return admin;
       const parsed = parseToken(presented);
       if (parsed === undefined) throw invalid();
-      return stored(parsed.name, (p) => isSecretOf(p, parsed.secret));
+      return stored(parsed.name, (p) => isSecretOf(p, parsed.secret), principalOf);
+    },
+    signingKey(name) {
+      if (name === ADMIN) return { principal: admin, secret: token };
+      return stored(
+        name,
+        (p) => store.tokenOf(p) !== undefined,
+        (p) => ({ principal: principalOf(p), secret: store.tokenOf(p)! }),
+      );
     },
   };
 }

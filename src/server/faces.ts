@@ -4,6 +4,8 @@
  * a line here.
  */
 import { databaseProtocol } from "../faces/database-protocol/database-protocol.js";
+import type { TableDeclaration } from "../faces/dynamodb/declared-tables.js";
+import { dynamodbFace } from "../faces/dynamodb/dynamodb.js";
 import type { Face } from "../faces/face.js";
 import { flowwFace } from "../faces/floww/floww.js";
 import { glia } from "../faces/glia/glia.js";
@@ -15,6 +17,8 @@ import { kvConnect } from "../faces/kv-connect/kv-connect.js";
 export interface FaceOptions {
   /** The secret Floww signs its workflow tokens with: they are then accepted on its routes. */
   readonly flowwJwtSecret?: string;
+  /** DynamoDB tables created at start where missing (`cairn serve --dynamodb-table`). */
+  readonly dynamodbTables?: readonly TableDeclaration[];
 }
 
 export function facesFor(options: FaceOptions = {}): readonly Face[] {
@@ -25,5 +29,6 @@ export function facesFor(options: FaceOptions = {}): readonly Face[] {
     glia,
     happy,
     flowwFace({ jwtSecret: options.flowwJwtSecret }),
+    dynamodbFace(),
   ];
 }

@@ -6,6 +6,7 @@ import http, { type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import FindMyWay from "find-my-way";
 import type { Database } from "../engine/database.js";
+import { declareTables } from "../faces/dynamodb/declared-tables.js";
 import type {
   Authenticator,
   Face,
@@ -218,9 +219,17 @@ function headerStrategy(name: string): FindMyWay.ConstraintStrategy<FindMyWay.HT
     name: constraintOn(name),
     storage() {
       const handlers = new Map<string, unknown>();
+      // Values ending in `*`: any value that starts with what precedes it, if no other matches.
+      const prefixes: [string, unknown][] = [];
       return {
-        get: (value: string) => (handlers.get(value) ?? null) as never,
-        set: (value: string, store: unknown) => void handlers.set(value, store),
+        get: (value: string) =>
+          (handlers.get(value) ??
+            prefixes.find(([prefix]) => value?.startsWith(prefix))?.[1] ??
+            null) as never,
+        set: (value: string, store: unknown) => {
+          if (value.endsWith("*")) prefixes.push([value.slice(0, -1), store]);
+          else handlers.set(value, store);
+        },
       };
     },
     deriveConstraint: (req: Request) => req.headers[name] as string | undefined,
@@ -338,7 +347,20 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     await databases.close();
     await writer?.close();
   };
-  const tokens = new TokenStore(databases.default.database);
+  if (options.dynamodbTables?.length) {
+    await declareTables(
+      databases.default.database,
+      databases.default.id,
+      options.dynamodbTables,
+    ).catch(async (error) => {
+      await closeStorage();
+      throw error;
+    });
+  }
+  const tokens = new TokenStore(
+    databases.default.database,
+    options.auth ? options.token : undefined,
+  );
   const auth = options.auth ? tokenAuthenticator(options.token!, tokens) : noAuth;
   const faces = [...(options.faces ?? facesFor(options)), adminApi(tokens)];
   const headers = new Set(

@@ -5,8 +5,20 @@
  * is 256 random bits, shown once and stored only as its SHA-256 (a secret that random needs no
  * slow hash). A server reads a principal again once its copy is `limits.tokenCacheMs` old, so a
  * revocation holds on every server within that time, and at once on the one that revoked.
+ *
+ * AWS Signature V4 (the DynamoDB face) is a MAC the server must compute itself, so it needs the
+ * token, not its hash: a store given the server's `--token` also keeps each new token sealed
+ * (AES-256-GCM under a key derived from the server's token, which every node has and a copy of
+ * the database alone does not).
  */
-import { hash, randomBytes, timingSafeEqual } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  hash,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+} from "node:crypto";
 import { concatBytes, encodeKey, SYSTEM_KEYSPACE } from "../codec/key-codec.js";
 import { decodeValue, encodeValue } from "../codec/value-codec.js";
 import { checkCommit } from "../engine/commit-limits.js";
@@ -26,6 +38,8 @@ export interface StoredPrincipal {
   readonly createdAt: number;
   /** Epoch ms after which its token is refused; `null`: never. */
   readonly expiresAt: number | null;
+  /** Its token, sealed (`sealed`); `null` when created without the server's token. */
+  readonly sealed: Buffer | null;
 }
 
 /** A principal as the admin API shows it: never its secret. */
@@ -86,6 +100,7 @@ function fromStored(raw: unknown): StoredPrincipal {
     admin: r.admin === true,
     createdAt: r.createdAt as number,
     expiresAt: (r.expiresAt as number | null) ?? null,
+    sealed: typeof r.sealed === "string" ? Buffer.from(r.sealed, "base64") : null,
   };
 }
 
@@ -96,6 +111,7 @@ const toStored = (p: StoredPrincipal) => ({
   admin: p.admin,
   createdAt: p.createdAt,
   expiresAt: p.expiresAt,
+  sealed: p.sealed?.toString("base64") ?? null,
 });
 
 export const infoOf = (p: StoredPrincipal): TokenInfo => ({
@@ -118,6 +134,37 @@ export function parseToken(token: string): { name: string; secret: string } | un
 export const secretMatches = (principal: StoredPrincipal, secret: string) =>
   timingSafeEqual(secretHash(secret), principal.hash);
 
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+/** Seals and opens tokens with a key derived from the server's token. */
+class Seal {
+  readonly #key: Buffer;
+
+  constructor(serverToken: string) {
+    this.#key = Buffer.from(hkdfSync("sha256", serverToken, "cairn", "sealed tokens", 32));
+  }
+
+  seal(token: string): Buffer {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv("aes-256-gcm", this.#key, iv);
+    const sealed = Buffer.concat([cipher.update(token, "utf8"), cipher.final()]);
+    return Buffer.concat([iv, sealed, cipher.getAuthTag()]);
+  }
+
+  /** The token sealed in `bytes`; `undefined` when sealed under another server token. */
+  open(bytes: Buffer): string | undefined {
+    try {
+      const decipher = createDecipheriv("aes-256-gcm", this.#key, bytes.subarray(0, IV_BYTES));
+      decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
+      const body = bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES);
+      return Buffer.concat([decipher.update(body), decipher.final()]).toString("utf8");
+    } catch {
+      return undefined;
+    }
+  }
+}
+
 /** The principals of one database (the server's default one). */
 export class TokenStore {
   /**
@@ -129,7 +176,27 @@ export class TokenStore {
     { principal: StoredPrincipal | null; readAt: number; versionstamp: string | null }
   >();
 
-  constructor(private readonly database: Database) {}
+  readonly #seal: Seal | null;
+  readonly #opened = new WeakMap<StoredPrincipal, string | undefined>();
+
+  /** With `serverToken`, new tokens are kept sealed too, for `tokenOf`. */
+  constructor(
+    private readonly database: Database,
+    serverToken?: string,
+  ) {
+    this.#seal = serverToken ? new Seal(serverToken) : null;
+  }
+
+  /**
+   * `principal`'s token, when it was sealed under this store's server token; `undefined` when it
+   * was not (created without it, or under another).
+   */
+  tokenOf(principal: StoredPrincipal): string | undefined {
+    if (principal.sealed === null || this.#seal === null) return undefined;
+    if (!this.#opened.has(principal))
+      this.#opened.set(principal, this.#seal.open(principal.sealed));
+    return this.#opened.get(principal);
+  }
 
   /**
    * The principal named `name` as read less than `limits.tokenCacheMs` ago (`null`: there is
@@ -178,6 +245,7 @@ export class TokenStore {
         `expiresIn ${request.expiresIn} ms ends past the last date there is (year 275760)`,
       );
     }
+    const token = `${TOKEN_PREFIX}${name}.${secret}`;
     const principal: StoredPrincipal = {
       name,
       hash: secretHash(secret),
@@ -185,6 +253,7 @@ export class TokenStore {
       admin: request.admin ?? false,
       createdAt,
       expiresAt: request.expiresIn === undefined ? null : createdAt + request.expiresIn,
+      sealed: this.#seal?.seal(token) ?? null,
     };
     const key = keyOf(name);
     const result = await this.database.commit(
@@ -200,7 +269,7 @@ export class TokenStore {
       );
     }
     this.#cache.set(name, { principal, readAt: createdAt, versionstamp: result.versionstamp });
-    return { token: `${TOKEN_PREFIX}${name}.${secret}`, principal };
+    return { token, principal };
   }
 
   /** Every principal, in name order. */

@@ -38,6 +38,11 @@ const MAX_SKEW_MS = 15 * 60_000;
 const AUTHORIZATION =
   /^AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request\s*,\s*SignedHeaders=([a-z0-9\-;]+)\s*,\s*Signature=([0-9a-f]{64})$/;
 
+/** The access key id an `Authorization` header names; `undefined` when it is not SigV4's. */
+export function accessKeyIdOf(authorization: string | undefined): string | undefined {
+  return authorization === undefined ? undefined : AUTHORIZATION.exec(authorization.trim())?.[1];
+}
+
 const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
 const hmac = (key: string | Buffer, data: string) =>
   createHmac("sha256", key).update(data).digest();
@@ -73,6 +78,61 @@ const header = (request: SignedRequest, name: string): string | undefined => {
 function amzTime(text: string): number {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text);
   return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : Number.NaN;
+}
+
+/**
+ * The signature of `request` over the headers `names` (lowercase, sorted) by `secret`, dated
+ * `amzDate` in `scope` (`<date>/<region>/<service>`).
+ */
+function signatureOf(
+  request: SignedRequest,
+  names: readonly string[],
+  payloadHash: string,
+  amzDate: string,
+  scope: string,
+  secret: string,
+): Buffer {
+  const canonicalHeaders = names
+    .map((name) => `${name}:${(header(request, name) ?? "").trim().replace(/\s+/g, " ")}\n`)
+    .join("");
+  const canonical = [
+    request.method,
+    request.path || "/",
+    canonicalQuery(request.query),
+    canonicalHeaders,
+    names.join(";"),
+    payloadHash,
+  ].join("\n");
+  const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}/aws4_request\n${sha256(canonical)}`;
+  const key = scope
+    .split("/")
+    .concat("aws4_request")
+    .reduce<Buffer | string>((k, part) => hmac(k, part), `AWS4${secret}`);
+  return hmac(key as Buffer, toSign);
+}
+
+/**
+ * The headers that sign `request` (which must carry `host`) as `keyId` with `secret` at `now`:
+ * `x-amz-date` and `authorization`, for Cairn's own clients (the CLI).
+ */
+export function signRequest(
+  request: SignedRequest,
+  keyId: string,
+  secret: string,
+  region: string,
+  now: number,
+): { "x-amz-date": string; authorization: string } {
+  const amzDate = new Date(now).toISOString().replace(/[-:]|\.\d{3}/g, "");
+  const scope = `${amzDate.slice(0, 8)}/${region}/dynamodb`;
+  const dated = { ...request, headers: { ...request.headers, "x-amz-date": amzDate } };
+  const names = Object.keys(dated.headers)
+    .map((n) => n.toLowerCase())
+    .sort();
+  const signature = signatureOf(dated, names, sha256(request.body), amzDate, scope, secret);
+  return {
+    "x-amz-date": amzDate,
+    authorization: `AWS4-HMAC-SHA256 Credential=${keyId}/${scope}/aws4_request, SignedHeaders=${names.join(";")}, Signature=${signature.toString("hex")}`,
+  };
 }
 
 /**
@@ -124,24 +184,17 @@ export function verifySignature(
   if (!names.includes("host")) {
     throw new SignatureError("InvalidSignatureException", "'Host' must be a signed header");
   }
-  const canonicalHeaders = names
-    .map((name) => `${name}:${(header(request, name) ?? "").trim().replace(/\s+/g, " ")}\n`)
-    .join("");
   // The body's own hash, whatever a header claims: a claimed one that differs is a mismatch.
   const payloadHash = sha256(request.body);
   const claimed = header(request, "x-amz-content-sha256");
-  const canonical = [
-    request.method,
-    request.path || "/",
-    canonicalQuery(request.query),
-    canonicalHeaders,
-    signedHeaders,
+  const expected = signatureOf(
+    request,
+    names,
     payloadHash,
-  ].join("\n");
-  const scope = `${date}/${region}/${service}/aws4_request`;
-  const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${sha256(canonical)}`;
-  const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, date!), region!), service!), "aws4_request");
-  const expected = hmac(key, toSign);
+    amzDate,
+    `${date}/${region}/${service}`,
+    secret,
+  );
   const given = Buffer.from(signature!, "hex");
   const matches = given.length === expected.length && timingSafeEqual(given, expected);
   if (!matches || (claimed !== undefined && claimed !== payloadHash)) {
