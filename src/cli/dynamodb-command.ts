@@ -4,13 +4,13 @@
  * request, and the environment lines such a program needs to reach them.
  */
 import type { Command } from "commander";
+import { KvError } from "../kv-error.js";
 import {
   createTableRequest,
   parseTableDeclaration,
+  signRequest,
   type TableDeclaration,
-} from "../faces/dynamodb/declared-tables.js";
-import { signRequest } from "../faces/dynamodb/sigv4.js";
-import { KvError } from "../kv-error.js";
+} from "../server/faces.js";
 import { parseToken } from "../server/tokens.js";
 import { type ServerFlags, serverOptions, withServerToken } from "./data-commands.js";
 

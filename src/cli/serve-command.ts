@@ -9,10 +9,10 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../codec/duration.js";
-import { parseTableDeclaration, type TableDeclaration } from "../faces/dynamodb/declared-tables.js";
 import { DEFAULT_PATH } from "../kv/local-database.js";
 import { KvError } from "../kv-error.js";
 import { limits } from "../limits.js";
+import { parseTableDeclaration, type TableDeclaration } from "../server/faces.js";
 import { type ServerOptions, startServer } from "../server/server.js";
 import { isWorker, startWorkerServer, startWorkers } from "../server/workers.js";
 

@@ -13,6 +13,14 @@ import { happy } from "../faces/happy/happy.js";
 import { jsonApi } from "../faces/json-api/json-api.js";
 import { kvConnect } from "../faces/kv-connect/kv-connect.js";
 
+/** What the CLI uses of the DynamoDB face: table declarations, and signing its own requests. */
+export {
+  createTableRequest,
+  parseTableDeclaration,
+  type TableDeclaration,
+} from "../faces/dynamodb/declared-tables.js";
+export { signRequest } from "../faces/dynamodb/sigv4.js";
+
 /** What some faces are configured with. */
 export interface FaceOptions {
   /** The secret Floww signs its workflow tokens with: they are then accepted on its routes. */

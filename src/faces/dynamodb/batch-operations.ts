@@ -318,20 +318,20 @@ export const batchOperations: Operations = {
         const keys = request.keys.map((key) => keyOfKey(table, key).bytes);
         refuseDuplicates(keys, DUPLICATE_KEYS);
         const entries = await context.database.get(keys);
-        const items: Item[] = (responses[request.name] = []);
+        const items: Item[] = [];
+        const left: Item[] = [];
         entries.forEach((entry, i) => {
           if (entry === null) return;
           if (bytes > MAX_RESPONSE_BYTES) {
-            const rest = (unprocessed[request.name] ??= { ...request.raw, Keys: [] }) as {
-              Keys: Item[];
-            };
-            rest.Keys.push(request.keys[i]!);
+            left.push(request.keys[i]!);
             return;
           }
           const item = decodeItem(entry);
           bytes += itemSize(item);
           items.push(request.projection ? project(item, request.projection) : item);
         });
+        responses[request.name] = items;
+        if (left.length > 0) unprocessed[request.name] = { ...request.raw, Keys: left };
       }
       return { Responses: responses, UnprocessedKeys: unprocessed };
     },

@@ -169,9 +169,6 @@ const MISSING = "The provided expression refers to an attribute that does not ex
 const WRONG_TYPE = "An operand in the update expression has an incorrect data type";
 const INVALID_PATH = "The document path provided in the update expression is invalid for update";
 
-/** A map or list of the item being updated, changed in place. */
-type Container = { M: Record<string, AttributeValue> } | { L: AttributeValue[] };
-
 /**
  * `item` with `update` applied, and the paths the update touched (for ReturnValues UPDATED_OLD
  * and UPDATED_NEW, with `project`). As DynamoDB does: every SET value is computed from the item
@@ -193,52 +190,107 @@ export function applyUpdate(
       action.kind === "SET" ? [[action, computed(action.value, item)] as const] : [],
     ),
   );
-  const root = { M: structuredClone(item) as Record<string, AttributeValue> };
-  const appends = new Map<AttributeValue[], Map<number, AttributeValue>>();
-  const removals = new Map<AttributeValue[], Set<number>>();
+  const edits = new Edits(item);
   for (const action of update.actions) {
-    const parent = containerAt(root, action.path.slice(0, -1));
-    const last = action.path[action.path.length - 1]!;
-    if (parent === undefined || (typeof last === "number") !== "L" in parent) {
+    const slot = edits.slot(action.path);
+    if (slot === undefined) {
       if (action.kind === "REMOVE" && !exists) continue;
       throw validation(INVALID_PATH);
     }
-    const current = "L" in parent ? parent.L[last as number] : ownValue(parent.M, last as string);
-    const put = (value: AttributeValue) => {
-      if (!("L" in parent)) setOwn(parent.M, last as string, value);
-      else if (current !== undefined) parent.L[last as number] = value;
-      else listMap(appends, parent.L).set(last as number, value);
-    };
-    const remove = () => {
-      if ("L" in parent) {
-        if (current !== undefined) listSet(removals, parent.L).add(last as number);
-      } else delete parent.M[last as string];
-    };
     switch (action.kind) {
       case "SET":
-        put(values.get(action)!);
+        slot.put(values.get(action)!);
         break;
       case "REMOVE":
-        remove();
+        slot.remove();
         break;
       case "ADD":
-        put(current === undefined ? action.value : added(current, action.value));
+        slot.put(slot.current === undefined ? action.value : added(slot.current, action.value));
         break;
       case "DELETE": {
-        if (current === undefined) break;
-        const rest = deleted(current, action.value);
-        if (rest === undefined) remove();
-        else put(rest);
+        if (slot.current === undefined) break;
+        const rest = deleted(slot.current, action.value);
+        if (rest === undefined) slot.remove();
+        else slot.put(rest);
       }
     }
   }
-  for (const [list, added] of appends) {
-    list.push(...[...added].sort(([a], [b]) => a - b).map(([, value]) => value));
+  return { item: edits.done(), updated: update.actions.map((action) => [...action.path]) };
+}
+
+/** Where an action puts or removes a value: a map's member or a list's element. */
+interface Slot {
+  readonly current: AttributeValue | undefined;
+  put(value: AttributeValue): void;
+  remove(): void;
+}
+
+/**
+ * An update's changes to a copy of an item: made in place, except that elements appended to or
+ * removed from a list wait until the end, so that every index means a position in the list as
+ * it was.
+ */
+class Edits {
+  private readonly root: Record<string, AttributeValue>;
+  private readonly appends = new Map<AttributeValue[], Map<number, AttributeValue>>();
+  private readonly removals = new Map<AttributeValue[], Set<number>>();
+
+  constructor(item: Item) {
+    this.root = structuredClone(item) as Record<string, AttributeValue>;
   }
-  for (const [list, indexes] of removals) {
-    for (const index of [...indexes].sort((a, b) => b - a)) list.splice(index, 1);
+
+  /** The slot at `path`, if its parent is a map (for a name) or a list (for an index). */
+  slot(path: Path): Slot | undefined {
+    const parent = valueAt(this.root, path.slice(0, -1));
+    const last = path[path.length - 1]!;
+    if (parent !== undefined && "M" in parent && typeof last === "string") {
+      const members = parent.M as Record<string, AttributeValue>;
+      return {
+        current: Object.hasOwn(members, last) ? members[last] : undefined,
+        // An own property whatever the name, `__proto__` too.
+        put: (value) =>
+          Object.defineProperty(members, last, {
+            value,
+            writable: true,
+            enumerable: true,
+            configurable: true,
+          }),
+        remove: () => delete members[last],
+      };
+    }
+    if (parent !== undefined && "L" in parent && typeof last === "number") {
+      const elements = parent.L as AttributeValue[];
+      const current = elements[last];
+      return {
+        current,
+        put: (value) => {
+          if (current !== undefined) elements[last] = value;
+          else entriesOf(this.appends, elements, () => new Map()).set(last, value);
+        },
+        remove: () => {
+          if (current !== undefined) entriesOf(this.removals, elements, () => new Set()).add(last);
+        },
+      };
+    }
+    return undefined;
   }
-  return { item: root.M, updated: update.actions.map((action) => [...action.path]) };
+
+  /** The item, with the waiting appends (in index order) and removals made. */
+  done(): Item {
+    for (const [list, appended] of this.appends) {
+      list.push(...[...appended].sort(([a], [b]) => a - b).map(([, value]) => value));
+    }
+    for (const [list, indexes] of this.removals) {
+      for (const index of [...indexes].sort((a, b) => b - a)) list.splice(index, 1);
+    }
+    return this.root;
+  }
+}
+
+function entriesOf<T>(lists: Map<AttributeValue[], T>, list: AttributeValue[], create: () => T): T {
+  const entries = lists.get(list) ?? create();
+  lists.set(list, entries);
+  return entries;
 }
 
 /** A SET's value, computed from the item before the update. */
@@ -278,16 +330,15 @@ function typed<T extends "L" | "N">(
 function added(current: AttributeValue, operand: AttributeValue): AttributeValue {
   if (typeOf(current) !== typeOf(operand)) throw validation(WRONG_TYPE);
   if ("N" in current && "N" in operand) return { N: addNumbers(current.N, operand.N) };
-  const members = setMembers(current);
-  const more = setMembers(operand).filter((member) => !members.includes(member));
-  return withMembers(current, [...members, ...more]);
+  const members = new Set(setMembers(current));
+  return withMembers(current, [...members, ...setMembers(operand).filter((m) => !members.has(m))]);
 }
 
 /** DELETE: the set without `operand`'s members, or undefined if none is left. */
 function deleted(current: AttributeValue, operand: AttributeValue): AttributeValue | undefined {
   if (typeOf(current) !== typeOf(operand)) throw validation(WRONG_TYPE);
-  const gone = setMembers(operand);
-  const rest = setMembers(current).filter((member) => !gone.includes(member));
+  const gone = new Set(setMembers(operand));
+  const rest = setMembers(current).filter((member) => !gone.has(member));
   return rest.length === 0 ? undefined : withMembers(current, rest);
 }
 
@@ -302,40 +353,6 @@ function setMembers(value: AttributeValue): readonly string[] {
 function withMembers(set: AttributeValue, members: readonly string[]): AttributeValue {
   if ("SS" in set) return { SS: members };
   return "NS" in set ? { NS: members } : { BS: members };
-}
-
-/** The map or list at `path` in the item being updated, if that is what is there. */
-function containerAt(root: Container, path: Path): Container | undefined {
-  let value: AttributeValue | undefined = root as AttributeValue;
-  for (const part of path) {
-    if (value === undefined) return undefined;
-    value = child(value, part);
-  }
-  return value !== undefined && ("M" in value || "L" in value) ? (value as Container) : undefined;
-}
-
-function ownValue(map: Record<string, AttributeValue>, name: string): AttributeValue | undefined {
-  return Object.hasOwn(map, name) ? map[name] : undefined;
-}
-
-/** Sets `name` as an own property, whatever the name (`__proto__` too). */
-function setOwn(map: Record<string, AttributeValue>, name: string, value: AttributeValue): void {
-  Object.defineProperty(map, name, { value, writable: true, enumerable: true, configurable: true });
-}
-
-function listMap<V>(
-  lists: Map<AttributeValue[], Map<number, V>>,
-  list: AttributeValue[],
-): Map<number, V> {
-  const entries = lists.get(list) ?? new Map<number, V>();
-  lists.set(list, entries);
-  return entries;
-}
-
-function listSet(lists: Map<AttributeValue[], Set<number>>, list: AttributeValue[]): Set<number> {
-  const entries = lists.get(list) ?? new Set<number>();
-  lists.set(list, entries);
-  return entries;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -276,7 +276,7 @@ export const updateWrite = <R extends string>(input: Input, returns: readonly R[
         condition(old);
         const base = old ?? key;
         if (update === undefined) return base;
-        const result = applyUpdate(update, base);
+        const result = applyUpdate(update, base, old !== undefined);
         for (const path of result.updated) {
           const top = path[0];
           if (top === table.hash.name || top === table.range?.name) {
