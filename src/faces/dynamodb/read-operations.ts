@@ -260,7 +260,13 @@ function commonParts(input: Input, expressions: ReturnType<typeof expressionCont
   return {
     filter,
     projection,
-    select: (selected ?? (projection ? "SPECIFIC_ATTRIBUTES" : "ALL_ATTRIBUTES")) as Select,
+    // Without Select, DynamoDB reads a table's whole items but an index's projected attributes.
+    select: (selected ??
+      (projection
+        ? "SPECIFIC_ATTRIBUTES"
+        : indexName === undefined
+          ? "ALL_ATTRIBUTES"
+          : "ALL_PROJECTED_ATTRIBUTES")) as Select,
     limit,
     exclusiveStart,
     indexName,
