@@ -391,6 +391,11 @@ export const readOperations: Operations = {
           `1 validation error detected: Value '${total}' at 'totalSegments' failed to satisfy constraint: Member must have value ${total < 1 ? "greater than or equal to 1" : "less than or equal to 1000000"}`,
         );
       }
+      if (segment !== undefined && (segment < 0 || segment > 999_999)) {
+        throw validation(
+          `1 validation error detected: Value '${segment}' at 'segment' failed to satisfy constraint: Member must have value ${segment < 0 ? "greater than or equal to 0" : "less than or equal to 999999"}`,
+        );
+      }
       if ((segment === undefined) !== (total === undefined)) {
         throw validation(
           segment === undefined
