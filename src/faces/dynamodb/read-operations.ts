@@ -4,7 +4,7 @@
  * 1 MB of them, then `LastEvaluatedKey`; the filter applies after both.
  */
 import { crc32 } from "node:zlib";
-import { concatBytes, encodeKey } from "../../codec/key-codec.js";
+import { concatBytes, encodeKey, hasPrefix } from "../../codec/key-codec.js";
 import type { Database } from "../../engine/database.js";
 import { limits } from "../../limits.js";
 import { type AttributeValue, type Item, itemSize } from "./attribute-value.js";
@@ -325,6 +325,22 @@ function sortRange(
   }
 }
 
+/** Refuses, as DynamoDB does, a Query's `ExclusiveStartKey` its key condition does not select. */
+function checkStartKey(
+  start: Uint8Array,
+  partition: Uint8Array,
+  range: { start: Uint8Array; end: Uint8Array },
+): void {
+  if (!hasPrefix(start, partition)) {
+    throw validation(
+      "The provided starting key is outside query boundaries based on provided conditions",
+    );
+  }
+  if (Buffer.compare(start, range.start) < 0 || Buffer.compare(start, range.end) >= 0) {
+    throw validation("The provided starting key does not match the range key predicate");
+  }
+}
+
 export const readOperations: Operations = {
   Query: {
     access: "read",
@@ -359,12 +375,15 @@ export const readOperations: Operations = {
           );
         }
       }
-      const range = sortRange(partitionPrefix(source.prefix, hash), sort);
+      const partition = partitionPrefix(source.prefix, hash);
+      const range = sortRange(partition, sort);
+      const exclusiveStart = parts.exclusiveStart && startKeyBytes(source, parts.exclusiveStart);
+      if (exclusiveStart !== undefined) checkStartKey(exclusiveStart, partition, range);
       return readPage(context.database, {
         source,
         ...range,
         reverse: !forward,
-        exclusiveStart: parts.exclusiveStart && startKeyBytes(source, parts.exclusiveStart),
+        exclusiveStart,
         limit: parts.limit,
         filter: parts.filter,
         projection: parts.projection,
