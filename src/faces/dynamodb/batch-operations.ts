@@ -345,6 +345,11 @@ export const batchOperations: Operations = {
         if (!Array.isArray(value)) {
           throw dynamoError("SerializationException", `requestItems.${name} must be a list`);
         }
+        if (value.length === 0 || value.length > limits.dynamoMaxBatchWriteRequests) {
+          throw validation(
+            `1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to ${limits.dynamoMaxBatchWriteRequests}, Member must have length greater than or equal to 1]`,
+          );
+        }
         for (const [i, raw] of value.entries()) {
           const request = Input.of(raw, `requestItems.${name}.${i + 1}`);
           const { kind, input: body } = actionOf(request, ["PutRequest", "DeleteRequest"]);
@@ -358,10 +363,8 @@ export const batchOperations: Operations = {
       }
       noAccounting(input);
       input.done();
-      if (writes.length === 0 || writes.length > limits.dynamoMaxBatchWriteRequests) {
-        throw validation(
-          `1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to ${limits.dynamoMaxBatchWriteRequests}, Member must have length greater than or equal to 1]`,
-        );
+      if (writes.length > limits.dynamoMaxBatchWriteRequests) {
+        throw validation("Too many items requested for the BatchWriteItem call");
       }
       // Every request is checked before any is applied.
       const tables = await tablesOf(
