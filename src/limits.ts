@@ -137,12 +137,12 @@ export const limits = {
   dynamoMaxRequestBytes: 16 * 1024 * 1024,
   dynamoMaxTransactionBytes: 4 * 1024 * 1024,
   /**
-   * DynamoDB: what one commit may hold: a transaction's 100 items with a table check each, an
-   * idempotency token, and each item's entries in up to 25 indexes (deleted and written).
+   * DynamoDB: what one commit may hold: a transaction's 100 items, a check of each table and
+   * its idempotency token there, and each item's entries in up to 25 indexes (deleted and written).
    */
   dynamoCommit: {
-    maxChecks: 201,
-    maxMutations: 5101,
+    maxChecks: 300,
+    maxMutations: 5200,
     maxTotalMutationBytes: 256 * 1024 * 1024,
     maxTotalKeyBytes: 64 * 1024 * 1024,
   },

@@ -531,6 +531,26 @@ describeEach(storages, "DynamoDB batches and transactions", (storage) => {
     expect(await get("counters", { id: "hits" })).toEqual({ id: "hits", n: 6 });
     await increment(1, "token-3");
     expect(await get("counters", { id: "hits" })).toEqual({ id: "hits", n: 7 });
+    // The token is known to every table its request wrote, whichever comes first in another.
+    const elsewhere = await refusal(() =>
+      transact(
+        [
+          { Put: { TableName: "accounts", Item: { id: "token-3-other" } } },
+          {
+            Update: {
+              TableName: "counters",
+              Key: { id: "hits" },
+              UpdateExpression: "ADD n :by",
+              ExpressionAttributeValues: { ":by": 1 },
+            },
+          },
+        ],
+        "token-3",
+      ),
+    );
+    expect(elsewhere).toMatchObject({ name: "IdempotentParameterMismatchException", status: 400 });
+    expect(await get("accounts", { id: "token-3-other" })).toBeUndefined();
+    expect(await get("counters", { id: "hits" })).toEqual({ id: "hits", n: 7 });
     expect(await refusal(() => increment(1, "t".repeat(37)))).toMatchObject({
       name: "ValidationException",
       status: 400,

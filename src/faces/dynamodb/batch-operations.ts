@@ -3,6 +3,7 @@
  * TransactWriteItems (one commit: every condition holds and every write lands, or none does).
  */
 import { createHash } from "node:crypto";
+import { ValueEncoding } from "../../codec/value-codec.js";
 import { checkCommit } from "../../engine/commit-limits.js";
 import type { Mutation } from "../../engine/database.js";
 import { KvError } from "../../kv-error.js";
@@ -144,18 +145,23 @@ async function transactWrite(context: Context, input: Input) {
       keys.map((k) => k.bytes),
       "Transaction request cannot include multiple operations on one item",
     );
-    const tokenKey = token === undefined ? undefined : transactionKey(writes[0]!.table, token);
     const tableNames = [...tables.keys()];
+    // The token is kept under every table the transaction writes, so that any later use of it
+    // with one of those tables is known (its table's grants cover it).
+    const tokenKeys =
+      token === undefined ? [] : tableNames.map((name) => transactionKey(name, token));
     const read = await context.database.get([
       ...tableNames.map(tableKey),
       ...keys.map((k) => k.bytes),
-      ...(tokenKey ? [tokenKey] : []),
+      ...tokenKeys,
     ]);
     const tableEntries = read.slice(0, tableNames.length);
     const itemEntries = read.slice(tableNames.length, tableNames.length + keys.length);
-    const tokenEntry = tokenKey ? read.at(-1) : undefined;
-    if (tokenEntry) {
-      if (tokenEntry.data === JSON.stringify(hash)) return {};
+    const used = read.slice(tableNames.length + keys.length).filter((entry) => entry !== null);
+    if (used.length > 0) {
+      if (used.length === tokenKeys.length && used.every((e) => e!.data === JSON.stringify(hash))) {
+        return {};
+      }
       throw dynamoError(
         "IdempotentParameterMismatchException",
         "The request uses the same client token as a previous, but non-identical request.",
@@ -191,11 +197,11 @@ async function transactWrite(context: Context, input: Input) {
     if (total > limits.dynamoMaxTransactionBytes) {
       throw validation("Transaction request exceeds the maximum allowed size of 4 MB");
     }
-    if (tokenKey) {
+    for (const key of tokenKeys) {
       mutations.push({
         type: "set",
-        key: tokenKey,
-        value: { encoding: 4, data: JSON.stringify(hash) },
+        key,
+        value: { encoding: ValueEncoding.JSON, data: JSON.stringify(hash) },
         expireIn: TOKEN_TTL_MS,
       });
     }
@@ -211,7 +217,7 @@ async function transactWrite(context: Context, input: Input) {
               key: k.bytes,
               versionstamp: itemEntries[i]?.versionstamp ?? null,
             })),
-            ...(tokenKey ? [{ key: tokenKey, versionstamp: null }] : []),
+            ...tokenKeys.map((key) => ({ key, versionstamp: null })),
           ],
           mutations,
         },
