@@ -10,7 +10,7 @@ import type { Face } from "../faces/face.js";
 import { flowwFace } from "../faces/floww/floww.js";
 import { glia } from "../faces/glia/glia.js";
 import { happy } from "../faces/happy/happy.js";
-import { jsonApi } from "../faces/json-api/json-api.js";
+import { jsonApiFace } from "../faces/json-api/json-api.js";
 import { kvConnect } from "../faces/kv-connect/kv-connect.js";
 
 /** What the CLI uses of the DynamoDB face: table declarations, and signing its own requests. */
@@ -27,12 +27,17 @@ export interface FaceOptions {
   readonly flowwJwtSecret?: string;
   /** DynamoDB tables created at start where missing (`cairn serve --dynamodb-table`). */
   readonly dynamodbTables?: readonly TableDeclaration[];
+  /**
+   * How long (ms) the JSON API's queue routes lease a message when the request names no `lease`
+   * (default `limits.defaultLeaseMs`; the Buntime seed's `queue.lockDuration`).
+   */
+  readonly queueLeaseMs?: number;
 }
 
 export function facesFor(options: FaceOptions = {}): readonly Face[] {
   return [
     databaseProtocol,
-    jsonApi,
+    jsonApiFace({ queueLeaseMs: options.queueLeaseMs }),
     kvConnect,
     glia,
     happy,

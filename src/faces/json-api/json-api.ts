@@ -422,9 +422,15 @@ const dataRoutes: Route[] = [
   },
 ];
 
-/** The Buntime KeyVal seed's API, at `/api` and at the seed's own base, `/keyval/api`. */
-export const jsonApi: Face = {
-  name: "json-api",
-  bases: ["/api", "/keyval/api"],
-  routes: [...dataRoutes, ...realtimeRoutes],
-};
+/**
+ * The Buntime KeyVal seed's API, at `/api` and at the seed's own base, `/keyval/api`. Its queue
+ * routes lease a message for `queueLeaseMs` when the request does not say (default
+ * `limits.defaultLeaseMs`).
+ */
+export function jsonApiFace(options: { readonly queueLeaseMs?: number } = {}): Face {
+  return {
+    name: "json-api",
+    bases: ["/api", "/keyval/api"],
+    routes: [...dataRoutes, ...realtimeRoutes(options.queueLeaseMs ?? limits.defaultLeaseMs)],
+  };
+}

@@ -133,14 +133,14 @@ function sseWatch(
 /**
  * `GET /queue/listen`: leases ready messages and sends each as a `message` event; with
  * `concurrency=N` (default 1) at most N are outstanding until acknowledged or nacked (or their
- * lease, `lease=` ms, default 30 s, runs out). `ping` events while the queue is empty.
+ * lease, `lease=` ms, default `defaultLeaseMs`, runs out). `ping` events while the queue is empty.
  */
-function listenStream(database: Database, request: RouteRequest) {
+function listenStream(database: Database, request: RouteRequest, defaultLeaseMs: number) {
   const concurrency = integer(request.query.get("concurrency"), "concurrency", 1, 1);
   if (concurrency > limits.maxClaimMessages) {
     throw invalid(`concurrency is at most ${limits.maxClaimMessages}`);
   }
-  const leaseMs = integer(request.query.get("lease"), "lease", limits.defaultLeaseMs, 1);
+  const leaseMs = integer(request.query.get("lease"), "lease", defaultLeaseMs, 1);
   return new StreamReply("text/event-stream", (stream) => {
     const controller = new AbortController();
     const mine = new Map<string, number>(); // message id → lease end
@@ -235,8 +235,11 @@ function dlqPath(wildcard: string): { id: string; requeue: boolean } {
 
 const deadLetters = (database: Database) => new KvDeadLetterQueue(() => database);
 
-/** The queue, its dead letters, and watches (streamed and polled). */
-export const realtimeRoutes: Route[] = [
+/**
+ * The queue, its dead letters, and watches (streamed and polled). A claim without `lease=` leases
+ * for `defaultLeaseMs` (the seed's `queue.lockDuration`).
+ */
+export const realtimeRoutes = (defaultLeaseMs: number): Route[] => [
   {
     method: "POST",
     path: "/queue/enqueue",
@@ -249,14 +252,14 @@ export const realtimeRoutes: Route[] = [
     method: "GET",
     path: "/queue/listen",
     access: "write",
-    handle: async (request) => listenStream(request.database, request),
+    handle: async (request) => listenStream(request.database, request, defaultLeaseMs),
   },
   {
     method: "GET",
     path: "/queue/poll",
     access: "write",
     async handle(request) {
-      const leaseMs = integer(request.query.get("lease"), "lease", limits.defaultLeaseMs, 1);
+      const leaseMs = integer(request.query.get("lease"), "lease", defaultLeaseMs, 1);
       const [message] = await request.database.claim({ limit: 1, leaseMs, waitMs: 0 });
       return { message: message ? messageToJson(message) : null };
     },
