@@ -1,10 +1,11 @@
 /**
- * The `cairn` command: `serve` (serve-command.ts), the data commands (data-commands.ts) and
- * `token` (token-command.ts) and `dynamodb` (dynamodb-command.ts). Every flag has an environment variable and one sentence of help;
- * options are parsed once.
+ * The `cairn` command: `serve` (serve-command.ts), `config` (config-command.ts), the data commands
+ * (data-commands.ts), `token` (token-command.ts) and `dynamodb` (dynamodb-command.ts). Every flag
+ * has an environment variable and one sentence of help; options are parsed once.
  */
 import { Command } from "commander";
 import { KvError } from "../kv-error.js";
+import { addConfigCommand } from "./config-command.js";
 import { addDataCommands } from "./data-commands.js";
 import { addDynamodbCommand } from "./dynamodb-command.js";
 import { addServeCommand, version } from "./serve-command.js";
@@ -17,6 +18,7 @@ function program(): Command {
     .helpOption("-h, --help", "Show help.")
     .showHelpAfterError();
   addServeCommand(cli);
+  addConfigCommand(cli);
   addDataCommands(cli);
   addTokenCommand(cli);
   addDynamodbCommand(cli);

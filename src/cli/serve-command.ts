@@ -15,6 +15,7 @@ import { limits } from "../limits.js";
 import { parseTableDeclaration, type TableDeclaration } from "../server/faces.js";
 import { type ServerOptions, startServer } from "../server/server.js";
 import { isWorker, startWorkerServer, startWorkers } from "../server/workers.js";
+import { type FileSetting, isSwitch, readSettings } from "./config-file.js";
 
 function port(value: string): number {
   const n = Number(value);
@@ -33,17 +34,31 @@ function workerCount(value: string): number {
   return n;
 }
 
-/** A timeout: milliseconds, or a duration such as `10s` or `2m`; more than zero. */
-function timeout(value: string): number {
-  let ms: number;
-  try {
-    ms = parseDuration(value);
-  } catch {
-    ms = 0;
-  }
-  if (!(ms > 0)) throw new InvalidArgumentError('a timeout is milliseconds or e.g. "10s", above 0');
-  return ms;
-}
+/**
+ * A parser of durations (milliseconds, or e.g. `10s`, `2m`) from `min` to `max` ms, refusing
+ * anything else with `message`.
+ */
+const durationWithin =
+  (min: number, max: number, message: string) =>
+  (value: string): number => {
+    let ms: number;
+    try {
+      ms = parseDuration(value);
+    } catch {
+      ms = Number.NaN;
+    }
+    if (!(ms >= min && ms <= max)) throw new InvalidArgumentError(message);
+    return ms;
+  };
+
+const timeout = durationWithin(1, Infinity, 'a timeout is milliseconds or e.g. "10s", above 0');
+const duration = durationWithin(0, Infinity, 'a duration is milliseconds or e.g. "1h"');
+/** A queue lease, as the claim wire takes it (protocol/database-wire.ts `leaseFromWire`). */
+const lease = durationWithin(
+  1,
+  3_600_000,
+  'a lease is milliseconds or e.g. "30s", from 1 ms to 1h',
+);
 
 /** A connection cap: a whole number from 1. */
 function connectionCount(value: string): number {
@@ -68,20 +83,53 @@ function switchFromEnv(name: string): boolean | undefined {
   );
 }
 
+/** The options a settings file may set: all but `--config`. */
+export const fileOptions = (options: readonly Option[]): Option[] =>
+  options.filter((o) => o.attributeName() !== "config");
+
+/** A `cairn serve` setting as resolved: its value, and where the value came from. */
+export interface Setting {
+  readonly value: unknown;
+  /** `command line`, `env CAIRN_…`, the settings file's `path:line:column`, or `default`. */
+  readonly source: string;
+}
+
 /**
- * The serve flags with the switches taken from their environment variables where the command line
- * does not set them. (Commander would turn a switch on for any value of its variable, even `0`.)
+ * The settings of the `cairn serve` options `command` has parsed, by the options' attribute names:
+ * each from the command line, else its environment variable, else the `--config` file, else its
+ * default. `INVALID_ARGUMENT` for a switch's variable that is not a yes or a no, and for a settings
+ * file with problems (config-file.ts).
  */
-function withSwitchesFromEnv(flags: ServeFlags, command: Command): ServeFlags {
-  const fromCli = (option: string) => command.getOptionValueSource(option) === "cli";
-  return {
-    ...flags,
-    auth: fromCli("auth") ? flags.auth : !(switchFromEnv("CAIRN_NO_AUTH") ?? false),
-    sweep: fromCli("sweep") ? flags.sweep : !(switchFromEnv("CAIRN_NO_SWEEP") ?? false),
-    writerThread: fromCli("writerThread")
-      ? flags.writerThread
-      : (switchFromEnv("CAIRN_WRITER_THREAD") ?? false),
-  };
+export function serveSettings(command: Command): ReadonlyMap<string, Setting> {
+  const config = command.getOptionValue("config") as string | undefined;
+  const file = config
+    ? readSettings(config, fileOptions(command.options))
+    : new Map<string, FileSetting>();
+  return new Map(
+    command.options.map((o) => [
+      o.attributeName(),
+      settingOf(command, o, file.get(o.attributeName())),
+    ]),
+  );
+}
+
+function settingOf(command: Command, option: Option, inFile: FileSetting | undefined): Setting {
+  const name = option.attributeName();
+  const source = command.getOptionValueSource(name);
+  if (source === "cli") return { value: command.getOptionValue(name), source: "command line" };
+  if (isSwitch(option) && option.envVar) {
+    // Commander would turn a switch on for any value of its variable, even `0`.
+    const on = switchFromEnv(option.envVar);
+    if (on !== undefined)
+      return { value: option.negate ? !on : on, source: `env ${option.envVar}` };
+  } else if (source === "env") {
+    return { value: command.getOptionValue(name), source: `env ${option.envVar}` };
+  }
+  if (inFile) return { value: inFile.value, source: inFile.at };
+  const value = isSwitch(option)
+    ? option.negate || option.defaultValue === true
+    : command.getOptionValue(name);
+  return { value, source: "default" };
 }
 
 interface ServeFlags {
@@ -93,15 +141,32 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   durability: "full" | "relaxed";
-  changeRetention: string;
+  changeRetention: number;
   sweep: boolean;
   workers: number;
   writerThread: boolean;
   handshakeTimeout: number;
   idleTimeout: number;
   maxConnections: number;
+  queueLockDuration: number;
   flowwJwtSecret?: string;
   dynamodbTable: TableDeclaration[];
+}
+
+/** The settings' values, frozen: what `serve` runs with. */
+const flagsOf = (settings: ReadonlyMap<string, Setting>) =>
+  Object.freeze(
+    Object.fromEntries([...settings].map(([name, setting]) => [name, setting.value])),
+  ) as unknown as Readonly<ServeFlags>;
+
+/** Settings whose values are never printed. */
+const SECRETS = new Set(["token", "flowwJwtSecret"]);
+
+/** Setting `name`'s `value` for printing: secrets as `***`, a data URL's password too; JSON. */
+export function shownSetting(name: string, value: unknown): string {
+  if (value === undefined) return "(none)";
+  if (SECRETS.has(name)) return '"***"';
+  return JSON.stringify(name === "data" ? withoutPassword(value as string) : value);
 }
 
 const isUrl = (data: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(data);
@@ -130,7 +195,7 @@ export const tokenFile = (data: string) => join(dirname(data), "token");
  * The token to require: the configured one, else one generated on first start and kept beside the
  * data (`<data dir>/token`, readable only by its owner) so that restarts keep it.
  */
-function resolveToken(flags: ServeFlags): { token?: string; note?: string } {
+function resolveToken(flags: Readonly<ServeFlags>): { token?: string; note?: string } {
   if (!flags.auth)
     return { note: "auth is OFF: anyone who can reach this port can read and write" };
   if (flags.token) return { token: flags.token };
@@ -153,7 +218,7 @@ function resolveToken(flags: ServeFlags): { token?: string; note?: string } {
   return { token, note: `access token: ${token} (generated, saved in ${file})` };
 }
 
-async function serve(flags: ServeFlags): Promise<void> {
+async function serve(flags: Readonly<ServeFlags>): Promise<void> {
   if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) {
     throw new KvError("INVALID_ARGUMENT", "TLS needs both --tls-cert and --tls-key");
   }
@@ -177,6 +242,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     maxConnections: flags.maxConnections,
     flowwJwtSecret: flags.flowwJwtSecret,
     dynamodbTables: flags.dynamodbTable,
+    queueLeaseMs: flags.queueLockDuration,
     auth: flags.auth,
     token,
     tls: flags.tlsCert
@@ -215,124 +281,109 @@ export function version(): string {
   return pkg.version as string;
 }
 
+/** The options of `cairn serve`: each flag with its environment variable and one sentence of help. */
+export function serveOptions(): Option[] {
+  return [
+    new Option(
+      "--config <file>",
+      "A JSONC file of these settings by camelCase name (flags and environment variables win).",
+    ).env("CAIRN_CONFIG"),
+    new Option("--host <host>", "Address to listen on.").env("CAIRN_HOST").default("127.0.0.1"),
+    new Option("--port <port>", "Port to listen on (0: any free port).")
+      .env("CAIRN_PORT")
+      .default(8000)
+      .argParser(port),
+    new Option("--data <path>", "SQLite file to keep the data in, or a postgres:// URL.")
+      .env("CAIRN_DATA")
+      .default(DEFAULT_PATH),
+    new Option(
+      "--token <token>",
+      "Access token clients must send as `Authorization: Bearer <token>`.",
+    ).env("CAIRN_TOKEN"),
+    new Option("--no-auth", "Serve without any access token (only on a trusted network).").env(
+      "CAIRN_NO_AUTH",
+    ),
+    new Option("--tls-cert <file>", "PEM certificate: serve HTTPS (HTTP/2 and HTTP/1.1).").env(
+      "CAIRN_TLS_CERT",
+    ),
+    new Option("--tls-key <file>", "PEM private key for --tls-cert.").env("CAIRN_TLS_KEY"),
+    new Option(
+      "--durability <mode>",
+      "full: fsync every commit; relaxed: survive process crashes only.",
+    )
+      .env("CAIRN_DURABILITY")
+      .choices(["full", "relaxed"])
+      .default("full"),
+    new Option(
+      "--change-retention <duration>",
+      "How long changes are kept for watches that resume from a cursor.",
+    )
+      .env("CAIRN_CHANGE_RETENTION")
+      .default(limits.changeRetentionMs, `${limits.changeRetentionMs / 3_600_000}h`)
+      .argParser(duration),
+    new Option(
+      "--no-sweep",
+      "Leave expired keys and old changes to another node's sweep (they stay hidden from reads).",
+    ).env("CAIRN_NO_SWEEP"),
+    new Option(
+      "--workers <n>",
+      "Processes serving the port, over the same data (auto: one per CPU core).",
+    )
+      .env("CAIRN_WORKERS")
+      .default(1)
+      .argParser(workerCount),
+    new Option(
+      "--writer-thread",
+      "Commit on a thread of its own (SQLite file): faster concurrent writes, slower watches.",
+    )
+      .env("CAIRN_WRITER_THREAD")
+      .default(false),
+    new Option(
+      "--handshake-timeout <duration>",
+      "How long a new connection may take to show its protocol (first bytes, TLS, HTTP/2 settings).",
+    )
+      .env("CAIRN_HANDSHAKE_TIMEOUT")
+      .default(limits.handshakeTimeoutMs, `${limits.handshakeTimeoutMs / 1000}s`)
+      .argParser(timeout),
+    new Option(
+      "--idle-timeout <duration>",
+      "How long a connection without a request or stream in progress stays open.",
+    )
+      .env("CAIRN_IDLE_TIMEOUT")
+      .default(limits.idleTimeoutMs, `${limits.idleTimeoutMs / 1000}s`)
+      .argParser(timeout),
+    new Option(
+      "--max-connections <n>",
+      "Connections one process holds open; one more is answered 503 and closed.",
+    )
+      .env("CAIRN_MAX_CONNECTIONS")
+      .default(limits.maxConnections)
+      .argParser(connectionCount),
+    new Option(
+      "--queue-lock-duration <duration>",
+      "How long the JSON API's queue routes lease a message when the request names no lease.",
+    )
+      .env("CAIRN_QUEUE_LOCK_DURATION")
+      .default(limits.defaultLeaseMs, `${limits.defaultLeaseMs / 1000}s`)
+      .argParser(lease),
+    new Option(
+      "--floww-jwt-secret <secret>",
+      "The secret Floww signs its workflow tokens with: Floww's routes then accept them.",
+    ).env("CAIRN_FLOWW_JWT_SECRET"),
+    new Option(
+      "--dynamodb-table <NAME[:HASH[:RANGE]]>",
+      "A DynamoDB table to create at start if missing (repeatable; keys attribute[=S|N|B], default id), e.g. users:email.",
+    )
+      .argParser(tableDeclarations)
+      .default([]),
+  ];
+}
+
 /** Adds `cairn serve` to `cli`. */
 export function addServeCommand(cli: Command): void {
-  cli
+  const command = cli
     .command("serve")
-    .description("Start the server (HTTP/1.1, HTTP/2 and, with a certificate, TLS on one port).")
-    .addOption(
-      new Option("--host <host>", "Address to listen on.").env("CAIRN_HOST").default("127.0.0.1"),
-    )
-    .addOption(
-      new Option("--port <port>", "Port to listen on (0: any free port).")
-        .env("CAIRN_PORT")
-        .default(8000)
-        .argParser(port),
-    )
-    .addOption(
-      new Option("--data <path>", "SQLite file to keep the data in, or a postgres:// URL.")
-        .env("CAIRN_DATA")
-        .default(DEFAULT_PATH),
-    )
-    .addOption(
-      new Option(
-        "--token <token>",
-        "Access token clients must send as `Authorization: Bearer <token>`.",
-      ).env("CAIRN_TOKEN"),
-    )
-    .addOption(
-      new Option("--no-auth", "Serve without any access token (only on a trusted network).").env(
-        "CAIRN_NO_AUTH",
-      ),
-    )
-    .addOption(
-      new Option("--tls-cert <file>", "PEM certificate: serve HTTPS (HTTP/2 and HTTP/1.1).").env(
-        "CAIRN_TLS_CERT",
-      ),
-    )
-    .addOption(
-      new Option("--tls-key <file>", "PEM private key for --tls-cert.").env("CAIRN_TLS_KEY"),
-    )
-    .addOption(
-      new Option(
-        "--durability <mode>",
-        "full: fsync every commit; relaxed: survive process crashes only.",
-      )
-        .env("CAIRN_DURABILITY")
-        .choices(["full", "relaxed"])
-        .default("full"),
-    )
-    .addOption(
-      new Option(
-        "--change-retention <duration>",
-        "How long changes are kept for watches that resume from a cursor.",
-      )
-        .env("CAIRN_CHANGE_RETENTION")
-        .default("1h"),
-    )
-    .addOption(
-      new Option(
-        "--no-sweep",
-        "Leave expired keys and old changes to another node's sweep (they stay hidden from reads).",
-      ).env("CAIRN_NO_SWEEP"),
-    )
-    .addOption(
-      new Option(
-        "--workers <n>",
-        "Processes serving the port, over the same data (auto: one per CPU core).",
-      )
-        .env("CAIRN_WORKERS")
-        .default(1)
-        .argParser(workerCount),
-    )
-    .addOption(
-      new Option(
-        "--writer-thread",
-        "Commit on a thread of its own (SQLite file): faster concurrent writes, slower watches.",
-      )
-        .env("CAIRN_WRITER_THREAD")
-        .default(false),
-    )
-    .addOption(
-      new Option(
-        "--handshake-timeout <duration>",
-        "How long a new connection may take to show its protocol (first bytes, TLS, HTTP/2 settings).",
-      )
-        .env("CAIRN_HANDSHAKE_TIMEOUT")
-        .default(limits.handshakeTimeoutMs, `${limits.handshakeTimeoutMs / 1000}s`)
-        .argParser(timeout),
-    )
-    .addOption(
-      new Option(
-        "--idle-timeout <duration>",
-        "How long a connection without a request or stream in progress stays open.",
-      )
-        .env("CAIRN_IDLE_TIMEOUT")
-        .default(limits.idleTimeoutMs, `${limits.idleTimeoutMs / 1000}s`)
-        .argParser(timeout),
-    )
-    .addOption(
-      new Option(
-        "--max-connections <n>",
-        "Connections one process holds open; one more is answered 503 and closed.",
-      )
-        .env("CAIRN_MAX_CONNECTIONS")
-        .default(limits.maxConnections)
-        .argParser(connectionCount),
-    )
-    .addOption(
-      new Option(
-        "--floww-jwt-secret <secret>",
-        "The secret Floww signs its workflow tokens with: Floww's routes then accept them.",
-      ).env("CAIRN_FLOWW_JWT_SECRET"),
-    )
-    .addOption(
-      new Option(
-        "--dynamodb-table <NAME[:HASH[:RANGE]]>",
-        "A DynamoDB table to create at start if missing (repeatable; keys attribute[=S|N|B], default id), e.g. users:email.",
-      )
-        .argParser(tableDeclarations)
-        .default([]),
-    )
-    .action((flags: ServeFlags, command: Command) => serve(withSwitchesFromEnv(flags, command)));
+    .description("Start the server (HTTP/1.1, HTTP/2 and, with a certificate, TLS on one port).");
+  for (const option of serveOptions()) command.addOption(option);
+  command.action((_: unknown, command: Command) => serve(flagsOf(serveSettings(command))));
 }
