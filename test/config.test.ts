@@ -274,6 +274,7 @@ describe("cairn config check", () => {
   "flowwJwtSecret": "floww-secret",
   "auth": false,
   "queue": { "lockDuration": "10s" },
+  "dynamodbTable": ["users:email", "events:device:at=N"],
 }`,
     );
     const { code, out } = run(
@@ -308,7 +309,11 @@ describe("cairn config check", () => {
       idleTimeout: { value: "120000", source: "env CAIRN_IDLE_TIMEOUT" },
       tlsCert: { value: "(none)", source: "default" },
       "queue.lockDuration": { value: "10000", source: "cairn.jsonc:7:30" },
-      dynamodbTable: { value: "[]", source: "default" },
+      dynamodbTable: {
+        value: '["users:email=S","events:device=S:at=N"]',
+        source: "cairn.jsonc:8:20",
+      },
+      writerThread: { value: "false", source: "default" },
     });
     expect(Object.keys(rows)).toHaveLength(OPTIONS.length);
   });

@@ -162,11 +162,21 @@ const flagsOf = (settings: ReadonlyMap<string, Setting>) =>
 /** Settings whose values are never printed. */
 const SECRETS = new Set(["token", "flowwJwtSecret"]);
 
-/** Setting `name`'s `value` for printing: secrets as `***`, a data URL's password too; JSON. */
+/** A table declaration as `--dynamodb-table` takes it, its key types spelled out. */
+const declarationText = ({ name, hash, range }: TableDeclaration) =>
+  `${name}:${hash.name}=${hash.type}${range ? `:${range.name}=${range.type}` : ""}`;
+
+/**
+ * Setting `name`'s `value` for printing, as JSON a settings file takes: secrets as `***`, a data
+ * URL's password too.
+ */
 export function shownSetting(name: string, value: unknown): string {
   if (value === undefined) return "(none)";
   if (SECRETS.has(name)) return '"***"';
-  return JSON.stringify(name === "data" ? withoutPassword(value as string) : value);
+  if (name === "data") return JSON.stringify(withoutPassword(value as string));
+  if (name === "dynamodbTable")
+    return JSON.stringify((value as TableDeclaration[]).map(declarationText));
+  return JSON.stringify(value);
 }
 
 const isUrl = (data: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(data);
