@@ -198,6 +198,7 @@ describeEach(storages, "the Nimbus seed's code", (storage) => {
     api.route("GET", "/users/paginated", async (event) => {
       const { ScanCommand } = require("@aws-sdk/lib-dynamodb");
       const tableName = process.env.KV_USERS;
+      // biome-ignore lint/correctness/useParseIntRadix: the seed's code, as written
       const limit = parseInt(event.queryStringParameters?.limit || "10");
       const lastKey = event.queryStringParameters?.lastKey;
       const params: Record<string, unknown> = { TableName: tableName, Limit: limit };
