@@ -302,6 +302,42 @@ function keyAttributes(table: Pick<Table, "hash" | "range" | "indexes">): Set<st
   return names;
 }
 
+/**
+ * Refuses a CreateTable whose AttributeDefinitions do not name exactly the attributes of its key
+ * schemas (the table's and its indexes'), with DynamoDB's message for each way they differ.
+ */
+function checkDefinitions(input: Input, types: ReadonlyMap<string, KeyType>): void {
+  const indexes = [
+    ...(input.objects("LocalSecondaryIndexes") ?? []),
+    ...(input.objects("GlobalSecondaryIndexes") ?? []),
+  ];
+  const keys = [
+    ...new Set(
+      [input, ...indexes].flatMap((schema) =>
+        (schema.objects("KeySchema") ?? []).flatMap((e) => e.string("AttributeName") || []),
+      ),
+    ),
+  ].sort();
+  const defined = [...types.keys()].sort();
+  const missing = keys.filter((name) => !types.has(name));
+  if (missing.length === 0 && defined.length === keys.length) return;
+  const list = (names: readonly string[]) => `[${names.join(", ")}]`;
+  const invalid = "One or more parameter values were invalid: ";
+  if (defined.length > keys.length) {
+    throw validation(
+      indexes.length > 0
+        ? `${invalid}Some AttributeDefinitions are not used. AttributeDefinitions: ${list(defined)}, keys used: ${list(keys)}`
+        : `${invalid}Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions`,
+    );
+  }
+  if (defined.length < keys.length && indexes.length === 0) {
+    throw validation("Invalid KeySchema: Some index key attribute have no definition");
+  }
+  throw validation(
+    `${invalid}Some index key attributes are not defined in AttributeDefinitions. Keys: ${list(indexes.length > 0 ? missing : keys)}, AttributeDefinitions: ${list(defined)}`,
+  );
+}
+
 /** The definitions of `types` a key of the table names; a definition none names is refused. */
 function definedAttributes(
   types: ReadonlyMap<string, KeyType>,
@@ -380,6 +416,7 @@ function tags(input: Input): Table["tags"] {
 export function newTable(input: Input): Table {
   const name = checkTableName(input.string("TableName"));
   const types = attributeTypes(input);
+  checkDefinitions(input, types);
   const keys = keySchema(input, "keySchema", types);
   const { billingMode, throughput: units } = billing(
     input.string("BillingMode"),
