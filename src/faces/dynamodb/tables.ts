@@ -161,6 +161,7 @@ function attributeTypes(
   previous: readonly KeyAttribute[] = [],
 ): Map<string, KeyType> {
   const types = new Map(previous.map((a) => [a.name, a.type] as const));
+  const named = new Set<string>();
   for (const definition of input.objects("AttributeDefinitions") ?? []) {
     const name = definition.string("AttributeName");
     const type = definition.string("AttributeType");
@@ -173,6 +174,8 @@ function attributeTypes(
         `1 validation error detected: Value '${type}' at 'attributeDefinitions.${name}.member.attributeType' failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]`,
       );
     }
+    if (named.has(name)) throw validation(`Attribute Name is duplicated: ${name}`);
+    named.add(name);
     const known = types.get(name);
     if (known !== undefined && known !== type) {
       throw validation(
