@@ -209,7 +209,6 @@ function throughput(input: Input | undefined): Throughput | undefined {
 function billing(
   mode: string | undefined,
   units: Throughput | undefined,
-  what: string,
 ): { billingMode: Table["billingMode"]; throughput?: Throughput } {
   const billingMode = mode ?? "PROVISIONED";
   if (billingMode !== "PROVISIONED" && billingMode !== "PAY_PER_REQUEST") {
@@ -219,15 +218,33 @@ function billing(
   }
   if (billingMode === "PAY_PER_REQUEST" && units !== undefined) {
     throw validation(
-      `One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST${what}`,
+      "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
     );
   }
   if (billingMode === "PROVISIONED" && units === undefined) {
     throw validation(
-      `One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED${what}`,
+      "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
     );
   }
   return units === undefined ? { billingMode } : { billingMode, throughput: units };
+}
+
+/** Refuses a global secondary index's throughput that the table's billing mode does not take. */
+function checkIndexThroughput(
+  billingMode: Table["billingMode"],
+  units: Throughput | undefined,
+  index: string,
+): void {
+  if (billingMode === "PAY_PER_REQUEST" && units !== undefined) {
+    throw validation(
+      `One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: ${index} when BillingMode is PAY_PER_REQUEST`,
+    );
+  }
+  if (billingMode === "PROVISIONED" && units === undefined) {
+    throw validation(
+      `One or more parameter values were invalid: ProvisionedThroughput is not specified for index: ${index}`,
+    );
+  }
 }
 
 function projection(
@@ -291,7 +308,7 @@ function indexSchema(
       );
     }
   }
-  if (global) billing(billingMode, units, ` (global secondary index ${name})`);
+  if (global) checkIndexThroughput(billingMode, units, name);
   return { name, global, ...keys, ...shape, status: "ACTIVE", ...(units && { throughput: units }) };
 }
 
@@ -424,7 +441,6 @@ export function newTable(input: Input): Table {
   const { billingMode, throughput: units } = billing(
     input.string("BillingMode"),
     throughput(input.object("ProvisionedThroughput")),
-    "",
   );
   const indexes = [
     ...(input.objects("LocalSecondaryIndexes") ?? []).map((i) =>
@@ -467,7 +483,6 @@ export function updatedTable(
   const { billingMode, throughput: tableUnits } = billing(
     mode,
     units ?? (mode === "PROVISIONED" ? table.throughput : undefined),
-    "",
   );
   let indexes = [...table.indexes];
   const created: IndexSchema[] = [];
@@ -512,7 +527,7 @@ export function updatedTable(
     } else {
       const units = throughput(change!.object("ProvisionedThroughput"));
       change!.done();
-      billing(billingMode, units, ` (global secondary index ${name})`);
+      checkIndexThroughput(billingMode, units, name);
       indexes = indexes.map((i) =>
         i === found ? { ...i, ...(units && { throughput: units }) } : i,
       );
