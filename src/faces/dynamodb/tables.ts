@@ -385,14 +385,13 @@ function checkIndexNames(indexes: readonly IndexSchema[]): void {
     names.add(index.name);
   }
   if (indexes.filter((i) => i.global).length > 20) {
-    throw dynamoError(
-      "LimitExceededException",
-      "Subscriber limit exceeded: Only 20 global secondary indexes are allowed per table",
+    throw validation(
+      "One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of 20",
     );
   }
   if (indexes.filter((i) => !i.global).length > 5) {
     throw validation(
-      "One or more parameter values were invalid: Only 5 local secondary indexes are allowed per table",
+      "One or more parameter values were invalid: Number of LocalSecondaryIndexes exceeds per-table limit of 5",
     );
   }
 }
