@@ -358,20 +358,25 @@ function checkDefinitions(input: Input, types: ReadonlyMap<string, KeyType>): vo
   );
 }
 
-/** The definitions of `types` a key of the table names; a definition none names is refused. */
+/**
+ * The definitions of `types` a key of the table names. A definition none names is refused,
+ * unless it is among `previous` (the table's before an UpdateTable, such as a deleted index's
+ * key): that one is left out.
+ */
 function definedAttributes(
   types: ReadonlyMap<string, KeyType>,
   table: Pick<Table, "hash" | "range" | "indexes">,
+  previous: readonly KeyAttribute[] = [],
 ): KeyAttribute[] {
   const used = keyAttributes(table);
   for (const name of types.keys()) {
-    if (!used.has(name)) {
+    if (!used.has(name) && !previous.some((a) => a.name === name)) {
       throw validation(
         "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
       );
     }
   }
-  return [...types].map(([name, type]) => ({ name, type }));
+  return [...types].flatMap(([name, type]) => (used.has(name) ? [{ name, type }] : []));
 }
 
 function checkIndexNames(indexes: readonly IndexSchema[]): void {
@@ -544,7 +549,11 @@ export function updatedTable(
   if (tableUnits) (next as { throughput?: Throughput }).throughput = tableUnits;
   else delete (next as { throughput?: Throughput }).throughput;
   input.done(["TableName"]);
-  return { table: { ...next, attributes: definedAttributes(types, next) }, created, deleted };
+  return {
+    table: { ...next, attributes: definedAttributes(types, next, table.attributes) },
+    created,
+    deleted,
+  };
 }
 
 const keySchemaOf = ({ hash, range }: { hash: KeyAttribute; range?: KeyAttribute }) => [
