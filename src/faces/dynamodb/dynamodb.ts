@@ -64,12 +64,13 @@ async function signedBy(req: Request, tokens: Authenticator): Promise<Principal>
   const body = await readBody(req, limits.dynamoMaxRequestBytes);
   const keyId = accessKeyIdOf(req.headers.authorization);
   let key: Awaited<ReturnType<Authenticator["signingKey"]>> | undefined;
-  if (keyId !== undefined) {
-    try {
-      key = await tokens.signingKey(keyId);
-    } catch (error) {
-      if (!(error instanceof KvError && error.code === "UNAUTHORIZED")) throw error;
-    }
+  try {
+    // No SigV4 signature: in only as the server lets in a request without credentials (auth
+    // off); else refused below, as DynamoDB refuses it.
+    if (keyId === undefined) return await tokens.authenticate(undefined);
+    key = await tokens.signingKey(keyId);
+  } catch (error) {
+    if (!(error instanceof KvError && error.code === "UNAUTHORIZED")) throw error;
   }
   if (key?.secret === null) return key.principal;
   const url = req.url ?? "/";
