@@ -170,7 +170,9 @@ export function verifySignature(
     const shown = (ms: number) => new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, "");
     throw new SignatureError(
       "InvalidSignatureException",
-      `Signature expired: ${amzDate} is now earlier than ${shown(now - MAX_SKEW_MS)} (${shown(now)} - 15 min.)`,
+      at < now
+        ? `Signature expired: ${amzDate} is now earlier than ${shown(now - MAX_SKEW_MS)} (${shown(now)} - 15 min.)`
+        : `Signature not yet current: ${amzDate} is still later than ${shown(now + MAX_SKEW_MS)} (${shown(now)} + 15 min.)`,
     );
   }
   const secret = secretOf(keyId!);
