@@ -41,13 +41,23 @@ export function expressionContext(input: Input): ExpressionContext {
   });
 }
 
-/** `ReturnValues` among `allowed` (NONE when absent). */
+/** Every `ReturnValues`, in the order DynamoDB's message lists them. */
+const RETURN_VALUES = ["ALL_NEW", "UPDATED_OLD", "ALL_OLD", "NONE", "UPDATED_NEW"];
+
+/**
+ * `ReturnValues` among `allowed` (NONE when absent), refused with DynamoDB's messages: one that
+ * is no `ReturnValues` at all, or one this operation does not take (PutItem's and DeleteItem's
+ * `allowed` is ALL_OLD).
+ */
 export function returnValues<T extends string>(input: Input, allowed: readonly T[]): T | "NONE" {
   const value = input.string("ReturnValues") ?? "NONE";
-  if (value !== "NONE" && !allowed.includes(value as T)) {
+  if (!RETURN_VALUES.includes(value)) {
     throw validation(
-      `1 validation error detected: Value '${value}' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [${["NONE", ...allowed].join(", ")}]`,
+      `1 validation error detected: Value '${value}' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [${RETURN_VALUES.join(", ")}]`,
     );
+  }
+  if (value !== "NONE" && !allowed.includes(value as T)) {
+    throw validation(`ReturnValues can only be ${[...allowed, "NONE"].join(" or ")}`);
   }
   return value as T | "NONE";
 }
