@@ -454,31 +454,51 @@ describeEach(storages, "DynamoDB items", (storage) => {
       ["#name = :v", { ":v": "reserved" }, true, { "#name": "name" }],
     ];
 
-    it("evaluates every comparator and function on PutItem", async () => {
-      await doc.send(new PutCommand({ TableName: "items", Item: item }));
-      const before = await get({ pk: { S: "cond" } });
-      const outcomes = [];
-      for (const [expression, values, _holds, names] of cases) {
-        try {
-          await doc.send(
-            new PutCommand({
-              TableName: "items",
-              Item: item,
+    it("evaluates every comparator and function, on PutItem, UpdateItem and DeleteItem", async () => {
+      const TableName = "items";
+      /** Each operation's copy of the item, written back as it was when a condition holds. */
+      const writes = {
+        PutItem: (Item: typeof item, condition: object) =>
+          doc.send(new PutCommand({ TableName, Item, ...condition })),
+        UpdateItem: (Item: typeof item, condition: object) =>
+          doc.send(new UpdateCommand({ TableName, Key: { pk: Item.pk }, ...condition })),
+        DeleteItem: async (Item: typeof item, condition: object) => {
+          await doc.send(new DeleteCommand({ TableName, Key: { pk: Item.pk }, ...condition }));
+          await doc.send(new PutCommand({ TableName, Item }));
+        },
+      };
+      const outcomes = await Promise.all(
+        Object.entries(writes).map(async ([operation, write]) => {
+          const copy = { ...item, pk: `cond ${operation}` };
+          await doc.send(new PutCommand({ TableName, Item: copy }));
+          const before = await get({ pk: { S: copy.pk } });
+          const outcomes = [];
+          for (const [expression, values, _holds, names] of cases) {
+            const condition = {
               ConditionExpression: expression,
               ...(Object.keys(values).length > 0 && { ExpressionAttributeValues: values }),
               ...(names && { ExpressionAttributeNames: names }),
-            }),
-          );
-          outcomes.push([expression, values, true]);
-        } catch (error) {
-          expect((error as Error).name).toBe("ConditionalCheckFailedException");
-          outcomes.push([expression, values, false]);
-        }
-      }
-      expect(outcomes).toEqual(
-        cases.map(([expression, values, holds]) => [expression, values, holds]),
+            };
+            const outcome = await write(copy, condition).then(
+              () => true,
+              (e: Error) => e.name,
+            );
+            outcomes.push([operation, expression, values, outcome]);
+          }
+          expect(await get({ pk: { S: copy.pk } })).toEqual(before);
+          return outcomes;
+        }),
       );
-      expect(await get({ pk: { S: "cond" } })).toEqual(before);
+      expect(outcomes).toEqual(
+        Object.keys(writes).map((operation) =>
+          cases.map(([expression, values, holds]) => [
+            operation,
+            expression,
+            values,
+            holds || "ConditionalCheckFailedException",
+          ]),
+        ),
+      );
     });
 
     it("holds for a missing item only as for an empty one", async () => {
