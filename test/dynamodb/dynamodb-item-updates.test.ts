@@ -366,6 +366,11 @@ describeEach(storages, "DynamoDB UpdateItem", (storage) => {
         "Invalid UpdateExpression: Incorrect operand type for operator or function; operator or function: +, operand type: S",
       ],
       [
+        "SET a = if_not_exists(a, :l) + :n",
+        { ExpressionAttributeValues: { ":l": { L: [] }, ":n": { N: "1" } } },
+        "Invalid UpdateExpression: Incorrect operand type for operator or function; operator or function: +, operand type: L",
+      ],
+      [
         "SET a = size(b)",
         {},
         "Invalid UpdateExpression: The function is not allowed in an update expression; function: size",
