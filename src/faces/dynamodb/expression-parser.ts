@@ -538,14 +538,34 @@ class UpdateMeaning extends Meaning {
     return first ?? { kind: "value", value: UNDEFINED };
   }
 
-  /** Request values among `operands` must be of `type`. */
+  /** Operands among `operands` whose type is known whatever the item must be of `type`. */
   private valueTypes(operator: string, type: TypeName, ...operands: readonly UpdateValue[]): void {
     for (const operand of operands) {
-      const actual = operand.kind === "value" ? typeOf(operand.value) : type;
+      const actual = updateType(operand) ?? type;
       if (actual !== type) {
         this.problems.note("type", operandType(`operator or function: ${operator}`, actual));
       }
     }
+  }
+}
+
+/**
+ * The type a SET operand has whatever the item: a request value's, a sum's, list_append's, and
+ * if_not_exists's fallback's (DynamoDB refuses `if_not_exists(a, :list) + :n` before reading `a`).
+ */
+function updateType(value: UpdateValue): TypeName | undefined {
+  switch (value.kind) {
+    case "value":
+      return typeOf(value.value);
+    case "+":
+    case "-":
+      return "N";
+    case "list_append":
+      return "L";
+    case "if_not_exists":
+      return updateType(value.fallback);
+    default:
+      return undefined;
   }
 }
 
