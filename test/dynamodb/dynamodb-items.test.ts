@@ -176,6 +176,15 @@ describeEach(storages, "DynamoDB items", (storage) => {
         expect(await refused(() => put({ Item: { ...item, v: nested(33, container) } }))).toEqual(
           invalid(TOO_DEEP),
         );
+        // An expression's values are held to the same depth.
+        const compared = (levels: number) => () =>
+          put({
+            Item: item,
+            ConditionExpression: "v = :v",
+            ExpressionAttributeValues: { ":v": nested(levels, container) },
+          });
+        await compared(32)();
+        expect(await refused(compared(33))).toEqual(invalid(TOO_DEEP));
       }
     });
 
