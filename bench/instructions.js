@@ -6,8 +6,10 @@
  *
  *   node bench/instructions.js [route] [system ...]     (after `npm run build`; needs valgrind)
  *
- * route: get, put (the default) or batch, as in S1–S3; systems: bare, raw, cairn, cairn-granted
- * (Cairn with a principal's token; the default: raw and cairn). Each server runs under callgrind, is warmed up by WARMUP_REQUESTS requests,
+ * route: get, put (the default) or batch, as in S1–S3, or dynamo-get or dynamo-put (DynamoDB's
+ * GetItem and PutItem: see bench/dynamodb.js; cairn only); systems: bare, raw, cairn,
+ * cairn-granted (Cairn with a principal's token; the default: raw and cairn). Each server runs
+ * under callgrind, is warmed up by WARMUP_REQUESTS requests,
  * then counted over loads of SECONDS until two in a row agree (V8 has then optimized the hot
  * code), all at 64 connections. Under callgrind a server runs ~50× slower than the load
  * generator, so every event-loop turn finds all 64 connections waiting: PUTs commit in groups of
@@ -24,7 +26,7 @@ import { inTempDir, runLoad } from "./harness.js";
 import { grantedToken, SERVERS } from "./server-bench.js";
 import { startServer } from "./server-process.js";
 
-const ROUTES = ["get", "put", "batch"];
+const ROUTES = ["get", "put", "batch", "dynamo-get", "dynamo-put"];
 /** `cairn-granted`: Cairn loaded with a principal's token (one read grant), not the admin's. */
 const SYSTEMS = ["bare", "raw", "cairn", "cairn-granted"];
 const CONNECTIONS = 64;

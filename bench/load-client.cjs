@@ -5,13 +5,18 @@
  * value with its last 8 characters replaced by the thread and a counter, as in `rewrittenValue`),
  * so that no write is a no-op. Happy Server's GET is prebuilt too, of a random preloaded key
  * `k<i>`; its mutate is built per request, creating a key never created before (the load's id,
- * the thread and a counter) at version -1. CommonJS because autocannon's workers `require` it.
+ * the thread and a counter) at version -1. The DynamoDB routes' requests come signed, prebuilt
+ * by bench/load.js (`signed`: the JSON text of `[{ headers, body }]`), each connection its own
+ * slice of them. CommonJS because autocannon's workers `require` it.
  */
 const { threadId } = require("node:worker_threads");
 
 const JSON_TYPE = { "content-type": "application/json" };
 let puts = 0;
 let creates = 0;
+let signedClients = 0;
+/** The signed requests, parsed once per thread. */
+let parsed = { text: undefined, requests: [] };
 
 const randomKey = (keys) => Math.floor(Math.random() * keys);
 
@@ -54,8 +59,29 @@ const ROUTES = {
   }),
 };
 
+/**
+ * This connection's slice of the signed requests. Connections are numbered per thread, and
+ * autocannon's threads (created one after the other) told apart by their id, so that slices of
+ * `requestsPerClient` are disjoint. The requests travel as one string because autocannon deep-
+ * copies the context for every connection and every time it cycles through its requests.
+ */
+function signedSlice({ signed, workers, requestsPerClient }) {
+  if (parsed.text !== signed) parsed = { text: signed, requests: JSON.parse(signed) };
+  const { requests } = parsed;
+  const start = (signedClients++ * workers + (threadId % workers)) * requestsPerClient;
+  return Array.from({ length: requestsPerClient }, (_, i) => ({
+    method: "POST",
+    path: "/",
+    ...requests[(start + i) % requests.length],
+  }));
+}
+
 module.exports = function setupClient(client) {
   const context = client.opts.initialContext;
+  if (context.signed) {
+    client.setRequests(signedSlice(context));
+    return;
+  }
   const request = ROUTES[context.route];
   client.setRequests(Array.from({ length: context.requestsPerClient }, () => request(context)));
 };

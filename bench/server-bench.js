@@ -21,14 +21,17 @@
  * Happy Server's GET /v1/kv/k<i>, of as many keys preloaded for the admin's user (`admin`).
  * Cairn's S2 server is also loaded on Happy's POST /v1/kv of one mutation, each creating a new
  * key at version -1: one checked commit, as a PUT is one commit. Both are reported against
- * Cairn's own GET or PUT of the same run.
+ * Cairn's own GET or PUT of the same run. So is DynamoDB's GetItem of a random one of as many
+ * items (table `bench`, bench/dynamodb.js) on Cairn's S1 server, and its PutItem of a random item
+ * with a fresh value on its S2 server, signed with AWS Signature V4.
  */
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { happyKv, openKv } from "../dist/index.js";
+import { getItemBody, preloadDynamo, putItemBody, signedHeaders } from "./dynamodb.js";
 import { DENO, here, inTempDir, median, rotated, runLoad } from "./harness.js";
-import { generator } from "./load-generator.js";
+import { autocannonGenerator, generator, PREBUILT } from "./load-generator.js";
 import { human, milliseconds } from "./report.js";
 import { startServer } from "./server-process.js";
 import { HAPPY_VALUE, PRELOAD_KEYS, setRows, VALUE } from "./workloads.js";
@@ -58,6 +61,7 @@ async function preloadCairn(path) {
       const result = await kvMutate({ uid: "admin" }, mutations);
       if (!result.success) throw new Error(`Preloading Happy keys: ${JSON.stringify(result)}`);
     }
+    await preloadDynamo(kv);
   } finally {
     await kv.close();
   }
@@ -85,7 +89,8 @@ async function cairnServer(dir, token, flags) {
 
 /**
  * One request per route, sent before the load to check the server answers it as expected:
- * `expected(json)` holds.
+ * `expected(json)` holds. A route with an `operation` is DynamoDB's: `POST /` of that operation,
+ * signed.
  */
 const SAMPLES = {
   get: { method: "GET", path: "/api/keys/k/7", expected: (json) => json.value.v === VALUE.v },
@@ -108,14 +113,31 @@ const SAMPLES = {
     body: { mutations: [{ key: "sample", value: HAPPY_VALUE, version: -1 }] },
     expected: (json) => json.success === true,
   },
+  "dynamo-get": {
+    method: "POST",
+    path: "/",
+    operation: "GetItem",
+    body: getItemBody(7),
+    expected: (json) => json.Item.id.S === "k7" && json.Item.v.S === VALUE.v,
+  },
+  "dynamo-put": {
+    method: "POST",
+    path: "/",
+    operation: "PutItem",
+    body: putItemBody(7, VALUE.v),
+    expected: (json) => Object.keys(json).length === 0,
+  },
 };
 
 async function checkRoute(url, token, route) {
-  const { method, path, body, expected } = SAMPLES[route];
+  const { method, path, operation, body, expected } = SAMPLES[route];
+  const sent = body && JSON.stringify(body);
   const response = await fetch(`${url}${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body && JSON.stringify(body),
+    headers: operation
+      ? signedHeaders(url, token, operation, sent)
+      : { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: sent,
   });
   const text = await response.text();
   if (!response.ok || !expected(JSON.parse(text))) {
@@ -127,8 +149,8 @@ async function checkRoute(url, token, route) {
 
 /**
  * The targets of one server: its workload's route; on Cairn's S1 server also GET /health, the
- * GET with a principal's token (`granted`) instead of the admin token, and Happy's GET; on its
- * S2 server also Happy's mutate.
+ * GET with a principal's token (`granted`) instead of the admin token, Happy's GET and DynamoDB's
+ * GetItem; on its S2 server also Happy's mutate and DynamoDB's PutItem.
  */
 function targetsOf(workload, system) {
   const targets = [{ system, route: ROUTES[workload] }];
@@ -136,9 +158,11 @@ function targetsOf(workload, system) {
     targets.push({ system: "cairn-health", route: "health" });
     targets.push({ system: "cairn-granted", route: "get", granted: true });
     targets.push({ system: "happy-get", route: "happy-get" });
+    targets.push({ system: "dynamo-get", route: "dynamo-get" });
   }
   if (workload === "S2" && system === "cairn") {
     targets.push({ system: "happy-put", route: "happy-put" });
+    targets.push({ system: "dynamo-put", route: "dynamo-put" });
   }
   return targets;
 }
@@ -244,6 +268,8 @@ const COMPARED_WITH = {
   "cairn-granted": ["cairn"],
   "happy-get": ["cairn"],
   "happy-put": ["cairn"],
+  "dynamo-get": ["cairn"],
+  "dynamo-put": ["cairn"],
 };
 
 /**
@@ -271,10 +297,16 @@ function ratiosOf(samples) {
 }
 
 function describeConditions(config) {
-  const { name, version, threads } = generator();
+  const threadsOf = ({ threads }) =>
+    CONNECTIONS.map((n) => `${threads(n)} at ${n} connection${n === 1 ? "" : "s"}`);
+  const main = generator();
+  const dynamo = autocannonGenerator();
   return {
-    generator: `${name} ${version}`,
-    threads: CONNECTIONS.map((n) => `${threads(n)} at ${n} connection${n === 1 ? "" : "s"}`),
+    generator: `${main.name} ${main.version}`,
+    threads: threadsOf(main),
+    dynamoGenerator: `${dynamo.name} ${dynamo.version}`,
+    dynamoThreads: threadsOf(dynamo),
+    prebuilt: PREBUILT,
     connections: CONNECTIONS,
     seconds: secondsOf(config.scale),
     warmupSeconds: WARMUP_SECONDS,

@@ -132,6 +132,14 @@ function conditions(c) {
       "new key at version -1 (a read of the key and the user's seq, then a commit checked on " +
       "the seq writing the key, the seq and the update event; concurrent mutates of the user " +
       "share one), all of one user",
+    `- DynamoDB: table \`bench\` (hash key \`id\`, S) of ${human(c.keys)} items ` +
+      "`{id: \"k<i>\", v: <the value's v>}` (both S) preloaded through the face's PutItem; " +
+      "POST / with X-Amz-Target, each request signed with AWS Signature V4 (host, content-type, " +
+      "x-amz-target, x-amz-date; access key id admin, the server's token as secret key); " +
+      `loaded by ${c.dynamoGenerator} whatever the generator above (threads ` +
+      `${c.dynamoThreads.join(", ")}), on ${c.prebuilt} requests signed before the load, each ` +
+      "connection cycling through its share: GetItem of a random item; PutItem of a random item " +
+      "with a value of the same size, distinct per request",
     "- durability: an fsync per commit (SQLite WAL, synchronous=FULL; Deno KV's default); " +
       "concurrent PUTs share a commit on the hand-rolled server (one transaction per event-loop " +
       "turn) and on Cairn; Deno KV commits each `kv.set`",
@@ -158,11 +166,24 @@ const AGAINST_CAIRN = [
     title: "Happy Server POST /v1/kv of one mutation (a new key) vs S2 PUT",
     target: 0.8,
   },
+  {
+    workload: "S1",
+    system: "dynamo-get",
+    title: "DynamoDB GetItem vs S1 GET",
+    target: 0.7,
+  },
+  {
+    workload: "S2",
+    system: "dynamo-put",
+    title: "DynamoDB PutItem (a random item, a fresh value) vs S2 PUT",
+    target: 0.7,
+  },
 ];
 
 /**
- * What grants cost (S1 with a principal's token over S1 with the admin token) and Happy Server's
- * routes over Cairn's own GET and PUT: each against Cairn's route on the same server.
+ * What grants cost (S1 with a principal's token over S1 with the admin token), Happy Server's
+ * and DynamoDB's routes over Cairn's own GET and PUT: each against Cairn's route on the same
+ * server.
  */
 function againstCairn(medians, ratios) {
   return AGAINST_CAIRN.flatMap(({ workload, system, title, target }) => {
