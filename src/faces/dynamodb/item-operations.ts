@@ -34,6 +34,7 @@ import type { Input } from "./request-input.js";
 import {
   cachedTable,
   checkTableName,
+  notFound,
   rememberTable,
   type Table,
   type TableAt,
@@ -63,13 +64,13 @@ export async function readItem(
     const [tableEntry, entry] = await context.database.get(
       key ? [tableKey(name), key.bytes] : [tableKey(name)],
     );
+    if (tableEntry === null) throw notFound(name);
+    // The description is decoded only when it changed.
+    if (at !== undefined && tableEntry!.versionstamp === at.versionstamp) {
+      if (key !== undefined) return { at, key, entry: entry ?? null };
+      keyOf(at.table); // throws what it threw above
+    }
     const read = tableOf(tableEntry, name);
-    if (key !== undefined && read.versionstamp === at!.versionstamp) {
-      return { at: read, key, entry: entry ?? null };
-    }
-    if (key === undefined && at !== undefined && read.versionstamp === at.versionstamp) {
-      keyOf(read.table); // throws what the cached table threw
-    }
     at = rememberTable(context.databaseId, read);
   }
 }

@@ -4,7 +4,7 @@
  * SignedHeaders=…, Signature=…` must be the HMAC of its canonical form under the key id's secret,
  * dated within 15 minutes of the server's clock. Failures carry DynamoDB's error names.
  */
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, hash, timingSafeEqual } from "node:crypto";
 
 /** A refusal, with the name and message DynamoDB answers it with (HTTP 400). */
 export class SignatureError extends Error {
@@ -43,7 +43,7 @@ export function accessKeyIdOf(authorization: string | undefined): string | undef
   return authorization === undefined ? undefined : AUTHORIZATION.exec(authorization.trim())?.[1];
 }
 
-const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
+const sha256 = (data: string | Uint8Array) => hash("sha256", data, "hex");
 const hmac = (key: string | Buffer, data: string) =>
   createHmac("sha256", key).update(data).digest();
 
@@ -81,6 +81,53 @@ function amzTime(text: string): number {
 }
 
 /**
+ * Signing keys by secret and scope: a key is four HMACs to derive and holds for a day, a region
+ * and a service, so each client's is derived once a day rather than per request.
+ */
+const signingKeys = new Map<string, HmacKey>();
+const MAX_SIGNING_KEYS = 10_000;
+
+function signingKey(secret: string, scope: string): HmacKey {
+  const id = `${scope}\n${secret}`;
+  let key = signingKeys.get(id);
+  if (key === undefined) {
+    const derived = scope
+      .split("/")
+      .concat("aws4_request")
+      .reduce<Buffer | string>((k, part) => hmac(k, part), `AWS4${secret}`) as Buffer;
+    key = new HmacKey(derived);
+    if (signingKeys.size >= MAX_SIGNING_KEYS) signingKeys.clear();
+    signingKeys.set(id, key);
+  }
+  return key;
+}
+
+const BLOCK = 64;
+
+/**
+ * HMAC-SHA256 under one key, many times: RFC 2104's construction over one-shot hashes, its
+ * padded keys made once. `createHmac` makes a native object per call, which cost a signature
+ * check several microseconds (docs/performance.md, DynamoDB).
+ */
+class HmacKey {
+  readonly #inner: Buffer;
+  readonly #outer: Buffer;
+
+  constructor(key: Buffer) {
+    // Keys longer than a block are hashed first; derived signing keys are 32 bytes.
+    const padded = Buffer.alloc(BLOCK);
+    (key.length > BLOCK ? hash("sha256", key, "buffer") : key).copy(padded);
+    this.#inner = Buffer.from(padded.map((b) => b ^ 0x36));
+    this.#outer = Buffer.from(padded.map((b) => b ^ 0x5c));
+  }
+
+  digest(data: string): Buffer {
+    const inner = hash("sha256", Buffer.concat([this.#inner, Buffer.from(data)]), "buffer");
+    return hash("sha256", Buffer.concat([this.#outer, inner]), "buffer");
+  }
+}
+
+/**
  * The signature of `request` over the headers `names` (lowercase, sorted) by `secret`, dated
  * `amzDate` in `scope` (`<date>/<region>/<service>`).
  */
@@ -104,11 +151,7 @@ function signatureOf(
     payloadHash,
   ].join("\n");
   const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}/aws4_request\n${sha256(canonical)}`;
-  const key = scope
-    .split("/")
-    .concat("aws4_request")
-    .reduce<Buffer | string>((k, part) => hmac(k, part), `AWS4${secret}`);
-  return hmac(key as Buffer, toSign);
+  return signingKey(secret, scope).digest(toSign);
 }
 
 /**
