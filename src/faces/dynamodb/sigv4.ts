@@ -84,47 +84,21 @@ function amzTime(text: string): number {
  * Signing keys by secret and scope: a key is four HMACs to derive and holds for a day, a region
  * and a service, so each client's is derived once a day rather than per request.
  */
-const signingKeys = new Map<string, HmacKey>();
+const signingKeys = new Map<string, Buffer>();
 const MAX_SIGNING_KEYS = 10_000;
 
-function signingKey(secret: string, scope: string): HmacKey {
+function signingKey(secret: string, scope: string): Buffer {
   const id = `${scope}\n${secret}`;
   let key = signingKeys.get(id);
   if (key === undefined) {
-    const derived = scope
+    key = scope
       .split("/")
       .concat("aws4_request")
       .reduce<Buffer | string>((k, part) => hmac(k, part), `AWS4${secret}`) as Buffer;
-    key = new HmacKey(derived);
     if (signingKeys.size >= MAX_SIGNING_KEYS) signingKeys.clear();
     signingKeys.set(id, key);
   }
   return key;
-}
-
-const BLOCK = 64;
-
-/**
- * HMAC-SHA256 under one key, many times: RFC 2104's construction over one-shot hashes, its
- * padded keys made once. `createHmac` makes a native object per call, which cost a signature
- * check several microseconds (docs/performance.md, DynamoDB).
- */
-class HmacKey {
-  readonly #inner: Buffer;
-  readonly #outer: Buffer;
-
-  constructor(key: Buffer) {
-    // Keys longer than a block are hashed first; derived signing keys are 32 bytes.
-    const padded = Buffer.alloc(BLOCK);
-    (key.length > BLOCK ? hash("sha256", key, "buffer") : key).copy(padded);
-    this.#inner = Buffer.from(padded.map((b) => b ^ 0x36));
-    this.#outer = Buffer.from(padded.map((b) => b ^ 0x5c));
-  }
-
-  digest(data: string): Buffer {
-    const inner = hash("sha256", Buffer.concat([this.#inner, Buffer.from(data)]), "buffer");
-    return hash("sha256", Buffer.concat([this.#outer, inner]), "buffer");
-  }
 }
 
 /**
@@ -151,7 +125,7 @@ function signatureOf(
     payloadHash,
   ].join("\n");
   const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}/aws4_request\n${sha256(canonical)}`;
-  return signingKey(secret, scope).digest(toSign);
+  return hmac(signingKey(secret, scope), toSign);
 }
 
 /**
