@@ -48,6 +48,7 @@ const probe: Face = {
       method: "GET",
       path: "/whoami",
       access: "read",
+      operation: "whoami",
       async handle({ principal, databaseName, databaseId, database }) {
         const [entry] = await database.get([encodeWriteKey(["probe"])]);
         return { principal: principal.name, databaseName, databaseId, stored: entry !== null };
@@ -58,6 +59,7 @@ const probe: Face = {
       method: "POST",
       path: "/sneaky-write",
       access: "read",
+      operation: "sneaky_write",
       async handle({ database }) {
         const mutation = { type: "set", key: encodeWriteKey(["probe"]), value: encodeValue(1) };
         return database.commit(checkCommit({ checks: [], mutations: [mutation as never] }));
@@ -68,6 +70,7 @@ const probe: Face = {
       path: "/",
       header: { name: "x-probe-target", value: operation },
       access: "read" as const,
+      operation,
       handle: async () => ({ operation }),
     })),
   ],

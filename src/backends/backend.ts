@@ -119,6 +119,13 @@ export interface QueueStats {
   readonly total: number;
 }
 
+/** The live entries of the user keyspace (keys below 0xFF) and their size. */
+export interface StorageStats {
+  readonly entries: number;
+  /** The byte lengths of their keys and stored values, summed (the seed's `sizeBytes`). */
+  readonly sizeBytes: number;
+}
+
 /** Passes when `key`'s current versionstamp equals `versionstamp` (`null`: the key must not exist). */
 export interface Check {
   readonly key: Uint8Array;
@@ -282,6 +289,9 @@ export interface Backend {
   search(request: SearchRequest, now: number): Promise<RawEntry[]>;
 
   queueStats(now: number): Promise<QueueStats>;
+
+  /** Counts and sizes the live entries of the user keyspace, inside the database (a full scan). */
+  storageStats(now: number): Promise<StorageStats>;
 
   /** Dead letters, newest first (`limit`, `offset`), or the one with `id`. */
   deadLetters(query: { limit: number; offset: number } | { id: string }): Promise<DeadLetter[]>;

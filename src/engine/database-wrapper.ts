@@ -46,6 +46,9 @@ export class DatabaseWrapper implements Database {
   queueStats() {
     return this.database.queueStats();
   }
+  storageStats() {
+    return this.database.storageStats();
+  }
   deadLetters(...args: Args<"deadLetters">) {
     return this.database.deadLetters(...args);
   }

@@ -14,6 +14,7 @@ import type {
   SearchIndex,
   SearchRequest,
   StorageMutation,
+  StorageStats,
 } from "../backends/backend.js";
 
 export { TOKENIZERS } from "../backends/backend.js";
@@ -40,6 +41,7 @@ export type {
   SearchIndex,
   SearchQuery,
   SearchRequest,
+  StorageStats,
   StoredMessage,
   Tokenizer,
 } from "../backends/backend.js";
@@ -266,6 +268,8 @@ export interface Database {
   /** Live entries matching the query under an index, best first; `NOT_FOUND` without an index. */
   search(request: SearchRequest): Promise<RawEntry[]>;
   queueStats(): Promise<QueueStats>;
+  /** How many live entries the user keyspace holds, and their size; counted inside the database. */
+  storageStats(): Promise<StorageStats>;
   /** Dead letters, newest first, or the one with `id`. */
   deadLetters(query: { limit: number; offset: number } | { id: string }): Promise<DeadLetter[]>;
   /** Finishes pending commits and releases the storage. */

@@ -23,6 +23,7 @@ import type {
   Settlement,
   StorageCommit,
   StorageMutation,
+  StorageStats,
 } from "../backends/backend.js";
 import { resolvePlaceholders } from "../codec/server-time.js";
 import { decodeValue, encodeValue } from "../codec/value-codec.js";
@@ -53,6 +54,14 @@ export interface EngineOptions {
    * (default true). Reads hide expired entries either way.
    */
   readonly sweep?: boolean;
+  /** Told of every group commit this engine makes. */
+  readonly commitObserver?: CommitObserver;
+}
+
+/** What watches an engine's group commits (the server's metrics). */
+export interface CommitObserver {
+  /** A group of `commits` commits (claims and sweeps included) took `ms` in the storage. */
+  committed(commits: number, ms: number): void;
 }
 
 type Outcome = CommitResult & { readonly claimed?: Claimed };
@@ -143,6 +152,7 @@ export class Engine implements Database {
   readonly #feed: ChangeFeed;
   readonly #retentionMs: number;
   readonly #sweeps: boolean;
+  readonly #observer: CommitObserver | undefined;
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #closed = false;
@@ -160,6 +170,7 @@ export class Engine implements Database {
     this.#feed = new ChangeFeed(backend);
     this.#retentionMs = options.changeRetentionMs ?? limits.changeRetentionMs;
     this.#sweeps = options.sweep !== false;
+    this.#observer = options.commitObserver;
     if (!this.#sweeps) return;
     this.#scheduleSweep(Date.now() + limits.sweepIntervalMs);
     backend.nextExpiry().then(
@@ -253,6 +264,10 @@ export class Engine implements Database {
     return this.#backend.queueStats(Date.now());
   }
 
+  storageStats(): Promise<StorageStats> {
+    return this.#backend.storageStats(Date.now());
+  }
+
   deadLetters(query: { limit: number; offset: number } | { id: string }): Promise<DeadLetter[]> {
     return this.#backend.deadLetters(query);
   }
@@ -323,12 +338,15 @@ export class Engine implements Database {
         }
       }
       let outcomes: Awaited<ReturnType<Backend["commit"]>>;
+      const started = this.#observer && performance.now();
       try {
         outcomes = await this.#backend.commit(commits, now);
       } catch (e) {
         for (const m of members) m.reject(e);
         continue;
       }
+      if (started !== undefined)
+        this.#observer!.committed(commits.length, performance.now() - started);
       let expiry = Number.POSITIVE_INFINITY;
       let committed = false;
       let queued = false;

@@ -88,6 +88,13 @@ export interface Route {
    */
   readonly header?: { readonly name: string; readonly value: string };
   readonly access: Access;
+  /**
+   * What the route does, for metrics (`cairn_requests_total{face, operation}`): the Buntime
+   * seed's operation names where they apply (`get`, `set`, `list`, `atomic_commit`,
+   * `queue_enqueue`, …), the wire protocol's own elsewhere (DynamoDB's `GetItem`, KV Connect's
+   * `snapshot_read`); lowercase with underscores otherwise.
+   */
+  readonly operation: string;
   /** Whether a request naming a database that does not exist creates it (default: `access` is write). */
   readonly creates?: boolean;
   /** Resolves to a value sent as JSON, to a `Reply` sent as is, or to a `StreamReply` streamed. */

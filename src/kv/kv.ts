@@ -34,6 +34,16 @@ import {
   runTransaction,
 } from "./kv-transaction.js";
 import {
+  databaseState,
+  type KvMetrics,
+  measured,
+  metricsJson,
+  OperationMetrics,
+  PrometheusRegistry,
+  RecordingDatabase,
+  registerSeedMetrics,
+} from "./metrics.js";
+import {
   enqueue,
   KvDeadLetterQueue,
   type KvEnqueueOptions,
@@ -117,6 +127,18 @@ export async function deleteKeys(
 
 let databaseOfKv: (kv: Kv) => () => Database;
 
+/** What `kv.metrics()` can be asked for: the seed's JSON, or Prometheus's text. */
+export type KvMetricsFormat = "json" | "prometheus";
+
+/** How a `Kv` is made, beyond its database. */
+export interface KvCoreOptions {
+  /**
+   * Where `metrics()` reads from when it is not the Kv itself: a server's metrics, for the SDK's
+   * remote `Kv`. Without it the Kv records its own operations.
+   */
+  readonly metrics?: (format: KvMetricsFormat) => Promise<KvMetrics | string>;
+}
+
 /**
  * The database behind `kv`, as a function that throws `CLOSED` once `kv` is closed: for the seed
  * systems' APIs over a `Kv` (`gliaKvStoreFactory(kv)`, …), which share their faces' code.
@@ -135,9 +157,31 @@ export class Kv {
   /** The dead-letter queue: messages whose every delivery failed. */
   readonly dlq: KvDeadLetterQueue = new KvDeadLetterQueue(() => this.#db());
 
+  /** This Kv's own operations, recorded unless `metrics()` reads elsewhere (a server's). */
+  readonly #recorded: OperationMetrics | undefined;
+  readonly #metricsElsewhere: KvCoreOptions["metrics"];
+  #prometheus: PrometheusRegistry | undefined;
+
   /** The core API over `database`; the SDK's `Kv` opens one by location (`openKv`). */
-  constructor(database: Database) {
+  constructor(database: Database, options: KvCoreOptions = {}) {
     this.#database = database;
+    this.#metricsElsewhere = options.metrics;
+    this.#recorded = options.metrics ? undefined : new OperationMetrics();
+  }
+
+  /** Runs `work`, recorded as `operation` when the Kv records its own operations. */
+  #record<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    const recorded = this.#recorded;
+    return recorded ? measured(recorded.operation(operation), work) : work();
+  }
+
+  /** The open database, its scans or commits recorded as `scans` or `commits` (`list`, `atomic_commit`). */
+  #recording(scans?: string, commits?: string): () => Database {
+    const recorded = this.#recorded;
+    if (!recorded) return this.#db;
+    const scanStats = scans === undefined ? undefined : recorded.operation(scans);
+    const commitStats = commits === undefined ? undefined : recorded.operation(commits);
+    return () => new RecordingDatabase(this.#db(), scanStats, commitStats);
   }
 
   /** The open database; throws `CLOSED` after `close()`. */
@@ -163,19 +207,21 @@ export class Kv {
     keys: readonly KvKey[],
     options?: { consistency?: "strong" | "eventual" },
   ): Promise<KvEntryMaybe<T>[]>;
-  async get<T>(arg: KvKey | readonly KvKey[]): Promise<KvEntryMaybe<T> | KvEntryMaybe<T>[]> {
-    if (isKeyList(arg))
-      return this.#getMany<T>(
-        arg,
-        limits.maxBatchKeys,
-        `Too many keys in one batch get (max ${limits.maxBatchKeys})`,
-      );
-    const database = this.#db();
-    const key = arg as KvKey;
-    const [raw] = await database.get([encodeReadKey(key)]);
-    // The stored key is the one asked for: copy it rather than decode it.
-    if (!raw) return { key: [...key], value: null, versionstamp: null };
-    return { key: [...key], value: decodeValue(raw) as T, versionstamp: raw.versionstamp };
+  get<T>(arg: KvKey | readonly KvKey[]): Promise<KvEntryMaybe<T> | KvEntryMaybe<T>[]> {
+    return this.#record("get", async () => {
+      if (isKeyList(arg))
+        return this.#getMany<T>(
+          arg,
+          limits.maxBatchKeys,
+          `Too many keys in one batch get (max ${limits.maxBatchKeys})`,
+        );
+      const database = this.#db();
+      const key = arg as KvKey;
+      const [raw] = await database.get([encodeReadKey(key)]);
+      // The stored key is the one asked for: copy it rather than decode it.
+      if (!raw) return { key: [...key], value: null, versionstamp: null };
+      return { key: [...key], value: decodeValue(raw) as T, versionstamp: raw.versionstamp };
+    });
   }
 
   /** Deno's batch read: up to 10 keys, entries in request order, from one snapshot. */
@@ -183,10 +229,8 @@ export class Kv {
     keys: readonly KvKey[],
     _options?: { consistency?: "strong" | "eventual" },
   ): Promise<{ [K in keyof T]: KvEntryMaybe<T[K]> }> {
-    return this.#getMany(
-      keys,
-      limits.maxReadRanges,
-      `Too many ranges (max ${limits.maxReadRanges})`,
+    return this.#record("get", () =>
+      this.#getMany(keys, limits.maxReadRanges, `Too many ranges (max ${limits.maxReadRanges})`),
     ) as never;
   }
 
@@ -207,7 +251,7 @@ export class Kv {
 
   /** Writes `value` at `key`, replacing any value and TTL. `expireIn`/`expiresIn` sets a TTL. */
   async set(key: KvWriteKey, value: unknown, options?: KvSetOptions): Promise<KvCommitResult> {
-    return setKey(this.#db(), key, value, options);
+    return this.#record("set", () => setKey(this.#db(), key, value, options));
   }
 
   /**
@@ -220,7 +264,8 @@ export class Kv {
     keyOrKeys: KvKey | readonly KvKey[],
     options?: { exact?: boolean; where?: KvWhere },
   ): Promise<KvDeleteResult> {
-    return deleteKeys(this.#db(), isKeyList(keyOrKeys) ? keyOrKeys : [keyOrKeys as KvKey], options);
+    const keys = isKeyList(keyOrKeys) ? keyOrKeys : [keyOrKeys as KvKey];
+    return this.#record("delete", () => deleteKeys(this.#db(), keys, options));
   }
 
   /**
@@ -235,7 +280,7 @@ export class Kv {
     options?: KvPrefixListOptions,
   ): KvListIterator<T> {
     this.#db();
-    return listIterator<T>(this.#db, selector, options);
+    return listIterator<T>(this.#recording("list"), selector, options);
   }
 
   /**
@@ -246,7 +291,7 @@ export class Kv {
     prefix: KvKey,
     options: { where?: KvWhere; start?: KvKey; end?: KvKey } = {},
   ): Promise<number> {
-    return countKeys(this.#db(), prefix, options);
+    return this.#record("count", () => countKeys(this.#db(), prefix, options));
   }
 
   /**
@@ -255,7 +300,7 @@ export class Kv {
    * nor skip entries that exist throughout, however the data changes in between.
    */
   paginate<T = unknown>(prefix: KvKey, options: KvPaginateOptions = {}): Promise<KvPage<T>> {
-    return paginate<T>(this.#db(), prefix, options);
+    return this.#record("paginate", () => paginate<T>(this.#db(), prefix, options));
   }
 
   /**
@@ -279,13 +324,13 @@ export class Kv {
     options?: KvTransactionOptions,
   ): Promise<KvTransactionResult<T>> {
     this.#db();
-    return runTransaction(this.#db, fn, options);
+    return this.#record("transaction", () => runTransaction(this.#db, fn, options));
   }
 
   /** Starts an atomic operation: checks and mutations committed together or not at all. */
   atomic(): AtomicOperation {
     this.#db();
-    return new AtomicOperation(this.#db);
+    return new AtomicOperation(this.#recording(undefined, "atomic_commit"));
   }
 
   /** A key part placeholder: `set([...prefix, kv.commitVersionstamp()], v)` writes under the commit's versionstamp. */
@@ -301,7 +346,7 @@ export class Kv {
     value: unknown,
     options?: KvEnqueueOptions,
   ): Promise<KvCommitResult & { readonly id: string }> {
-    return enqueue(this.#db(), value, options);
+    return this.#record("queue_enqueue", () => enqueue(this.#db(), value, options));
   }
 
   /**
@@ -326,17 +371,17 @@ export class Kv {
    * for missing or malformed fields or an unknown tokenizer.
    */
   createIndex(prefix: KvKey, options: KvIndexOptions): Promise<{ ok: true }> {
-    return createIndex(this.#db(), prefix, options);
+    return this.#record("create_index", () => createIndex(this.#db(), prefix, options));
   }
 
   /** Every full-text index, in prefix order. */
   listIndexes(): Promise<KvIndex[]> {
-    return listIndexes(this.#db());
+    return this.#record("list_indexes", () => listIndexes(this.#db()));
   }
 
   /** Removes the full-text index on exactly `prefix`; resolves whether there was one. */
   removeIndex(prefix: KvKey): Promise<boolean> {
-    return removeIndex(this.#db(), prefix);
+    return this.#record("remove_index", () => removeIndex(this.#db(), prefix));
   }
 
   /**
@@ -349,13 +394,41 @@ export class Kv {
   search<T = unknown>(prefix: KvKey, query: string, options?: KvSearchOptions): KvSearchResults<T> {
     return new KvSearchResults<T>(async () => {
       const request = searchRequestOf(prefixOf(prefix), query, options);
-      return search(this.#db(), prefix, request);
+      return this.#record("search", () => search(this.#db(), prefix, request));
     });
   }
 
   /** Messages waiting, being handled, and dead-lettered. */
   queueStats(): Promise<KvQueueStats> {
-    return this.#db().queueStats();
+    return this.#record("queue_stats", () => this.#db().queueStats());
+  }
+
+  /**
+   * The seed's metrics: per operation its count, errors and mean latency, the totals, the queue's
+   * state and the live entries' count and size (`KvMetrics`); with `"prometheus"`, the same as
+   * Prometheus text (`keyval_*`). Embedded, the operations are this Kv's own calls since it was
+   * opened (`get`, `set`, `delete`, `list` per page read, `count`, `paginate`, `atomic_commit`,
+   * `transaction`, `queue_enqueue`, `search`, …); remote, the server's (`GET /api/metrics`, which
+   * needs the admin token unless the server's metrics are public). Errors: `INVALID_ARGUMENT` for
+   * another format.
+   */
+  metrics(format?: "json"): Promise<KvMetrics>;
+  metrics(format: "prometheus"): Promise<string>;
+  async metrics(format: KvMetricsFormat = "json"): Promise<KvMetrics | string> {
+    if (format !== "json" && format !== "prometheus") {
+      throw new KvError(
+        "INVALID_ARGUMENT",
+        `format must be "json" or "prometheus"; got ${String(format)}`,
+      );
+    }
+    if (this.#metricsElsewhere) return this.#metricsElsewhere(format);
+    const operations = this.#recorded!.operations;
+    const state = await databaseState(this.#db());
+    if (format === "json") return metricsJson(operations, state);
+    this.#prometheus ??= new PrometheusRegistry((client, registry, stateNow) =>
+      registerSeedMetrics(client, registry, () => operations, stateNow),
+    );
+    return this.#prometheus.text(state);
   }
 
   /**

@@ -9,7 +9,7 @@ import { schemaExists } from "../backends/postgres/schema-exists.js";
 import { SqliteBackend, type SqliteOptions } from "../backends/sqlite/sqlite-backend.js";
 import { type Duration, parseDuration } from "../codec/duration.js";
 import type { Database } from "../engine/database.js";
-import { Engine } from "../engine/engine.js";
+import { type CommitObserver, Engine } from "../engine/engine.js";
 import { KvError } from "../kv-error.js";
 
 export interface LocalOptions extends SqliteOptions, PostgresOptions {
@@ -25,6 +25,8 @@ export interface LocalOptions extends SqliteOptions, PostgresOptions {
    * hear of their expiry, only once swept. Embedded and server databases only.
    */
   sweep?: boolean;
+  /** Told of each group commit (its size and duration): for metrics. Embedded and server databases only. */
+  commitObserver?: CommitObserver;
 }
 
 /** Where `openKv()` and `new Kv()` keep data when given no path. */
@@ -39,7 +41,11 @@ export function openLocalDatabase(location: string, options: LocalOptions = {}):
     options.changeRetention === undefined
       ? undefined
       : parseDuration(options.changeRetention, "changeRetention");
-  const engineOptions = { changeRetentionMs, sweep: options.sweep };
+  const engineOptions = {
+    changeRetentionMs,
+    sweep: options.sweep,
+    commitObserver: options.commitObserver,
+  };
   if (isPostgresUrl(location)) {
     return new Engine(new PostgresBackend(location, options), engineOptions);
   }

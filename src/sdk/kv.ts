@@ -29,7 +29,11 @@ export class Kv extends CoreKv {
    * is used as is.
    */
   constructor(location: string | Database = DEFAULT_PATH, options: KvOptions = {}) {
-    super(typeof location === "string" ? openDatabase(location, options) : location);
+    const database = typeof location === "string" ? openDatabase(location, options) : location;
+    super(
+      database,
+      database instanceof RemoteDatabase ? { metrics: (format) => database.metrics(format) } : {},
+    );
   }
 }
 

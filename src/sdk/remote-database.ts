@@ -25,8 +25,11 @@ import {
   type RawEntry,
   type SearchIndex,
   type SearchRequest,
+  type StorageStats,
   type Subscription,
 } from "../engine/database.js";
+import type { KvMetricsFormat } from "../kv/kv.js";
+import type { KvMetrics } from "../kv/metrics.js";
 import { errorStatus, KvError, type KvErrorCode } from "../kv-error.js";
 import {
   commitToWire,
@@ -65,6 +68,7 @@ const READS = new Set([
   "/db/list-indexes",
   "/db/search",
   "/db/queue-stats",
+  "/db/storage-stats",
   "/db/dead-letters",
 ]);
 /** undici's codes for a connection that broke under a request (not one that could not open). */
@@ -302,6 +306,10 @@ export class RemoteDatabase implements Database {
     return this.#post<QueueStats>("/db/queue-stats", {});
   }
 
+  storageStats(): Promise<StorageStats> {
+    return this.#post<StorageStats>("/db/storage-stats", {});
+  }
+
   async deadLetters(
     query: { limit: number; offset: number } | { id: string },
   ): Promise<DeadLetter[]> {
@@ -310,6 +318,34 @@ export class RemoteDatabase implements Database {
       query,
     );
     return deadLetters.map(deadLetterFromWire);
+  }
+
+  /**
+   * The server's metrics (`GET /api/metrics`, or `/api/metrics/prometheus` as text), in the
+   * seed's flat shape: the server's nested copy of its operations (`operations.operations`,
+   * `operations.totals`) is left out.
+   */
+  async metrics(format: KvMetricsFormat): Promise<KvMetrics | string> {
+    let response: Dispatcher.ResponseData;
+    const path = format === "prometheus" ? "/metrics/prometheus" : "/metrics";
+    try {
+      response = await request(`${this.#base}${path}`, {
+        headers: this.#headers,
+        dispatcher: this.#agent,
+      });
+    } catch (e) {
+      throw new KvError(
+        "UNAVAILABLE",
+        `Cannot reach the Cairn server at ${this.#base}: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    const text = await response.body.text();
+    if (response.statusCode !== 200) throw errorFromResponse(this.#base, response.statusCode, text);
+    if (format === "prometheus") return text;
+    const { operations, ...rest } = JSON.parse(text) as KvMetrics;
+    const { operations: _nested, totals: _totals, ...flat } = operations as Record<string, never>;
+    return { operations: flat, ...rest };
   }
 
   async close(): Promise<void> {

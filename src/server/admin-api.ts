@@ -55,6 +55,7 @@ export function adminApi(tokens: TokenStore): Face {
     {
       method: "POST",
       path: "/admin/tokens",
+      operation: "create_token",
       access: "admin",
       async handle(request) {
         const created = await admin.create(await request.json());
@@ -64,12 +65,14 @@ export function adminApi(tokens: TokenStore): Face {
     {
       method: "GET",
       path: "/admin/tokens",
+      operation: "list_tokens",
       access: "admin",
       handle: () => admin.list(),
     },
     {
       method: "DELETE",
       path: "/admin/tokens/:name",
+      operation: "revoke_token",
       access: "admin",
       handle: ({ params }) => admin.revoke(params.name!),
     },

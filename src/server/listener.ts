@@ -57,6 +57,8 @@ export interface ListenOptions {
 export interface Listener {
   /** The port accepting connections, if any. */
   readonly port: number | undefined;
+  /** Connections open now (accepted here or handed over). */
+  readonly connections: number;
   /** Serves a connection accepted elsewhere, of which nothing has been read yet. */
   serve(socket: net.Socket): void;
   /**
@@ -313,6 +315,9 @@ export async function listen(
 
   return {
     port: server && (server.address() as net.AddressInfo).port,
+    get connections() {
+      return open.size;
+    },
     serve: here,
     close: async () => {
       closing = true;

@@ -5,6 +5,8 @@
  * reaching past the grants is refused whole (`FORBIDDEN`), never narrowed to what is granted.
  * `Permitted` implements the contract method by method, so a new method cannot pass unchecked.
  */
+
+import { SYSTEM_KEYSPACE } from "../codec/key-codec.js";
 import type {
   ChangesRequest,
   CheckedCommit,
@@ -42,6 +44,9 @@ function checkMutation(can: Permissions, m: Mutation): void {
       can.key("write", m.key);
   }
 }
+
+/** Where the system keyspace starts: the end of every user key. */
+const SYSTEM_START = new Uint8Array([SYSTEM_KEYSPACE]);
 
 const checkRanges = (can: Permissions, { ranges }: FeedRanges) => {
   for (const r of ranges) can.range("read", r.start, r.end);
@@ -115,6 +120,12 @@ class Permitted implements Database {
   async queueStats() {
     this.can.useQueue();
     return this.database.queueStats();
+  }
+
+  /** Sizes the whole user keyspace: for principals that may read all of it. */
+  async storageStats() {
+    this.can.range("read", new Uint8Array(), SYSTEM_START);
+    return this.database.storageStats();
   }
 
   async deadLetters(query: Parameters<Database["deadLetters"]>[0]) {

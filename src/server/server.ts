@@ -35,6 +35,7 @@ import { hasOneWriter, type WritesVia } from "./commit-channel.js";
 import { Databases, type OpenDatabase } from "./databases.js";
 import { type FaceOptions, facesFor } from "./faces.js";
 import { type Listener, type ListenOptions, listen } from "./listener.js";
+import { metricsFaces, ServerMetrics } from "./metrics.js";
 import { checkCreate, checkRoute, permitted } from "./permissions.js";
 import { TokenStore } from "./tokens.js";
 import { startWriter } from "./writer.js";
@@ -94,6 +95,8 @@ export interface ServerOptions extends FaceOptions {
    * each passed to the function this is called with.
    */
   readonly handedConnections?: (serve: (socket: Socket) => void) => void;
+  /** Serve the metrics routes (`/metrics`, `/api/metrics`) without a token (default false: the admin's only). */
+  readonly metricsPublic?: boolean;
 }
 
 export interface CairnServer {
@@ -243,15 +246,23 @@ interface Mounting {
   readonly databases: Databases;
   /** Open streams (watches, queue listeners), ended when the server closes. */
   readonly streams: Set<() => void>;
+  readonly metrics: ServerMetrics;
 }
 
-function mount(face: Face, route: Route, { router, auth, databases, streams }: Mounting): void {
+function mount(
+  face: Face,
+  route: Route,
+  { router, auth, databases, streams, metrics }: Mounting,
+): void {
   const prefix = route.path.endsWith("*") ? route.path.length - 1 : undefined;
   const creates = route.creates ?? route.access === "write";
   const errorReply = face.errorReply?.bind(face);
+  const recorded = metrics.route(face.name, route.operation);
   const handler =
     (named: boolean, base: string): Handler =>
     async (req, res, params) => {
+      const started = performance.now();
+      let failure: unknown;
       try {
         const principal = await (face.authenticate
           ? face.authenticate(req, auth)
@@ -290,7 +301,9 @@ function mount(face: Face, route: Route, { router, auth, databases, streams }: M
           res.setHeader("www-authenticate", "Bearer");
         }
         sendError(res, error, errorReply);
+        failure = error;
       }
+      recorded.record(performance.now() - started, failure);
     };
   const constraints = route.header && { [constraintOn(route.header.name)]: route.header.value };
   for (const named of face.perDatabase === false ? [""] : DATABASE_PREFIXES) {
@@ -336,10 +349,16 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
       "A writer thread needs a SQLite data file: an in-memory database lives on one thread, and PostgreSQL takes concurrent writers as they are",
     );
   }
+  let listener: Listener | undefined;
+  const streams = new Set<() => void>();
+  const metrics = new ServerMetrics({
+    connections: () => listener?.connections ?? 0,
+    streams: () => streams.size,
+  });
   const writer = options.writerThread && !options.writesVia ? startWriter(kvOptions) : undefined;
   const databases = new Databases(
     options.data,
-    kvOptions,
+    { ...kvOptions, commitObserver: metrics.commits },
     options.writesVia ?? writer?.writes,
     options.namedDatabaseIdleMs,
   );
@@ -362,7 +381,11 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     options.auth ? options.token : undefined,
   );
   const auth = options.auth ? tokenAuthenticator(options.token!, tokens) : noAuth;
-  const faces = [...(options.faces ?? facesFor(options)), adminApi(tokens)];
+  const faces = [
+    ...(options.faces ?? facesFor(options)),
+    adminApi(tokens),
+    ...metricsFaces(metrics, { public: options.metricsPublic }),
+  ];
   const headers = new Set(
     faces.flatMap((face) => face.routes.flatMap((r) => r.header?.name ?? [])),
   );
@@ -400,8 +423,7 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     },
   });
   router.on("GET", "/health", (_req, res) => void health(databases.default.database, res));
-  const streams = new Set<() => void>();
-  const mounting = { router, auth, databases, streams };
+  const mounting = { router, auth, databases, streams, metrics };
   for (const face of faces) for (const route of face.routes) mount(face, route, mounting);
   const detaches: (() => Promise<void>)[] = [];
   const attach = (server: HttpServer) => {
@@ -436,7 +458,6 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
       attach,
     },
   );
-  let listener: Listener;
   try {
     listener = await listening;
   } catch (error) {

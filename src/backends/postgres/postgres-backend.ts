@@ -18,6 +18,7 @@ import type {
   KeyRange,
   RawEntry,
   StorageCommit,
+  StorageStats,
 } from "../backend.js";
 import { SqlBackend } from "../sql-backend.js";
 import * as changeFeed from "./change-feed.js";
@@ -113,6 +114,13 @@ export class PostgresBackend extends SqlBackend<Sql> implements Backend {
 
   onCommit(listener: () => void): () => void {
     return this.#notifier.add(listener);
+  }
+
+  storageStats(now: number): Promise<StorageStats> {
+    return this.run(async () => {
+      const [row] = await sendQuery<[number, number]>(this.connection, SQL.storageStats, [now]);
+      return { entries: row![0], sizeBytes: row![1] };
+    });
   }
 
   nextExpiry(): Promise<number | null> {

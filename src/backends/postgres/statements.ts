@@ -26,6 +26,9 @@ export const SQL = {
   scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= $1 AND key < $2 AND ${LIVE.replace("$NOW", "$3")}
                 ORDER BY key DESC LIMIT $4`,
   count: `SELECT count(*) FROM kv WHERE key >= $1 AND key < $2 AND ${LIVE.replace("$NOW", "$3")}`,
+  storageStats: `SELECT count(*), coalesce(sum(octet_length(key) + coalesce(octet_length(data), 0)
+                   + coalesce(octet_length(text), 0)), 0)::bigint
+                 FROM kv WHERE key < '\\xff'::bytea AND ${LIVE.replace("$NOW", "$1")}`,
   reserve:
     "UPDATE meta SET versionstamp = versionstamp + $1 WHERE id = 0 RETURNING versionstamp - $1",
   set: `WITH s AS (

@@ -15,6 +15,7 @@ import type {
   KeyRange,
   RawEntry,
   StorageCommit,
+  StorageStats,
 } from "../backend.js";
 import { SqlBackend } from "../sql-backend.js";
 import * as changeFeed from "./change-feed.js";
@@ -97,6 +98,13 @@ export class SqliteBackend extends SqlBackend<Connection> implements Backend {
         ? filtered.statement.pluck().get(range.start, range.end, ...filtered.params, now)
         : sql.count.get(range.start, range.end, now);
       return count as number;
+    });
+  }
+
+  storageStats(now: number): Promise<StorageStats> {
+    return this.run(() => {
+      const [entries, sizeBytes] = this.connection.sql.storageStats.get(now) as number[];
+      return { entries: entries!, sizeBytes: sizeBytes! };
     });
   }
 

@@ -23,6 +23,8 @@ export const SQL = {
   scanReverse: `SELECT ${ENTRY} FROM kv WHERE key >= ? AND key < ? AND ${LIVE} ORDER BY key DESC LIMIT ?`,
   set: "INSERT OR REPLACE INTO kv (key, data, encoding, versionstamp, expires_at) VALUES (?, ?, ?, ?, ?)",
   count: `SELECT count(*) FROM kv WHERE key >= ? AND key < ? AND ${LIVE}`,
+  storageStats: `SELECT count(*), coalesce(sum(octet_length(key) + octet_length(data)), 0)
+                 FROM kv WHERE key < x'ff' AND ${LIVE}`,
   delete: `DELETE FROM kv WHERE key = ? AND ${LIVE} RETURNING key`,
   deleteRange: `DELETE FROM kv WHERE key >= ? AND key < ? AND ${LIVE} RETURNING key`,
   purgeExpired: `DELETE FROM kv WHERE key IN
@@ -136,6 +138,7 @@ const RAW: readonly (keyof typeof SQL)[] = [
   "claimable",
   "leased",
   "queueStats",
+  "storageStats",
   "deadLetters",
   "deadLetter1",
   "listIndexes",

@@ -41,6 +41,7 @@ import { errorBody, StreamReply } from "../http-io.js";
 const followRoute: Route = {
   method: "POST",
   path: "/db/follow",
+  operation: "watch",
   access: "read",
   async handle(request) {
     const body = (await request.json()) as Record<string, unknown>;
@@ -75,6 +76,7 @@ export const databaseProtocol: Face = {
     {
       method: "POST",
       path: "/db/get",
+      operation: "get",
       access: "read",
       async handle(request) {
         const entries = await request.database.get(keysFromWire(await request.json()));
@@ -84,6 +86,7 @@ export const databaseProtocol: Face = {
     {
       method: "POST",
       path: "/db/scan",
+      operation: "list",
       access: "read",
       async handle(request) {
         const ranges = await request.database.scan(rangesFromWire(await request.json()));
@@ -93,6 +96,7 @@ export const databaseProtocol: Face = {
     {
       method: "POST",
       path: "/db/count",
+      operation: "count",
       access: "read",
       async handle(request) {
         return { count: await request.database.count(countFromWire(await request.json())) };
@@ -101,6 +105,7 @@ export const databaseProtocol: Face = {
     {
       method: "POST",
       path: "/db/commit",
+      operation: "atomic_commit",
       access: "write",
       async handle(request) {
         return request.database.commit(checkCommit(commitFromWire(await request.json())));
@@ -110,6 +115,7 @@ export const databaseProtocol: Face = {
     {
       method: "POST",
       path: "/db/changes",
+      operation: "watch_poll",
       access: "read",
       async handle(request) {
         const page = await request.database.changes(changesRequestFromWire(await request.json()));
@@ -119,6 +125,7 @@ export const databaseProtocol: Face = {
     {
       method: "POST",
       path: "/db/claim",
+      operation: "queue_dequeue",
       access: "write",
       async handle(request) {
         const claim = claimRequestFromWire(await request.json());
@@ -129,6 +136,7 @@ export const databaseProtocol: Face = {
     {
       method: "POST",
       path: "/db/create-index",
+      operation: "create_index",
       access: "write",
       async handle(request) {
         await request.database.createIndex(indexFromWire(await request.json()));
@@ -138,6 +146,7 @@ export const databaseProtocol: Face = {
     {
       method: "POST",
       path: "/db/remove-index",
+      operation: "remove_index",
       access: "write",
       async handle(request) {
         return {
@@ -148,6 +157,7 @@ export const databaseProtocol: Face = {
     {
       method: "POST",
       path: "/db/list-indexes",
+      operation: "list_indexes",
       access: "read",
       async handle({ database }) {
         return { indexes: (await database.listIndexes()).map(indexToWire) };
@@ -156,6 +166,7 @@ export const databaseProtocol: Face = {
     {
       method: "POST",
       path: "/db/search",
+      operation: "search",
       access: "read",
       async handle(request) {
         const entries = await request.database.search(searchFromWire(await request.json()));
@@ -165,12 +176,21 @@ export const databaseProtocol: Face = {
     {
       method: "POST",
       path: "/db/queue-stats",
+      operation: "queue_stats",
       access: "read",
       handle: ({ database }) => database.queueStats(),
     },
     {
       method: "POST",
+      path: "/db/storage-stats",
+      operation: "storage_stats",
+      access: "read",
+      handle: ({ database }) => database.storageStats(),
+    },
+    {
+      method: "POST",
       path: "/db/dead-letters",
+      operation: "dlq_list",
       access: "read",
       async handle(request) {
         const found = await request.database.deadLetters(

@@ -101,6 +101,7 @@ export function dynamodbFace(): Face {
       path: "/",
       header: { name: "x-amz-target", value: `${TARGET_PREFIX}${name}` },
       access: operation.access,
+      operation: name,
       async handle(request) {
         const input = Input.of(parseBody(await request.bytes()), "");
         const output = await operation.run(
@@ -116,6 +117,7 @@ export function dynamodbFace(): Face {
     path: "/",
     header: { name: "x-amz-target", value: `${TARGET_PREFIX}*` },
     access: "read",
+    operation: "UnknownOperation",
     async handle(request) {
       throw dynamoError(
         "UnknownOperationException",

@@ -122,18 +122,21 @@ const routes: Route[] = [
   {
     method: "GET",
     path: "/:provider",
+    operation: "list_tables",
     access: "read",
     handle: (request) => storeOf(request).listTables(),
   },
   {
     method: "GET",
     path: "/:provider/permissions/:table",
+    operation: "list_permissions",
     access: "read",
     handle: (request) => storeOf(request).listPermissions(param(request, "table")),
   },
   {
     method: "POST",
     path: "/:provider/permissions/:table",
+    operation: "grant",
     access: "write",
     async handle(request) {
       const body = await bodyOf(request, ["workflow_id", "can_read", "can_write"]);
@@ -148,6 +151,7 @@ const routes: Route[] = [
   {
     method: "DELETE",
     path: "/:provider/permissions/:table/:workflow",
+    operation: "revoke",
     access: "write",
     handle: (request) =>
       storeOf(request).revoke(param(request, "table"), param(request, "workflow")),
@@ -155,6 +159,7 @@ const routes: Route[] = [
   {
     method: "GET",
     path: "/:provider/:table",
+    operation: "list",
     access: "read",
     handle: (request) =>
       booleanOf(request.query.get("include_values"), "include_values")
@@ -164,12 +169,14 @@ const routes: Route[] = [
   {
     method: "GET",
     path: "/:provider/:table/:key",
+    operation: "get",
     access: "read",
     handle: (request) => storeOf(request).get(param(request, "table"), param(request, "key")),
   },
   {
     method: "PUT",
     path: "/:provider/:table/:key",
+    operation: "set",
     access: "write",
     async handle(request) {
       const { value } = await bodyOf(request, ["value"]);
@@ -179,6 +186,7 @@ const routes: Route[] = [
   {
     method: "DELETE",
     path: "/:provider/:table/:key",
+    operation: "delete",
     access: "write",
     handle: (request) => storeOf(request).delete(param(request, "table"), param(request, "key")),
   },

@@ -160,29 +160,30 @@ const methodNotAllowed = async () =>
 const route = (
   method: Route["method"],
   path: string,
+  operation: string,
   handle: (request: RouteRequest) => Promise<unknown>,
-): Route => ({ method, path, access: method === "GET" ? "read" : "write", handle });
+): Route => ({ method, path, access: method === "GET" ? "read" : "write", operation, handle });
 
 export const glia: Face = {
   name: "glia",
   bases: ["/glia/:namespace"],
   routes: [
     // GET / lists, as the template does; with ?key= it gets (the template's README).
-    route("GET", "/", (r) => (r.query.has("key") ? get(r, false) : list(r))),
-    route("GET", "/list", list),
-    route("GET", "/get", (r) => get(r, false)),
-    route("GET", "/health", health),
-    route("GET", "/:key", (r) => get(r, true)),
-    route("POST", "/batch", batch),
-    route("POST", "/test-and-set", testAndSet),
+    route("GET", "/", "get_or_list", (r) => (r.query.has("key") ? get(r, false) : list(r))),
+    route("GET", "/list", "list", list),
+    route("GET", "/get", "get", (r) => get(r, false)),
+    route("GET", "/health", "health", health),
+    route("GET", "/:key", "get", (r) => get(r, true)),
+    route("POST", "/batch", "batch", batch),
+    route("POST", "/test-and-set", "test_and_set", testAndSet),
     // Any other POST is a set, as in the template.
-    route("POST", "/", set),
-    route("POST", "/:key", set),
-    route("DELETE", "/", (r) => remove(r, false)),
-    route("DELETE", "/delete", (r) => remove(r, false)),
-    route("DELETE", "/:key", (r) => remove(r, true)),
-    route("PUT", "/", methodNotAllowed),
-    route("PUT", "/*", methodNotAllowed),
+    route("POST", "/", "set", set),
+    route("POST", "/:key", "set", set),
+    route("DELETE", "/", "delete", (r) => remove(r, false)),
+    route("DELETE", "/delete", "delete", (r) => remove(r, false)),
+    route("DELETE", "/:key", "delete", (r) => remove(r, true)),
+    route("PUT", "/", "method_not_allowed", methodNotAllowed),
+    route("PUT", "/*", "method_not_allowed", methodNotAllowed),
   ],
   errorReply: (error) =>
     new Reply(

@@ -54,6 +54,7 @@ const routes: Route[] = [
   {
     method: "GET",
     path: "/",
+    operation: "list",
     access: "read",
     handle: (request) =>
       storeOf(request).list(userOf(request), {
@@ -65,10 +66,17 @@ const routes: Route[] = [
         }),
       }),
   },
-  { method: "GET", path: "/updates", access: "read", handle: async (request) => updates(request) },
+  {
+    method: "GET",
+    path: "/updates",
+    access: "read",
+    operation: "updates",
+    handle: async (request) => updates(request),
+  },
   {
     method: "GET",
     path: "/:key",
+    operation: "get",
     access: "read",
     async handle(request) {
       const item = await storeOf(request).get(userOf(request), request.params.key ?? "");
@@ -79,6 +87,7 @@ const routes: Route[] = [
   {
     method: "POST",
     path: "/bulk",
+    operation: "bulk_get",
     access: "read",
     async handle(request) {
       const { keys } = fields(await request.json(), ["keys"]);
@@ -88,6 +97,7 @@ const routes: Route[] = [
   {
     method: "POST",
     path: "/",
+    operation: "mutate",
     access: "write",
     async handle(request) {
       const { mutations } = fields(await request.json(), ["mutations"]);

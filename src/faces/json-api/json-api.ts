@@ -203,6 +203,7 @@ const dataRoutes: Route[] = [
   {
     method: "GET",
     path: "/keys/*",
+    operation: "get",
     access: "read",
     async handle({ wildcard, database }) {
       const key = parseKeyPath(wildcard);
@@ -214,6 +215,7 @@ const dataRoutes: Route[] = [
   {
     method: "PUT",
     path: "/keys/*",
+    operation: "set",
     access: "write",
     async handle(request) {
       const key = parseKeyPath(request.wildcard);
@@ -228,6 +230,7 @@ const dataRoutes: Route[] = [
   {
     method: "DELETE",
     path: "/keys/*",
+    operation: "delete",
     access: "write",
     async handle(request) {
       const options = await deleteOptions(request);
@@ -240,6 +243,7 @@ const dataRoutes: Route[] = [
   {
     method: "POST",
     path: "/keys/batch",
+    operation: "get",
     access: "read",
     async handle(request) {
       const keys = keysFromBody(body(await request.json()).keys);
@@ -250,6 +254,7 @@ const dataRoutes: Route[] = [
   {
     method: "POST",
     path: "/keys/delete-batch",
+    operation: "delete",
     access: "write",
     async handle(request) {
       const options = fields(await request.json(), ["keys", "exact", "where"]);
@@ -262,6 +267,7 @@ const dataRoutes: Route[] = [
   {
     method: "GET",
     path: "/keys",
+    operation: "list",
     access: "read",
     handle({ query, database }) {
       return list(database, {
@@ -274,6 +280,7 @@ const dataRoutes: Route[] = [
   {
     method: "POST",
     path: "/keys/list",
+    operation: "list",
     access: "read",
     async handle(request) {
       const options = body(await request.json());
@@ -291,6 +298,7 @@ const dataRoutes: Route[] = [
       {
         method,
         path: "/keys/count",
+        operation: "count",
         access: "read",
         async handle(request) {
           const { prefix, ...options } = listArguments(await input(request));
@@ -300,6 +308,7 @@ const dataRoutes: Route[] = [
       {
         method,
         path: "/keys/paginate",
+        operation: "paginate",
         access: "read",
         async handle(request) {
           const source = await input(request);
@@ -327,6 +336,7 @@ const dataRoutes: Route[] = [
   {
     method: "POST",
     path: "/indexes",
+    operation: "create_index",
     access: "write",
     async handle(request) {
       // The seed's server reads { prefix, options: { fields, tokenize } }, its client sends
@@ -342,6 +352,7 @@ const dataRoutes: Route[] = [
   {
     method: "GET",
     path: "/indexes",
+    operation: "list_indexes",
     access: "read",
     async handle({ database }) {
       return (await listIndexes(database)).map((index) => ({
@@ -354,6 +365,7 @@ const dataRoutes: Route[] = [
   {
     method: "DELETE",
     path: "/indexes",
+    operation: "remove_index",
     access: "write",
     async handle({ query, database }) {
       const removed = await removeIndex(database, requiredPrefix(query.get("prefix")));
@@ -363,6 +375,7 @@ const dataRoutes: Route[] = [
   {
     method: "GET",
     path: "/search",
+    operation: "search",
     access: "read",
     handle({ query, database }) {
       return searchEntries(
@@ -377,6 +390,7 @@ const dataRoutes: Route[] = [
   {
     method: "POST",
     path: "/search",
+    operation: "search",
     access: "read",
     async handle(request) {
       // The seed's client sends limit and where at the top level, its server reads them from
@@ -395,6 +409,7 @@ const dataRoutes: Route[] = [
   {
     method: "POST",
     path: "/atomic",
+    operation: "atomic_commit",
     access: "write",
     async handle(request) {
       const b = fields(await request.json(), ["checks", "mutations", "enqueues"]);

@@ -243,6 +243,7 @@ export const realtimeRoutes = (defaultLeaseMs: number): Route[] => [
   {
     method: "POST",
     path: "/queue/enqueue",
+    operation: "queue_enqueue",
     access: "write",
     async handle(request) {
       return enqueue(request.database, ...enqueueArguments(await request.json()));
@@ -251,12 +252,14 @@ export const realtimeRoutes = (defaultLeaseMs: number): Route[] => [
   {
     method: "GET",
     path: "/queue/listen",
+    operation: "queue_listen",
     access: "write",
     handle: async (request) => listenStream(request.database, request, defaultLeaseMs),
   },
   {
     method: "GET",
     path: "/queue/poll",
+    operation: "queue_dequeue",
     access: "write",
     async handle(request) {
       const leaseMs = integer(request.query.get("lease"), "lease", defaultLeaseMs, 1);
@@ -267,6 +270,7 @@ export const realtimeRoutes = (defaultLeaseMs: number): Route[] => [
   {
     method: "POST",
     path: "/queue/ack",
+    operation: "queue_ack",
     access: "write",
     async handle(request) {
       const id = idOf(body(await request.json()));
@@ -278,6 +282,7 @@ export const realtimeRoutes = (defaultLeaseMs: number): Route[] => [
   {
     method: "POST",
     path: "/queue/nack",
+    operation: "queue_nack",
     access: "write",
     async handle(request) {
       const fields = body(await request.json());
@@ -297,12 +302,14 @@ export const realtimeRoutes = (defaultLeaseMs: number): Route[] => [
   {
     method: "GET",
     path: "/queue/stats",
+    operation: "queue_stats",
     access: "read",
     handle: ({ database }) => database.queueStats(),
   },
   {
     method: "GET",
     path: "/queue/dlq",
+    operation: "dlq_list",
     access: "read",
     async handle({ query, database }) {
       const limit = limitOf(query.get("limit"));
@@ -313,6 +320,7 @@ export const realtimeRoutes = (defaultLeaseMs: number): Route[] => [
   {
     method: "GET",
     path: "/queue/dlq/*",
+    operation: "dlq_get",
     access: "read",
     async handle({ wildcard, database }) {
       const found = await deadLetters(database).get(dlqPath(wildcard).id);
@@ -323,6 +331,7 @@ export const realtimeRoutes = (defaultLeaseMs: number): Route[] => [
   {
     method: "POST",
     path: "/queue/dlq/*",
+    operation: "dlq_requeue",
     access: "write",
     async handle({ wildcard, database }) {
       const { id, requeue } = dlqPath(wildcard);
@@ -333,18 +342,21 @@ export const realtimeRoutes = (defaultLeaseMs: number): Route[] => [
   {
     method: "DELETE",
     path: "/queue/dlq/*",
+    operation: "dlq_delete",
     access: "write",
     handle: ({ wildcard, database }) => deadLetters(database).delete(dlqPath(wildcard).id),
   },
   {
     method: "DELETE",
     path: "/queue/dlq",
+    operation: "dlq_purge",
     access: "write",
     handle: ({ database }) => deadLetters(database).purge(),
   },
   {
     method: "GET",
     path: "/watch",
+    operation: "watch",
     access: "read",
     handle: async (request) =>
       sseWatch(request.database, keyPaths(request.query.get("keys"), "keys"), request, true),
@@ -352,6 +364,7 @@ export const realtimeRoutes = (defaultLeaseMs: number): Route[] => [
   {
     method: "GET",
     path: "/watch/prefix",
+    operation: "watch_prefix",
     access: "read",
     handle: async (request) =>
       sseWatch(request.database, prefixesOf(request.query), request, false),
@@ -359,6 +372,7 @@ export const realtimeRoutes = (defaultLeaseMs: number): Route[] => [
   {
     method: "GET",
     path: "/watch/poll",
+    operation: "watch_poll",
     access: "read",
     async handle({ query, database }) {
       const keys = keyPaths(query.get("keys"), "keys");
@@ -375,6 +389,7 @@ export const realtimeRoutes = (defaultLeaseMs: number): Route[] => [
   {
     method: "GET",
     path: "/watch/prefix/poll",
+    operation: "watch_prefix_poll",
     access: "read",
     async handle({ query, database }) {
       const prefixes = prefixesOf(query);

@@ -321,6 +321,7 @@ function dataPath(request: RouteRequest): Database {
 /** A data-path route: its protocol headers checked, its body decoded as `type`. */
 function dataRoute(
   path: string,
+  operation: string,
   access: Access,
   type: protobuf.Type,
   handle: (database: Database, message: Record<string, unknown>) => Promise<Reply | StreamReply>,
@@ -329,6 +330,7 @@ function dataRoute(
     method: "POST",
     path,
     access,
+    operation,
     async handle(request) {
       const database = dataPath(request);
       return handle(database, decode(type, await request.bytes()));
@@ -345,6 +347,7 @@ const metadataRoute: Route = {
   method: "POST",
   path: "/",
   access: "read",
+  operation: "metadata",
   creates: true,
   async handle(request) {
     const body = await request.bytes();
@@ -410,36 +413,42 @@ export const kvConnect: Face = {
   bases: [""],
   routes: [
     metadataRoute,
-    dataRoute("/v2/snapshot_read", "read", SnapshotRead, async (database, read) => {
-      const ranges = read.ranges as Record<string, unknown>[];
-      if (ranges.length > limits.maxReadRanges)
-        throw bad("Too many read ranges requested in one read request.");
-      let total = 0;
-      const keyRanges: KeyRange[] = ranges.map((r) => {
-        const limit = Number(r.limit);
-        if (!(limit > 0))
-          throw bad("The read range limit of the snapshot read request is invalid.");
-        total += limit;
-        return {
-          start: key(r.start as Uint8Array, "read"),
-          end: key(r.end as Uint8Array, "read"),
-          limit,
-          reverse: r.reverse === true,
-        };
-      });
-      if (total > limits.maxReadEntries) {
-        throw bad(
-          "The total number of entries requested across read ranges in the read request is too large.",
-        );
-      }
-      const results = await scanGranted(database, keyRanges);
-      return protobufReply(SnapshotReadOutput, {
-        ranges: results.map((entries) => ({ values: entries.map(entryToProtobuf) })),
-        readIsStronglyConsistent: true,
-        status: SnapshotReadStatus.success,
-      });
-    }),
-    dataRoute("/v2/atomic_write", "write", AtomicWrite, async (database, write) => {
+    dataRoute(
+      "/v2/snapshot_read",
+      "snapshot_read",
+      "read",
+      SnapshotRead,
+      async (database, read) => {
+        const ranges = read.ranges as Record<string, unknown>[];
+        if (ranges.length > limits.maxReadRanges)
+          throw bad("Too many read ranges requested in one read request.");
+        let total = 0;
+        const keyRanges: KeyRange[] = ranges.map((r) => {
+          const limit = Number(r.limit);
+          if (!(limit > 0))
+            throw bad("The read range limit of the snapshot read request is invalid.");
+          total += limit;
+          return {
+            start: key(r.start as Uint8Array, "read"),
+            end: key(r.end as Uint8Array, "read"),
+            limit,
+            reverse: r.reverse === true,
+          };
+        });
+        if (total > limits.maxReadEntries) {
+          throw bad(
+            "The total number of entries requested across read ranges in the read request is too large.",
+          );
+        }
+        const results = await scanGranted(database, keyRanges);
+        return protobufReply(SnapshotReadOutput, {
+          ranges: results.map((entries) => ({ values: entries.map(entryToProtobuf) })),
+          readIsStronglyConsistent: true,
+          status: SnapshotReadStatus.success,
+        });
+      },
+    ),
+    dataRoute("/v2/atomic_write", "atomic_write", "write", AtomicWrite, async (database, write) => {
       const checks: Check[] = (write.checks as Record<string, Uint8Array>[]).map((c) => {
         const stamp = c.versionstamp ?? new Uint8Array();
         if (stamp.length !== 0 && stamp.length !== 10) throw bad("Invalid versionstamp.");
@@ -463,7 +472,7 @@ export const kvConnect: Face = {
           : { status: AtomicWriteStatus.checkFailure },
       );
     }),
-    dataRoute("/v2/watch", "read", Watch, async (database, watch) => {
+    dataRoute("/v2/watch", "watch", "read", Watch, async (database, watch) => {
       const keys = watch.keys as { key?: Uint8Array }[];
       if (keys.length > limits.maxWatchKeys)
         throw bad("Too many keys watched in a single watch request.");
