@@ -148,4 +148,6 @@ export const limits = {
   },
   /** How long (ms) a closing server waits for its connections' responses before cutting them. */
   closeDeadlineMs: 10_000,
+  /** How often (ms) persistent metrics are written to the database (the seed's `metrics.flushInterval`). */
+  metricsFlushIntervalMs: 30_000,
 } as const;

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeKey } from "../src/codec/key-codec.js";
 import { openKv } from "../src/sdk/kv.js";
-import { startServer } from "../src/server/server.js";
+import { type CairnServer, startServer } from "../src/server/server.js";
 import { describeEach, serverForTests, sleep, storages, until } from "./targets.js";
 
 const TOKEN = randomUUID();
@@ -306,6 +306,70 @@ describeEach(storages, "metrics", (storage) => {
       expect(Object.keys(metrics).sort()).toEqual(["operations", "queue", "storage", "totals"]);
       const text = await kv.metrics("prometheus");
       expect(parsePrometheus(text).types.get("keyval_operations_total")).toBe("counter");
+    } finally {
+      await kv.close();
+    }
+  });
+});
+
+describeEach(storages, "persistent metrics", (storage) => {
+  let data: string;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    ({ data, drop } = await storage.open());
+  });
+  afterAll(() => drop());
+
+  const start = () =>
+    startServer({
+      host: "127.0.0.1",
+      port: 0,
+      data,
+      auth: true,
+      token: TOKEN,
+      metricsPersistent: true,
+      metricsFlushIntervalMs: 50,
+    });
+  const get = (server: CairnServer, key: string) =>
+    fetch(`${server.url}/api/keys/${key}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const samplesOf = async (server: CairnServer) => {
+    const response = await fetch(`${server.url}/metrics`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    return parsePrometheus(await response.text()).samples;
+  };
+  const getLabels = { face: "json-api", operation: "get" };
+
+  it("keeps the counters across restarts, summed over servers sharing the database; not the histograms", async () => {
+    // Two servers on one database, flushing as they go: neither loses the other's counts.
+    const [a, b] = [await start(), await start()];
+    for (let i = 0; i < 5; i++) expect((await get(a, `missing-a${i}`)).status).toBe(404);
+    for (let i = 0; i < 3; i++) expect((await get(b, `missing-b${i}`)).status).toBe(404);
+    await sleep(120); // both flushed at least once
+    expect((await get(a, "missing-late")).status).toBe(404);
+    await Promise.all([a.close(), b.close()]);
+
+    const c = await start();
+    try {
+      let samples = await samplesOf(c);
+      expect(sampleValue(samples, "cairn_requests_total", getLabels)).toBe(9);
+      expect(
+        sampleValue(samples, "cairn_request_errors_total", { ...getLabels, code: "NOT_FOUND" }),
+      ).toBe(9);
+      expect(sampleValue(samples, "keyval_operations_total", { operation: "get" })).toBe(9);
+      expect(sampleValue(samples, "keyval_errors_total", { operation: "get" })).toBe(9);
+      expect(sampleValue(samples, "cairn_request_duration_ms_count", getLabels)).toBe(0);
+      expect((await get(c, "missing-c")).status).toBe(404);
+      samples = await samplesOf(c);
+      expect(sampleValue(samples, "cairn_requests_total", getLabels)).toBe(10);
+      expect(sampleValue(samples, "cairn_request_duration_ms_count", getLabels)).toBe(1);
+    } finally {
+      await c.close();
+    }
+    // The counters live in the system keyspace: no user range sees them.
+    const kv = await openKv(data);
+    try {
+      expect(await kv.count([])).toBe(0);
     } finally {
       await kv.close();
     }

@@ -151,6 +151,9 @@ interface ServeFlags {
   queueLockDuration: number;
   flowwJwtSecret?: string;
   dynamodbTable: TableDeclaration[];
+  metricsPublic: boolean;
+  metricsPersistent: boolean;
+  metricsFlushInterval: number;
 }
 
 /** The settings' values, frozen: what `serve` runs with. */

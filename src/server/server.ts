@@ -37,6 +37,7 @@ import { type FaceOptions, facesFor } from "./faces.js";
 import { type Listener, type ListenOptions, listen } from "./listener.js";
 import { metricsFaces, ServerMetrics } from "./metrics.js";
 import { checkCreate, checkRoute, permitted } from "./permissions.js";
+import { PersistedMetrics } from "./persisted-metrics.js";
 import { TokenStore } from "./tokens.js";
 import { startWriter } from "./writer.js";
 
@@ -97,6 +98,13 @@ export interface ServerOptions extends FaceOptions {
   readonly handedConnections?: (serve: (socket: Socket) => void) => void;
   /** Serve the metrics routes (`/metrics`, `/api/metrics`) without a token (default false: the admin's only). */
   readonly metricsPublic?: boolean;
+  /**
+   * Keep the request and error counters across restarts, in the default database (the seed's
+   * `metrics.persistent`; default false). Histograms start empty at each start.
+   */
+  readonly metricsPersistent?: boolean;
+  /** How often (ms) persistent counters are written (default `limits.metricsFlushIntervalMs`, 30 s). */
+  readonly metricsFlushIntervalMs?: number;
 }
 
 export interface CairnServer {
@@ -381,6 +389,16 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     options.auth ? options.token : undefined,
   );
   const auth = options.auth ? tokenAuthenticator(options.token!, tokens) : noAuth;
+  const persisted = options.metricsPersistent
+    ? await PersistedMetrics.start(
+        databases.default.database,
+        metrics,
+        options.metricsFlushIntervalMs ?? limits.metricsFlushIntervalMs,
+      ).catch(async (error) => {
+        await closeStorage();
+        throw error;
+      })
+    : undefined;
   const faces = [
     ...(options.faces ?? facesFor(options)),
     adminApi(tokens),
@@ -462,6 +480,7 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
     listener = await listening;
   } catch (error) {
     await Promise.all(detaches.map((detach) => detach()));
+    await persisted?.close();
     await closeStorage(); // e.g. the port is taken: nothing may keep the files open
     throw error;
   }
@@ -481,6 +500,7 @@ export async function startServer(options: ServerOptions): Promise<CairnServer> 
         for (const end of streams) end();
         await Promise.all(detaches.map((detach) => detach()));
         await stopping;
+        await persisted?.close();
         await closeStorage();
       })();
       return closing;
