@@ -207,21 +207,33 @@ export class Kv {
     keys: readonly KvKey[],
     options?: { consistency?: "strong" | "eventual" },
   ): Promise<KvEntryMaybe<T>[]>;
-  get<T>(arg: KvKey | readonly KvKey[]): Promise<KvEntryMaybe<T> | KvEntryMaybe<T>[]> {
-    return this.#record("get", async () => {
-      if (isKeyList(arg))
-        return this.#getMany<T>(
+  async get<T>(arg: KvKey | readonly KvKey[]): Promise<KvEntryMaybe<T> | KvEntryMaybe<T>[]> {
+    // Recorded here rather than through `measured`, whose promise costs a point get ~2% more.
+    const stats = this.#recorded?.operation("get");
+    const started = stats === undefined ? 0 : performance.now();
+    try {
+      let result: KvEntryMaybe<T> | KvEntryMaybe<T>[];
+      if (isKeyList(arg)) {
+        result = await this.#getMany<T>(
           arg,
           limits.maxBatchKeys,
           `Too many keys in one batch get (max ${limits.maxBatchKeys})`,
         );
-      const database = this.#db();
-      const key = arg as KvKey;
-      const [raw] = await database.get([encodeReadKey(key)]);
-      // The stored key is the one asked for: copy it rather than decode it.
-      if (!raw) return { key: [...key], value: null, versionstamp: null };
-      return { key: [...key], value: decodeValue(raw) as T, versionstamp: raw.versionstamp };
-    });
+      } else {
+        const database = this.#db();
+        const key = arg as KvKey;
+        const [raw] = await database.get([encodeReadKey(key)]);
+        // The stored key is the one asked for: copy it rather than decode it.
+        result = raw
+          ? { key: [...key], value: decodeValue(raw) as T, versionstamp: raw.versionstamp }
+          : { key: [...key], value: null, versionstamp: null };
+      }
+      stats?.record(performance.now() - started);
+      return result;
+    } catch (error) {
+      stats?.record(performance.now() - started, error);
+      throw error;
+    }
   }
 
   /** Deno's batch read: up to 10 keys, entries in request order, from one snapshot. */

@@ -82,17 +82,29 @@ export class OperationStats {
   }
 }
 
-/** Runs `work`, recording its duration and outcome in `stats`. */
-export async function measured<T>(stats: OperationStats, work: () => Promise<T>): Promise<T> {
+/**
+ * Runs `work`, recording its duration and outcome in `stats`. With `then` rather than as an async
+ * function, whose frame costs a call more instructions.
+ */
+export function measured<T>(stats: OperationStats, work: () => Promise<T>): Promise<T> {
   const started = performance.now();
+  let running: Promise<T>;
   try {
-    const result = await work();
-    stats.record(performance.now() - started);
-    return result;
+    running = work();
   } catch (error) {
     stats.record(performance.now() - started, error);
-    throw error;
+    return Promise.reject(error);
   }
+  return running.then(
+    (result) => {
+      stats.record(performance.now() - started);
+      return result;
+    },
+    (error) => {
+      stats.record(performance.now() - started, error);
+      throw error;
+    },
+  );
 }
 
 /** Operations by name, each recorded on first use. */
