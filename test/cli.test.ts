@@ -56,6 +56,37 @@ async function serve(
 }
 
 describe("cairn serve", () => {
+  it("takes the metrics flags and their variables: public, persistent across a restart, the flush interval", async () => {
+    const dir = join(tmpdir(), `cairn-cli-${randomUUID()}`);
+    dirs.push(dir);
+    const args = ["--data", join(dir, "cairn.db"), "--token", "t0ken", "--metrics-persistent"];
+    const env = { CAIRN_METRICS_PUBLIC: "1", CAIRN_METRICS_FLUSH_INTERVAL: "1s" };
+    const requestsOf = async (url: string) => {
+      const response = await fetch(`${url}/metrics`); // no token: --metrics-public
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      return Number(
+        /cairn_requests_total\{face="json-api",operation="get"\} (\d+)/.exec(text)?.[1] ?? 0,
+      );
+    };
+    for (const expected of [1, 2]) {
+      const { child, lines } = await serve(args, env, 1);
+      const url = /listening on (\S+)/.exec(lines[0]!)![1]!;
+      const missing = await fetch(`${url}/api/keys/nothing`, {
+        headers: { authorization: "Bearer t0ken" },
+      });
+      expect(missing.status).toBe(404);
+      expect(await requestsOf(url)).toBe(expected); // the first run's count survived the restart
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    }
+    const refused = spawnSync(process.execPath, [BIN, "serve", "--metrics-flush-interval", "0"], {
+      encoding: "utf8",
+    });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain("--metrics-flush-interval");
+  });
+
   it("generates and keeps a token, serves data, and stops gracefully on SIGTERM", async () => {
     const dir = join(tmpdir(), `cairn-cli-${randomUUID()}`);
     dirs.push(dir);
