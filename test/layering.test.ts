@@ -64,28 +64,32 @@ describe("layering", () => {
     expect(violations).toEqual([]);
   });
 
-  it("loads a storage driver only when a database of its kind is opened", () => {
+  it("loads a storage driver only when a database of its kind is opened, prom-client only for Prometheus text", () => {
     const script = `
       const { createRequire } = await import("node:module");
       const require = createRequire(import.meta.url);
       const loaded = (name) => Object.keys(require.cache).some((p) => p.includes("/node_modules/" + name + "/"));
-      const state = () => [loaded("better-sqlite3"), loaded("postgres")];
+      const state = () => [loaded("better-sqlite3"), loaded("postgres"), loaded("prom-client")];
       const cairn = await import("./dist/index.js");
       const before = state();
       const kv = await cairn.openKv(":memory:");
+      await kv.metrics();
+      const afterJson = state();
+      await kv.metrics("prometheus");
       await kv.close();
       const afterSqlite = state();
       await cairn.openKv("postgres://127.0.0.1:1/none");
-      console.log(JSON.stringify([before, afterSqlite, state()]));
+      console.log(JSON.stringify([before, afterJson, afterSqlite, state()]));
       process.exit(0); // nothing listens at that address: do not wait for the connection attempts`;
     const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
       cwd: root,
       encoding: "utf8",
     });
     expect(JSON.parse(out)).toEqual([
-      [false, false],
-      [true, false],
-      [true, true],
+      [false, false, false],
+      [true, false, false],
+      [true, false, true],
+      [true, true, true],
     ]);
   });
 });
