@@ -44,7 +44,7 @@ function tempDir(): string {
 }
 
 describe("parseSettings", () => {
-  it("names every flag's setting by its camelCase name, the queue's inside `queue`", () => {
+  it("names every flag's setting by its camelCase name, the queue's and metrics' inside `queue` and `metrics`", () => {
     expect(OPTIONS.map(settingKey)).toEqual([
       "host",
       "port",
@@ -64,6 +64,9 @@ describe("parseSettings", () => {
       "queue.lockDuration",
       "flowwJwtSecret",
       "dynamodbTable",
+      "metrics.public",
+      "metrics.persistent",
+      "metrics.flushInterval",
     ]);
   });
 
@@ -187,8 +190,16 @@ describe("parseSettings", () => {
 }`),
     ).toEqual([
       'cairn.jsonc:2:3: "database" is not a setting: Cairn picks the storage from "data": a SQLite file path, or a postgres:// URL for PostgreSQL',
-      'cairn.jsonc:3:3: "metrics" is not a setting: metrics are not configurable yet',
       'cairn.jsonc:4:14: "queue.cleanupInterval" is not a setting: Cairn needs no cleanup pass: a message whose lease has run out is claimed again by the next claim, which takes expired leases as ready',
+    ]);
+  });
+
+  it("takes the Buntime seed's metrics keys as the metrics flags", () => {
+    expect(
+      parse('{ "metrics": { "persistent": true, "flushInterval": "10s", "public": true } }'),
+    ).toEqual({ metricsPersistent: true, metricsFlushInterval: 10_000, metricsPublic: true });
+    expect(problems('{ "metrics": { "persistent": "yes" } }')).toEqual([
+      expect.stringMatching(/^cairn\.jsonc:1:30: "metrics\.persistent" must be true or false/),
     ]);
   });
 
@@ -379,11 +390,9 @@ describe("cairn serve --config", () => {
 
   it("refuses to start on a file with problems", () => {
     const dir = tempDir();
-    writeFileSync(join(dir, "cairn.jsonc"), '{ "metrics": { "persistent": true } }');
+    writeFileSync(join(dir, "cairn.jsonc"), '{ "database": "sqlite" }');
     const { code, err } = run(["serve", "--config", "cairn.jsonc"], {}, dir);
     expect(code).toBe(1);
-    expect(err).toContain(
-      'cairn.jsonc:1:3: "metrics" is not a setting: metrics are not configurable yet',
-    );
+    expect(err).toContain('cairn.jsonc:1:3: "database" is not a setting');
   });
 });

@@ -1,8 +1,9 @@
 /**
  * The settings file of `cairn serve --config FILE`: JSONC (JSON with comments and trailing
  * commas) holding `cairn serve`'s settings, each under its flag's camelCase name
- * (`--max-connections`: `maxConnections`; the switch `--no-auth`: `auth`), the `--queue-…` flags in
- * a `queue` object as the Buntime seed's file has them (`queue.lockDuration`). A value is checked
+ * (`--max-connections`: `maxConnections`; the switch `--no-auth`: `auth`), the `--queue-…` and
+ * `--metrics-…` flags in `queue` and `metrics` objects as the Buntime seed's file has them
+ * (`queue.lockDuration`, `metrics.persistent`). A value is checked
  * as the flag's argument is, by the flag's own parser. Keys of the seed's file that Cairn does not
  * take are refused with the reason (reference/seed-systems.md §1.14).
  */
@@ -25,7 +26,7 @@ export interface FileSetting {
 }
 
 /** Flags named `--<group>-…` are set inside a `<group>` object. */
-const GROUPS = ["queue"];
+const GROUPS = ["queue", "metrics"];
 
 /** The key of `option`'s setting in a file, e.g. `maxConnections`, `auth`, `queue.lockDuration`. */
 export function settingKey(option: Option): string {
@@ -40,7 +41,6 @@ export function settingKey(option: Option): string {
 const SEED_KEYS: Record<string, string> = {
   database:
     'Cairn picks the storage from "data": a SQLite file path, or a postgres:// URL for PostgreSQL',
-  metrics: "metrics are not configurable yet",
   "queue.cleanupInterval":
     "Cairn needs no cleanup pass: a message whose lease has run out is claimed again by the next claim, which takes expired leases as ready",
 };

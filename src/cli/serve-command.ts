@@ -254,6 +254,9 @@ async function serve(flags: Readonly<ServeFlags>): Promise<void> {
     idleTimeoutMs: flags.idleTimeout,
     maxConnections: flags.maxConnections,
     flowwJwtSecret: flags.flowwJwtSecret,
+    metricsPublic: flags.metricsPublic,
+    metricsPersistent: flags.metricsPersistent,
+    metricsFlushIntervalMs: flags.metricsFlushInterval,
     dynamodbTables: flags.dynamodbTable,
     queueLeaseMs: flags.queueLockDuration,
     auth: flags.auth,
@@ -389,6 +392,25 @@ export function serveOptions(): Option[] {
     )
       .argParser(tableDeclarations)
       .default([]),
+    new Option(
+      "--metrics-public",
+      "Serve /metrics and /api/metrics without a token (default: the admin token only).",
+    )
+      .env("CAIRN_METRICS_PUBLIC")
+      .default(false),
+    new Option(
+      "--metrics-persistent",
+      "Keep the request and error counters across restarts, in the database.",
+    )
+      .env("CAIRN_METRICS_PERSISTENT")
+      .default(false),
+    new Option(
+      "--metrics-flush-interval <duration>",
+      "How often persistent counters are written to the database.",
+    )
+      .env("CAIRN_METRICS_FLUSH_INTERVAL")
+      .default(limits.metricsFlushIntervalMs, `${limits.metricsFlushIntervalMs / 1000}s`)
+      .argParser(timeout),
   ];
 }
 
