@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
@@ -7,38 +6,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openKv } from "../src/index.js";
 import { startServer } from "../src/server/server.js";
+import { runCairn as cairn } from "./cairn-cli.js";
 import { describeEach, serverForTests, storages, until } from "./targets.js";
-
-const BIN = join(__dirname, "..", "bin", "cairn.js");
-/** The environment without CAIRN_* variables: each run says where it works. */
-const bare = Object.fromEntries(
-  Object.entries(process.env).filter(([name]) => !name.startsWith("CAIRN_")),
-);
-
-/**
- * Runs `cairn args` in a child process; its exit code and trimmed output. Asynchronous: the
- * servers these tests start run in this process, and must answer while it waits.
- */
-async function cairn(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: tmpdir(),
-    env: { ...bare, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (chunk) => {
-    out += chunk;
-  });
-  child.stderr.on("data", (chunk) => {
-    err += chunk;
-  });
-  const [code] = await once(child, "close");
-  return { code, out: out.trim(), err: err.trim() };
-}
 
 const TOKEN = /^ck\.[^.]+\.[A-Za-z0-9_-]{43}$/;
 const ISO = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/;

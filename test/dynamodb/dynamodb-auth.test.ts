@@ -24,8 +24,8 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startServer } from "../../src/server/server.js";
+import { runCairn } from "../cairn-cli.js";
 import { describeEach, serverForTests, storages, until } from "../targets.js";
-import { runCairn } from "./cairn-cli.js";
 import { dynamodbClients } from "./dynamodb-client.js";
 import { postDynamodb } from "./raw-requests.js";
 import { refusal } from "./refusal.js";

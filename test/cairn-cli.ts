@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const BIN = join(import.meta.dirname, "..", "..", "bin", "cairn.js");
+const BIN = join(import.meta.dirname, "..", "bin", "cairn.js");
 
 /** The environment without CAIRN_* variables: each run says where it works. */
 const bare = Object.fromEntries(
